@@ -1,0 +1,121 @@
+"""Settings of the local stack: where state and caches live, which ports services use.
+
+Everything is read from the environment once, with documented defaults, so a second stack
+on the same machine (or a CI run beside a developer's stack) only needs other ports and
+another state directory. The defaults avoid the services' usual ports on purpose: a
+PostgreSQL or Kafka that a developer already runs keeps working beside ours.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: Port of each service and its environment override. Documented in the README.
+DEFAULT_PORTS: dict[str, int] = {
+    "postgres": 15432,
+    "kafka": 19092,
+    "kafka_controller": 19093,
+    "s3": 19000,
+    "elasticsearch": 19200,
+    "elasticsearch_transport": 19300,
+    "schema_registry": 18081,
+    "schema_registry_management": 18082,
+}
+
+#: Unprivileged account that runs PostgreSQL and Elasticsearch when the stack is started
+#: by root (CI runs as root; both servers refuse to run as root).
+SERVICE_USER = "hoverstack"
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name}={raw!r} is not an integer") from None
+
+
+def _default_cache_dir() -> Path:
+    # Services run as SERVICE_USER under root must be able to read the unpacked
+    # distributions, and root's home is private: use the system cache location then.
+    if os.geteuid() == 0:
+        return Path("/var/cache/hoverboard-platform")
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "hoverboard-platform"
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Resolved settings of one local stack."""
+
+    home: Path
+    cache_dir: Path
+    ports: dict[str, int] = field(default_factory=dict)
+    n_part: int = 6
+    backup_bucket: str = "hoverboard-backups"
+    ready_timeout: float = 120.0
+
+    @classmethod
+    def from_env(cls) -> StackConfig:
+        home = Path(os.environ.get("HOVER_STACK_HOME") or REPO_ROOT / ".stack").resolve()
+        cache = Path(os.environ.get("HOVER_CACHE_DIR") or _default_cache_dir()).resolve()
+        ports = {
+            name: _env_int(f"HOVER_{name.upper()}_PORT", default)
+            for name, default in DEFAULT_PORTS.items()
+        }
+        return cls(
+            home=home,
+            cache_dir=cache,
+            ports=ports,
+            n_part=_env_int("HOVER_N_PART", 6),
+            backup_bucket=os.environ.get("HOVER_BACKUP_BUCKET", "hoverboard-backups"),
+            ready_timeout=float(_env_int("HOVER_READY_TIMEOUT", 120)),
+        )
+
+    # Layout of the state directory: one folder per service plus shared run/log folders.
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def env_file(self) -> Path:
+        return self.home / "stack.env"
+
+    def data_dir(self, service: str) -> Path:
+        return self.home / "data" / service
+
+    def conf_dir(self, service: str) -> Path:
+        return self.home / "conf" / service
+
+    def log_file(self, service: str) -> Path:
+        return self.log_dir / f"{service}.log"
+
+    def pid_file(self, service: str) -> Path:
+        return self.run_dir / f"{service}.pid"
+
+    @property
+    def runs_as_root(self) -> bool:
+        return os.geteuid() == 0
+
+    def service_account(self) -> pwd.struct_passwd | None:
+        """The account that unprivileged servers run as, or None to run as ourselves."""
+        if not self.runs_as_root:
+            return None
+        try:
+            return pwd.getpwnam(SERVICE_USER)
+        except KeyError:
+            raise SystemExit(
+                f"running as root needs the system user {SERVICE_USER!r} for PostgreSQL and "
+                "Elasticsearch (both refuse to run as root); bin/setup creates it"
+            ) from None

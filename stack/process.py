@@ -1,0 +1,177 @@
+"""Starting, probing and stopping the stack's server processes.
+
+A service is started detached (its own session, output to its log file) and recorded in a
+pid file together with its start time, so `down` only ever signals a process this stack
+started: a recycled pid that now belongs to something else is recognised and left alone.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class StackError(RuntimeError):
+    """A problem the operator has to act on; the message says what and where to look."""
+
+
+def _proc_start_ticks(pid: int) -> int | None:
+    """Kernel start time of a pid (clock ticks since boot), None if it does not exist."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":  # a zombie has exited; only its exit status is left to collect
+        return None
+    return int(fields[19])
+
+
+@dataclass(frozen=True)
+class PidRecord:
+    pid: int
+    start_ticks: int
+
+    @classmethod
+    def read(cls, path: Path) -> PidRecord | None:
+        try:
+            pid_text, ticks_text = path.read_text().split()
+            return cls(int(pid_text), int(ticks_text))
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(f"{self.pid} {self.start_ticks}\n")
+        tmp.replace(path)
+
+    def alive(self) -> bool:
+        return _proc_start_ticks(self.pid) == self.start_ticks
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return True
+            raise
+    return False
+
+
+def tcp_open(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def http_status(url: str, timeout: float = 2.0) -> int | None:
+    """HTTP status of a GET, or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 16384))
+            text = fh.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return "(no log file yet)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    log_file: Path,
+    pid_file: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    user: tuple[int, int] | None = None,
+) -> PidRecord:
+    """Start a detached server process that outlives this command.
+
+    ``user`` (uid, gid) drops privileges in the child before exec, for servers that refuse
+    to run as root.
+    """
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+
+    def demote() -> None:
+        if user is not None:
+            os.setgroups([])
+            os.setgid(user[1])
+            os.setuid(user[0])
+
+    with log_file.open("ab") as log, open(os.devnull, "rb") as devnull:
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=devnull,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            preexec_fn=demote if user is not None else None,
+        )
+    ticks = _proc_start_ticks(proc.pid)
+    if ticks is None:  # it died at once: the log says why
+        proc.wait()
+        raise StackError(f"exited at start with status {proc.returncode}")
+    record = PidRecord(proc.pid, ticks)
+    record.write(pid_file)
+    return record
+
+
+def stop(record: PidRecord, *, sig: int = signal.SIGTERM, timeout: float = 30.0) -> bool:
+    """Signal a recorded process and wait for it; SIGKILL after the timeout.
+
+    Returns False when the process was already gone (or the pid was recycled).
+    """
+    if not record.alive():
+        return False
+    try:
+        os.kill(record.pid, sig)
+    except ProcessLookupError:
+        return False
+    if wait_until(lambda: not record.alive(), timeout):
+        return True
+    try:
+        os.killpg(record.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    wait_until(lambda: not record.alive(), 10)
+    return True
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)

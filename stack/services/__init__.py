@@ -1,0 +1,14 @@
+"""The services of the local stack, in start order."""
+
+from __future__ import annotations
+
+from stack.config import StackConfig
+from stack.secrets import Secrets
+from stack.services.base import Service
+from stack.services.postgres import Postgres
+from stack.services.schema_registry import SchemaRegistry
+
+
+def build_services(config: StackConfig, secrets: Secrets) -> list[Service]:
+    classes: list[type[Service]] = [Postgres, SchemaRegistry]
+    return [cls(config, secrets) for cls in classes]

@@ -1,0 +1,40 @@
+"""Test harness: the session brings the local stack up through the same code as bin/stack.
+
+A stack that is already running (a developer's ``bin/stack up``) is reused and left running;
+whatever this session started is stopped at the end. Tests marked ``stack`` get the stack
+through the ``stack`` fixture; tests in ``tests/unit`` need nothing running.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from stack import envfile
+from stack.orchestrator import LocalStack
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "stack" in item.fixturenames or "stack_env" in item.fixturenames:
+            item.add_marker(pytest.mark.stack)
+        elif not item.get_closest_marker("stack"):
+            item.add_marker(pytest.mark.unit)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[LocalStack]:
+    local = LocalStack()
+    started = local.up(echo=lambda line: None)
+    # Components under test read the generated configuration, exactly as in production.
+    os.environ.update(envfile.load(local.config.env_file))
+    yield local
+    if started and not os.environ.get("HOVER_KEEP_STACK"):
+        local.down(started, echo=lambda line: None)
+
+
+@pytest.fixture(scope="session")
+def stack_env(stack: LocalStack) -> dict[str, str]:
+    return envfile.load(stack.config.env_file)
