@@ -18,6 +18,7 @@ from stack.process import PidRecord, StackError, port_in_use, spawn, stop, tail,
 from stack.secrets import Secrets
 from stack.services import build_services
 from stack.services.base import Service
+from stack.services.spark import SparkRuntime
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class LocalStack:
         self.services: dict[str, Service] = {
             svc.name: svc for svc in build_services(self.config, self.secrets)
         }
+        # Parts of the stack that are not servers: only artifacts and settings.
+        self.runtimes = [SparkRuntime(self.config)]
 
     # -- selection -------------------------------------------------------------------------
     def _select(self, names: Iterable[str] | None) -> list[Service]:
@@ -68,7 +71,15 @@ class LocalStack:
 
     # -- commands --------------------------------------------------------------------------
     def fetch(self, names: Iterable[str] | None = None) -> None:
-        for svc in self._select(names):
+        names = list(names or ())
+        runtime_names = {r.name for r in self.runtimes}
+        for runtime in self.runtimes:
+            if not names or runtime.name in names:
+                runtime.fetch()
+        service_names = [n for n in names if n not in runtime_names]
+        if names and not service_names:
+            return
+        for svc in self._select(service_names):
             svc.fetch()
 
     def up(self, names: Iterable[str] | None = None, *, echo=print) -> list[str]:
@@ -86,6 +97,8 @@ class LocalStack:
                     )
         for svc in to_start:
             svc.fetch()
+        for runtime in self.runtimes:
+            runtime.fetch()
         for svc in to_start:
             svc.prepare()
 
@@ -209,8 +222,8 @@ class LocalStack:
             "HOVER_STACK_HOME": str(self.config.home),
             "HOVER_N_PART": str(self.config.n_part),
         }
-        for svc in self.services.values():
-            values.update(svc.environment())
+        for part in [*self.services.values(), *self.runtimes]:
+            values.update(part.environment())
         return values
 
     def write_environment(self) -> None:

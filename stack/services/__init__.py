@@ -5,10 +5,11 @@ from __future__ import annotations
 from stack.config import StackConfig
 from stack.secrets import Secrets
 from stack.services.base import Service
+from stack.services.kafka import Kafka
 from stack.services.postgres import Postgres
 from stack.services.schema_registry import SchemaRegistry
 
 
 def build_services(config: StackConfig, secrets: Secrets) -> list[Service]:
-    classes: list[type[Service]] = [Postgres, SchemaRegistry]
+    classes: list[type[Service]] = [Postgres, Kafka, SchemaRegistry]
     return [cls(config, secrets) for cls in classes]
