@@ -178,7 +178,7 @@ class LocalStack:
             record = PidRecord.read(pid_file)
             if record is None:
                 continue
-            if stop(record, sig=svc.stop_signal, timeout=svc.stop_timeout):
+            if stop(record, sig=svc.stop_signal, timeout=svc.stop_timeout, group=svc.signal_group):
                 echo(f"  {svc.name:<16} stopped (pid {record.pid})")
                 stopped.append(svc.name)
             else:

@@ -145,7 +145,8 @@ def spawn(
     return record
 
 
-def stop(record: PidRecord, *, sig: int = signal.SIGTERM, timeout: float = 30.0) -> bool:
+def stop(record: PidRecord, *, sig: int = signal.SIGTERM, timeout: float = 30.0,
+         group: bool = False) -> bool:
     """Signal a recorded process and wait for it; SIGKILL after the timeout.
 
     Returns False when the process was already gone (or the pid was recycled).
@@ -153,7 +154,8 @@ def stop(record: PidRecord, *, sig: int = signal.SIGTERM, timeout: float = 30.0)
     if not record.alive():
         return False
     try:
-        os.kill(record.pid, sig)
+        # The pid leads its own session (spawn starts it so), hence pgid == pid.
+        (os.killpg if group else os.kill)(record.pid, sig)
     except ProcessLookupError:
         return False
     if wait_until(lambda: not record.alive(), timeout):

@@ -5,11 +5,13 @@ from __future__ import annotations
 from stack.config import StackConfig
 from stack.secrets import Secrets
 from stack.services.base import Service
+from stack.services.elasticsearch import Elasticsearch
 from stack.services.kafka import Kafka
 from stack.services.postgres import Postgres
+from stack.services.s3 import S3Store
 from stack.services.schema_registry import SchemaRegistry
 
 
 def build_services(config: StackConfig, secrets: Secrets) -> list[Service]:
-    classes: list[type[Service]] = [Postgres, Kafka, SchemaRegistry]
+    classes: list[type[Service]] = [Postgres, Kafka, S3Store, Elasticsearch, SchemaRegistry]
     return [cls(config, secrets) for cls in classes]

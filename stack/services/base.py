@@ -39,6 +39,8 @@ class Service(ABC):
     #: PostgreSQL and Elasticsearch refuse to run as root.
     needs_unprivileged_user: bool = False
     stop_signal: int = signal.SIGTERM
+    #: Signal the whole process group (for launchers that run the server as a child).
+    signal_group: bool = False
     stop_timeout: float = 30.0
 
     def __init__(self, config: StackConfig, secrets: Secrets) -> None:

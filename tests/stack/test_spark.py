@@ -1,0 +1,64 @@
+"""pyspark reads a Kafka topic of the local stack through the cached connector jars."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pyspark
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from stack.services.spark import SPARK_VERSION
+
+
+def test_connector_matches_the_installed_pyspark() -> None:
+    assert pyspark.__version__ == SPARK_VERSION
+
+
+@pytest.fixture(scope="module")
+def spark(stack_env):
+    from pyspark.sql import SparkSession
+
+    jars = stack_env["HOVER_SPARK_JARS"].split(",")
+    assert jars and all(Path(j).is_file() for j in jars)
+    session = (
+        SparkSession.builder.master(stack_env["HOVER_SPARK_MASTER"])
+        .appName("stack-smoke-test")
+        # The connector comes from the local cache: nothing is resolved over the network.
+        .config("spark.jars", stack_env["HOVER_SPARK_JARS"])
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .getOrCreate()
+    )
+    yield session
+    session.stop()
+
+
+def test_spark_reads_a_kafka_topic(stack_env, spark) -> None:
+    bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
+    topic = f"test-spark-{uuid.uuid4().hex[:8]}"
+    AdminClient({"bootstrap.servers": bootstrap}).create_topics(
+        [NewTopic(topic, num_partitions=3, replication_factor=1)])[topic].result(30)
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all",
+                         "partitioner": "murmur2_random"})
+    sent = {f"board-{i}": f'{{"id": {i}}}' for i in range(20)}
+    for key, value in sent.items():
+        producer.produce(topic, key=key, value=value)
+    assert producer.flush(30) == 0
+
+    rows = (
+        spark.read.format("kafka")
+        .option("kafka.bootstrap.servers", bootstrap)
+        .option("subscribe", topic)
+        .option("startingOffsets", "earliest")
+        .option("endingOffsets", "latest")
+        .load()
+        .selectExpr("CAST(key AS STRING) AS key", "CAST(value AS STRING) AS value", "partition")
+        .collect()
+    )
+    assert {r["key"]: r["value"] for r in rows} == sent
+    assert len({r["partition"] for r in rows}) > 1
