@@ -8,6 +8,7 @@ PostgreSQL or Kafka that a developer already runs keeps working beside ours.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 from dataclasses import dataclass, field
@@ -42,6 +43,20 @@ def _env_int(name: str, default: int) -> int:
         raise SystemExit(f"{name}={raw!r} is not an integer") from None
 
 
+def _traversable_by_others(path: Path) -> bool:
+    return all(p.stat().st_mode & 0o001 for p in [path, *path.parents])
+
+
+def _default_home() -> Path:
+    home = REPO_ROOT / ".stack"
+    # Under root, PostgreSQL and Elasticsearch run as SERVICE_USER and must reach their
+    # data directories; a checkout inside a private folder (mode 700) would lock them out.
+    if os.geteuid() == 0 and not _traversable_by_others(REPO_ROOT):
+        digest = hashlib.sha256(str(REPO_ROOT).encode()).hexdigest()[:12]
+        return Path("/var/lib/hoverboard-stack") / digest
+    return home
+
+
 def _default_cache_dir() -> Path:
     # Services run as SERVICE_USER under root must be able to read the unpacked
     # distributions, and root's home is private: use the system cache location then.
@@ -64,7 +79,7 @@ class StackConfig:
 
     @classmethod
     def from_env(cls) -> StackConfig:
-        home = Path(os.environ.get("HOVER_STACK_HOME") or REPO_ROOT / ".stack").resolve()
+        home = Path(os.environ.get("HOVER_STACK_HOME") or _default_home()).resolve()
         cache = Path(os.environ.get("HOVER_CACHE_DIR") or _default_cache_dir()).resolve()
         ports = {
             name: _env_int(f"HOVER_{name.upper()}_PORT", default)

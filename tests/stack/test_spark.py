@@ -41,8 +41,8 @@ def spark(stack_env):
 def test_spark_reads_a_kafka_topic(stack_env, spark) -> None:
     bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
     topic = f"test-spark-{uuid.uuid4().hex[:8]}"
-    AdminClient({"bootstrap.servers": bootstrap}).create_topics(
-        [NewTopic(topic, num_partitions=3, replication_factor=1)])[topic].result(30)
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # must outlive the future
+    admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])[topic].result(30)
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all",
                          "partitioner": "murmur2_random"})
     sent = {f"board-{i}": f'{{"id": {i}}}' for i in range(20)}
