@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     reset = sub.add_parser("reset", help="stop everything and delete all stack state")
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     sub.add_parser("env", help="print the path of the generated configuration file")
+    stats = sub.add_parser("stats", help="memory and CPU of each running service (JSON lines)")
+    stats.add_argument("--interval", type=float, default=5.0, help="CPU sampling seconds")
     return parser
 
 
@@ -79,6 +81,16 @@ def main(argv: list[str] | None = None) -> int:
                 if answer.strip().lower() not in ("y", "yes"):
                     return 1
             stack.reset()
+        elif args.command == "stats":
+            usage = stack.resources(args.interval)
+            for name, figures in usage.items():
+                print(json.dumps({"service": name, **figures}))
+            print(json.dumps({
+                "service": "TOTAL",
+                "rss_mib": round(sum(f["rss_mib"] for f in usage.values()), 1),
+                "cpu_percent": round(sum(f["cpu_percent"] for f in usage.values()), 1),
+                "interval_s": args.interval,
+            }))
         elif args.command == "env":
             print(stack.config.env_file)
     except StackError as exc:

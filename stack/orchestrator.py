@@ -211,6 +211,37 @@ class LocalStack:
             )
         return result
 
+    def resources(self, interval: float = 2.0) -> dict[str, dict[str, float]]:
+        """Resident memory (MiB) and CPU (% of one core, averaged over ``interval``) of each
+        running service, its child processes included (Elasticsearch runs two JVMs)."""
+        import psutil
+
+        trees: dict[str, list] = {}
+        for svc in self.services.values():
+            record = self._record(svc)
+            if record is None:
+                continue
+            try:
+                root = psutil.Process(record.pid)
+                trees[svc.name] = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                continue
+        for procs in trees.values():
+            for proc in procs:
+                proc.cpu_percent(None)  # first call only starts the measurement
+        time.sleep(interval)
+        usage: dict[str, dict[str, float]] = {}
+        for name, procs in trees.items():
+            rss = cpu = 0.0
+            for proc in procs:
+                try:
+                    rss += proc.memory_info().rss
+                    cpu += proc.cpu_percent(None)
+                except psutil.NoSuchProcess:
+                    pass
+            usage[name] = {"rss_mib": round(rss / 2**20, 1), "cpu_percent": round(cpu, 1)}
+        return usage
+
     def reset(self, *, echo=print) -> None:
         """Stop everything and delete all state (caches of artifacts are kept)."""
         self.down(echo=echo)
