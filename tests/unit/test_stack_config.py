@@ -1,0 +1,65 @@
+"""Pure parts of the local stack: configuration, the generated env file, Maven coordinates."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from stack import envfile
+from stack.artifacts import ArtifactSet, Coordinate, _pom
+from stack.config import DEFAULT_PORTS, StackConfig
+
+
+def test_env_file_round_trips_awkward_values(tmp_path) -> None:
+    values = {
+        "AIRFLOW_CONN_X": json.dumps({"conn_type": "postgres", "password": "a'b\"c $d"}),
+        "EMPTY": "",
+        "SPACES": "two words",
+    }
+    path = tmp_path / "stack.env"
+    envfile.write(path, values)
+    assert envfile.load(path) == values
+    assert path.stat().st_mode & 0o777 == 0o600
+    # The same file is sourced by shells: bash must read back identical values.
+    out = subprocess.run(
+        ["bash", "-c", f'set -a; . "{path}"; printf "%s" "$AIRFLOW_CONN_X"'],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert out == values["AIRFLOW_CONN_X"]
+
+
+def test_ports_and_partitions_come_from_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv("HOVER_KAFKA_PORT", "29092")
+    monkeypatch.setenv("HOVER_N_PART", "100")
+    config = StackConfig.from_env()
+    assert config.ports["kafka"] == 29092
+    assert config.ports["postgres"] == DEFAULT_PORTS["postgres"]
+    assert config.n_part == 100
+
+
+def test_a_non_numeric_port_is_refused(monkeypatch) -> None:
+    monkeypatch.setenv("HOVER_POSTGRES_PORT", "fifteen")
+    with pytest.raises(SystemExit, match="HOVER_POSTGRES_PORT='fifteen' is not an integer"):
+        StackConfig.from_env()
+
+
+def test_generated_pom_lists_coordinates_and_exclusions() -> None:
+    artifacts = ArtifactSet("demo", (
+        Coordinate("org.example:lib:1.0", exclusions=("org.bad:thing",)),
+        Coordinate("org.example:dist:2.0:zip:all"),
+    ))
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    deps = ET.fromstring(_pom(artifacts)).findall(".//m:dependency", ns)
+    assert [d.findtext("m:artifactId", namespaces=ns) for d in deps] == ["lib", "dist"]
+    assert deps[0].findtext(".//m:exclusion/m:groupId", namespaces=ns) == "org.bad"
+    assert deps[1].findtext("m:classifier", namespaces=ns) == "all"
+
+
+def test_cache_folder_changes_with_the_coordinates(tmp_path) -> None:
+    a = ArtifactSet("x", (Coordinate("g:a:1"),))
+    b = ArtifactSet("x", (Coordinate("g:a:2"),))
+    assert a.path(tmp_path) != b.path(tmp_path)
+    assert not a.is_cached(tmp_path)
