@@ -21,7 +21,8 @@ def main(argv: list[str] | None = None) -> int:
                      "(bin/stack up writes it to the stack's stack.env)")
     try:
         for version, schema_id in register_all(SchemaRegistryClient(args.registry)):
-            print(f"{version.subject:<18} v{version.version}  id {schema_id}  ({version.path.name})")
+            print(f"{version.subject:<18} v{version.version}  id {schema_id}  "
+                  f"({version.path.name})")
     except RegistryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if all(s.healthy for s in statuses) else 3
         elif args.command == "logs":
             if args.service not in stack.services and args.service != "fetch":
-                raise StackError(f"unknown service {args.service!r}; known: {', '.join(stack.services)}")
+                known = ", ".join(stack.services)
+                raise StackError(f"unknown service {args.service!r}; known: {known}")
             path = stack.config.log_file(args.service)
             if not path.exists():
                 raise StackError(f"no log yet for {args.service} ({path})")

@@ -39,7 +39,7 @@ class Coordinate:
         if len(bits) not in (3, 4, 5):
             raise ValueError(f"bad Maven coordinate {self.spec!r}")
         keys = ("groupId", "artifactId", "version", "type", "classifier")
-        return dict(zip(keys, bits))
+        return dict(zip(keys, bits, strict=False))
 
     def pom_dependency(self) -> str:
         tags = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in self.parts.items())
@@ -102,6 +102,16 @@ class ArtifactSet:
         # Servers running as the unprivileged service user read from here.
         _make_world_readable(dest)
         return dest
+
+    def locate(self, cache_dir: Path, pattern: str) -> Path:
+        """The one file matching ``pattern`` (a glob) inside this cached set."""
+        found = sorted(self.path(cache_dir).glob(pattern))
+        if not found:
+            raise StackError(
+                f"{pattern} not found in {self.path(cache_dir)}; delete that folder and run "
+                "'bin/stack fetch' again"
+            )
+        return found[0]
 
     def jars(self, cache_dir: Path) -> list[Path]:
         return sorted(self.path(cache_dir).glob("*.jar"))

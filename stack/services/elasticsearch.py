@@ -15,7 +15,7 @@ from pathlib import Path
 
 from stack.artifacts import ArtifactSet, Coordinate
 from stack.java import find_java
-from stack.process import StackError, http_status
+from stack.process import http_status
 from stack.services.base import Launch, Service
 
 ES_VERSION = "9.5.4"
@@ -44,13 +44,8 @@ class Elasticsearch(Service):
         return f"http://127.0.0.1:{self.port}"
 
     def _home(self) -> Path:
-        found = sorted(ELASTICSEARCH.path(self.config.cache_dir).glob("*/bin/elasticsearch"))
-        if not found:
-            raise StackError(
-                f"bin/elasticsearch not found in {ELASTICSEARCH.path(self.config.cache_dir)}; "
-                "delete that folder and run 'bin/stack fetch' again"
-            )
-        return found[0].parent.parent
+        launcher = ELASTICSEARCH.locate(self.config.cache_dir, "*/bin/elasticsearch")
+        return launcher.parent.parent
 
     def prepare(self) -> None:
         home = self._home()

@@ -191,7 +191,8 @@ class Kafka(Service):
         }
 
     def describe(self) -> str:
-        return f"{self.bootstrap_servers} (topics {', '.join(TOPICS)}, {self.config.n_part} partitions)"
+        topics = ", ".join(TOPICS)
+        return f"{self.bootstrap_servers} (topics {topics}, {self.config.n_part} partitions)"
 
 
 def _cluster_id() -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from stack.artifacts import ArtifactSet, Coordinate
 from stack.java import find_java
-from stack.process import StackError, http_status
+from stack.process import http_status
 from stack.services.base import Launch, Service
 
 APICURIO = ArtifactSet(
@@ -37,13 +37,7 @@ class SchemaRegistry(Service):
         return f"http://127.0.0.1:{self.port}{CCOMPAT_PATH}"
 
     def _runner(self) -> Path:
-        found = sorted(APICURIO.path(self.config.cache_dir).glob("**/quarkus-run.jar"))
-        if not found:
-            raise StackError(
-                f"quarkus-run.jar not found in {APICURIO.path(self.config.cache_dir)}; "
-                "delete that folder and run 'bin/stack fetch' again"
-            )
-        return found[0]
+        return APICURIO.locate(self.config.cache_dir, "**/quarkus-run.jar")
 
     def launch(self) -> Launch:
         # Quarkus 3 is compiled for Java 21.
