@@ -9,12 +9,15 @@ version in a Kafka header, so we only need register / fetch / compatibility, don
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import requests
 
 from schemas import SchemaVersion, message_types, versions
+
+log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
@@ -92,3 +95,49 @@ def register_all(client: SchemaRegistryClient,
         for version in history:
             done.append((version, client.register(version.subject, version.schema)))
     return done
+
+
+@dataclass(frozen=True)
+class ResolvedSchema:
+    """A schema version as a component uses it, and where it came from."""
+
+    subject: str
+    version: int
+    schema: dict
+    origin: str  # "registry" or "files"
+
+
+class SchemaSource:
+    """Schemas for the services: from the registry (the seed's HTTP GET), cached for the
+    life of the process, with ``schemas/`` as the fallback when the registry cannot be
+    reached or does not know the subject (a service run without a registry)."""
+
+    def __init__(self, registry_url: str | None, *, timeout: float = 3.0) -> None:
+        self.client = SchemaRegistryClient(registry_url, timeout=timeout) if registry_url else None
+        self._cache: dict[tuple[str, str], ResolvedSchema] = {}
+
+    def resolve(self, message_type: str, subject: str, version: int | str = "latest"
+                ) -> ResolvedSchema:
+        key = (subject, str(version))
+        if key not in self._cache:
+            self._cache[key] = self._fetch(message_type, subject, version)
+        return self._cache[key]
+
+    def _fetch(self, message_type: str, subject: str, version: int | str) -> ResolvedSchema:
+        if self.client is not None:
+            try:
+                found = self.client.get(subject, version)
+                return ResolvedSchema(subject, found.version, found.schema, "registry")
+            except RegistryError as exc:
+                if exc.status not in (None, 404):
+                    raise
+                log.warning("schema %s v%s from files: %s", subject, version, exc)
+        history = versions(message_type)
+        if version == "latest":
+            chosen = history[-1]
+        else:
+            matches = [v for v in history if v.version == int(version)]
+            if not matches:
+                raise LookupError(f"{subject} has no version {version} in {history[0].path.parent}")
+            chosen = matches[0]
+        return ResolvedSchema(subject, chosen.version, chosen.schema, "files")

@@ -252,6 +252,8 @@ class LocalStack:
         values = {
             "HOVER_STACK_HOME": str(self.config.home),
             "HOVER_N_PART": str(self.config.n_part),
+            # The key sensors (and the simulator) of this stack use against the ingest API.
+            "HOVER_INGEST_API_KEYS": self.secrets.ingest_api_key,
         }
         for part in [*self.services.values(), *self.runtimes]:
             values.update(part.environment())

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from stack.java import find_java
 from stack.services.kafka import TOPICS
-
-JAVA_PARTITIONER = Path(__file__).resolve().parent.parent / "java" / "DefaultPartitioner.java"
-
-
-def java_partitions(classpath: str, partitions: int, keys: list[str]) -> list[int]:
-    """Partitions chosen by the real kafka-clients jar of the stack's broker."""
-    out = subprocess.run(
-        [find_java(17, purpose="the partitioner check"), "-cp", classpath,
-         str(JAVA_PARTITIONER), str(partitions), *keys],
-        capture_output=True, text=True, check=True, timeout=120,
-    ).stdout
-    return [int(line) for line in out.split()]
+from tests.support import java_partitions
 
 
 @pytest.fixture

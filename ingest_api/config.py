@@ -1,0 +1,97 @@
+"""Configuration of an ingest instance.
+
+Defaults live in :class:`DefaultConfig`; every key can be overridden from the environment
+with the ``HOVER_INGEST_`` prefix (Flask's ``from_prefixed_env``: ``HOVER_INGEST_ACK_TIMEOUT_S=2``)
+and by the ``test_config`` passed to ``create_app``. Which message types an instance serves
+comes from its message files (``MESSAGE_CONF``), the seed's ``microservice_*.conf``: one
+instance per type, or all three in one process.
+"""
+
+from __future__ import annotations
+
+import configparser
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+CONF_DIR = Path(__file__).resolve().parent / "conf"
+SINKS = ("kafka",)
+
+
+class DefaultConfig:
+    #: Message files to load: a path, a glob, or several separated by ":".
+    MESSAGE_CONF = str(CONF_DIR / "*.conf")
+    KAFKA_BOOTSTRAP = os.environ.get("HOVER_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    SCHEMA_REGISTRY_URL = os.environ.get("HOVER_SCHEMA_REGISTRY_URL")
+    #: Longest a request waits for Kafka's acknowledgement before answering 503.
+    ACK_TIMEOUT_S = 5.0
+    #: Retry-After sent with a 503.
+    RETRY_AFTER_S = 5
+    #: Largest request body (bytes): 413 above it.
+    MAX_CONTENT_LENGTH = 4 * 1024 * 1024
+    #: Most records in one batch request: 413 above it.
+    MAX_BATCH_RECORDS = 1000
+    #: Extra librdkafka settings for the producer (a dict; tuning, security protocol...).
+    KAFKA_PRODUCER_CONFIG: dict = {}
+    #: API keys, comma-separated (HOVER_INGEST_API_KEYS) or one per line in API_KEYS_FILE.
+    API_KEYS = ""
+    API_KEYS_FILE = ""
+    #: Name in logs and alerts.
+    INSTANCE_NAME = os.environ.get("HOSTNAME", "ingest")
+
+
+@dataclass(frozen=True)
+class MessageConfig:
+    """One message type as an instance serves it."""
+
+    name: str
+    topic: str
+    schema_subject: str
+    schema_version: str  # "latest" or a number
+    key_fields: tuple[str, ...]
+    sink: str
+
+
+def message_files(spec: str) -> list[Path]:
+    files: list[Path] = []
+    for part in filter(None, spec.split(":")):
+        matched = sorted(glob.glob(part)) if any(c in part for c in "*?[") else [part]
+        files += [Path(m) for m in matched]
+    if not files:
+        raise ValueError(f"no message configuration files match {spec!r}")
+    return files
+
+
+def load_message_configs(spec: str) -> dict[str, MessageConfig]:
+    """Parse the message files; errors name the file and the setting."""
+    configs: dict[str, MessageConfig] = {}
+    for path in message_files(spec):
+        parser = configparser.ConfigParser()
+        if not parser.read(path):
+            raise ValueError(f"cannot read message configuration {path}")
+        for name in parser.sections():
+            section = parser[name]
+            try:
+                config = MessageConfig(
+                    name=name,
+                    topic=section.get("topic", name),
+                    schema_subject=section.get("schema_subject", f"{name}-value"),
+                    schema_version=section.get("schema_version", "latest"),
+                    key_fields=tuple(
+                        f.strip() for f in section["key_fields"].split(",") if f.strip()
+                    ),
+                    sink=section.get("sink", "kafka"),
+                )
+            except KeyError as exc:
+                raise ValueError(f"{path} [{name}]: missing setting {exc}") from None
+            if config.sink not in SINKS:
+                raise ValueError(
+                    f"{path} [{name}]: sink must be one of {SINKS}, not {config.sink!r}"
+                )
+            if not config.key_fields:
+                raise ValueError(f"{path} [{name}]: key_fields is empty")
+            if name in configs:
+                raise ValueError(f"{path}: message type {name!r} configured twice")
+            configs[name] = config
+    return configs

@@ -1,0 +1,38 @@
+"""gunicorn settings of an ingest instance; every value can be overridden from the environment.
+
+Threads, not more processes: a request spends almost all its time waiting for Kafka's
+acknowledgement, and one producer per process batches the records of all its threads, so
+a few processes with many threads keep many acknowledgements in flight at once.
+(Measured in benchmarks/ingest_bench.py; see the README.)
+"""
+
+import os
+import tempfile
+
+bind = os.environ.get("HOVER_INGEST_BIND", "127.0.0.1:18000")
+worker_class = "gthread"
+workers = int(os.environ.get("HOVER_INGEST_WORKERS", "2"))
+threads = int(os.environ.get("HOVER_INGEST_THREADS", "32"))
+# A request is bounded by ACK_TIMEOUT_S (5 s by default); a worker silent for much longer
+# than that is stuck and gets replaced.
+timeout = 30
+graceful_timeout = 15
+keepalive = 15
+accesslog = None  # the app logs what matters, as JSON
+errorlog = "-"
+proc_name = os.environ.get("HOVER_INGEST_NAME", "hover-ingest")
+
+# Metrics of all workers are aggregated through files in this directory.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="hover-ingest-prom-"))
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def worker_int(worker):
+    # Deliver what is still queued before the worker goes away.
+    for sink in worker.wsgi.extensions["hover_ingest"].sinks.values():
+        sink.close()

@@ -1,0 +1,88 @@
+"""The ingest use case without HTTP: validate records of one type, send the valid ones,
+report each record's fate in order."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ingest_api.config import MessageConfig
+from ingest_api.sinks import Delivery, OutgoingEvent, Sink
+from schemas.keys import key_bytes
+from schemas.registry import ResolvedSchema
+from schemas.validation import EventValidator, FieldError
+
+# Header names downstream reads: end-to-end latency and tracing.
+HEADER_RECEIVED_AT = "hover-received-at"  # epoch milliseconds when the API received it
+HEADER_SCHEMA_SUBJECT = "hover-schema-subject"
+HEADER_SCHEMA_VERSION = "hover-schema-version"
+HEADER_REQUEST_ID = "hover-request-id"
+
+
+@dataclass(frozen=True)
+class MessageType:
+    config: MessageConfig
+    schema: ResolvedSchema
+    validator: EventValidator
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    """What happened to one record: accepted (stored), rejected (invalid) or failed (the
+    sink did not confirm it; the client should retry)."""
+
+    status: str  # "accepted" | "rejected" | "failed"
+    errors: tuple[FieldError, ...] = ()
+    delivery: Delivery | None = None
+
+    def as_item(self, index: int) -> dict[str, Any]:
+        item: dict[str, Any] = {"index": index}
+        if self.status == "accepted":
+            item.update(status=201, result="accepted",
+                        partition=self.delivery.partition, offset=self.delivery.offset)
+        elif self.status == "rejected":
+            item.update(status=422, result="rejected",
+                        errors=[e.as_dict() for e in self.errors])
+        else:
+            item.update(status=503, result="failed", error=self.delivery.error)
+        return item
+
+
+def ingest_records(message_type: MessageType, sink: Sink, records: Sequence[Any], *,
+                   request_id: str, received_at_ms: int | None = None) -> list[RecordOutcome]:
+    received = str(received_at_ms if received_at_ms is not None else time.time_ns() // 10**6)
+    headers = [
+        (HEADER_RECEIVED_AT, received.encode()),
+        (HEADER_SCHEMA_SUBJECT, message_type.schema.subject.encode()),
+        (HEADER_SCHEMA_VERSION, str(message_type.schema.version).encode()),
+        (HEADER_REQUEST_ID, request_id.encode()),
+    ]
+    outcomes: list[RecordOutcome | None] = []
+    valid_positions: list[int] = []
+    events: list[OutgoingEvent] = []
+    for position, record in enumerate(records):
+        errors = message_type.validator.errors(record)
+        if errors:
+            outcomes.append(RecordOutcome("rejected", tuple(errors)))
+            continue
+        outcomes.append(None)
+        valid_positions.append(position)
+        events.append(OutgoingEvent(
+            topic=message_type.config.topic,
+            key=key_bytes(record, message_type.config.key_fields),
+            value=orjson.dumps(record),
+            headers=headers,
+        ))
+    for position, delivery in zip(valid_positions, sink.send(events) if events else [],
+                                  strict=True):
+        outcomes[position] = RecordOutcome("accepted" if delivery.ok else "failed",
+                                           delivery=delivery)
+    return outcomes  # type: ignore[return-value]

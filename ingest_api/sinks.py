@@ -1,0 +1,176 @@
+"""Where accepted events go, and the proof that they got there.
+
+A sink's ``send`` returns one :class:`Delivery` per event only once the event is durably
+stored (or has definitely failed), within a bounded time. The HTTP layer answers 2xx only
+for events whose delivery succeeded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from confluent_kafka import KafkaError, Producer
+
+from schemas.keys import JAVA_COMPATIBLE_PARTITIONER
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OutgoingEvent:
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    ok: bool
+    partition: int | None = None
+    offset: int | None = None
+    error: str | None = None
+
+
+class Sink(Protocol):
+    def send(self, events: list[OutgoingEvent]) -> list[Delivery]: ...
+    def readiness_problem(self) -> str | None: ...
+    def close(self) -> None: ...
+
+
+class _PendingBatch:
+    """Delivery reports of one request, filled in by the producer's poll thread."""
+
+    def __init__(self, size: int) -> None:
+        self.results: list[Delivery | None] = [None] * size
+        self._remaining = size
+        self._lock = threading.Lock()
+        self.done = threading.Event()
+        if size == 0:
+            self.done.set()
+
+    def resolve(self, index: int, delivery: Delivery) -> None:
+        with self._lock:
+            if self.results[index] is None:
+                self.results[index] = delivery
+                self._remaining -= 1
+                if self._remaining == 0:
+                    self.done.set()
+
+    def callback(self, index: int):
+        def on_delivery(err: KafkaError | None, msg) -> None:
+            if err is not None:
+                self.resolve(index, Delivery(False, error=f"{err.name()}: {err.str()}"))
+            else:
+                self.resolve(index, Delivery(True, msg.partition(), msg.offset()))
+        return on_delivery
+
+
+class KafkaSink:
+    """One idempotent producer per process (``acks=all``) shared by all request threads.
+
+    Requests do not serialize on Kafka round trips: each request produces its records and
+    waits on its own event, while a background thread polls the producer, so many requests
+    wait for their acknowledgements at once and librdkafka batches their records together.
+    """
+
+    def __init__(self, bootstrap_servers: str, *, ack_timeout_s: float,
+                 extra_config: dict | None = None) -> None:
+        self.ack_timeout_s = ack_timeout_s
+        self._config = {
+            "bootstrap.servers": bootstrap_servers,
+            "acks": "all",
+            "enable.idempotence": True,
+            "partitioner": JAVA_COMPATIBLE_PARTITIONER,
+            # librdkafka reports failure after this: the bound on a request's wait.
+            "message.timeout.ms": int(ack_timeout_s * 1000),
+            "linger.ms": 2,
+            "compression.type": "lz4",
+            "error_cb": self._on_error,
+            # librdkafka's own log lines go through Python logging (JSON, levelled).
+            "logger": logging.getLogger("ingest_api.kafka"),
+            **(extra_config or {}),
+        }
+        self._lock = threading.Lock()
+        self._producer: Producer | None = None
+        self._owner_pid: int | None = None
+        self._stop = threading.Event()
+        self._broken = False
+        self.undelivered = 0
+
+    # The producer is created in the process that uses it: gunicorn forks workers after
+    # importing the app, and a producer's threads do not survive a fork.
+    def _get(self) -> Producer:
+        with self._lock:
+            if self._producer is None or self._owner_pid != os.getpid() or self._broken:
+                if self._producer is not None and self._owner_pid == os.getpid():
+                    self._producer.flush(1)
+                self._producer = Producer(self._config)
+                self._owner_pid = os.getpid()
+                self._broken = False
+                self._stop.clear()
+                threading.Thread(target=self._poll_loop, args=(self._producer,),
+                                 name="kafka-poll", daemon=True).start()
+            return self._producer
+
+    def _poll_loop(self, producer: Producer) -> None:
+        while not self._stop.is_set() and producer is self._producer:
+            producer.poll(0.05)
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            # An idempotent producer that hit a fatal error cannot send again: replace it.
+            log.error("fatal Kafka producer error, replacing the producer: %s", err)
+            self._broken = True
+        else:
+            log.warning("Kafka producer: %s", err)
+
+    def send(self, events: list[OutgoingEvent]) -> list[Delivery]:
+        producer = self._get()
+        batch = _PendingBatch(len(events))
+        for index, event in enumerate(events):
+            try:
+                producer.produce(event.topic, value=event.value, key=event.key,
+                                 headers=event.headers, on_delivery=batch.callback(index))
+            except BufferError:
+                batch.resolve(index, Delivery(False, error="producer queue full"))
+            except Exception as exc:  # noqa: BLE001 - KafkaException, bad topic...
+                batch.resolve(index, Delivery(False, error=str(exc)))
+        # message.timeout.ms makes librdkafka report every record by then; the margin
+        # covers the poll interval.
+        batch.done.wait(self.ack_timeout_s + 1.0)
+        results = [
+            r if r is not None else Delivery(False, error="no acknowledgement in time")
+            for r in batch.results
+        ]
+        self.undelivered += sum(1 for r in results if not r.ok)
+        return results
+
+    def queue_depth(self) -> int:
+        producer = self._producer
+        return len(producer) if producer is not None and self._owner_pid == os.getpid() else 0
+
+    def readiness_problem(self, topics: tuple[str, ...] = ()) -> str | None:
+        try:
+            metadata = self._get().list_topics(timeout=2)
+        except Exception as exc:  # noqa: BLE001
+            return f"Kafka unreachable: {exc}"
+        if not metadata.brokers:
+            return "Kafka unreachable: no broker answered"
+        missing = [t for t in topics if t not in metadata.topics]
+        if missing:
+            return f"Kafka topics missing: {', '.join(missing)}"
+        return None
+
+    def close(self, timeout: float = 10.0) -> None:
+        producer = self._producer
+        if producer is None or self._owner_pid != os.getpid():
+            return
+        left = producer.flush(timeout)
+        self._stop.set()
+        if left:
+            log.error("closing the Kafka producer with %d records undelivered", left)

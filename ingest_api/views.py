@@ -1,0 +1,142 @@
+"""HTTP endpoints: ``ingest`` (the sensors' API, behind API keys) and ``ops`` (health,
+readiness, metrics, the OpenAPI document; no key needed)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from functools import cache
+from pathlib import Path
+
+import orjson
+import yaml
+from flask import Blueprint, Response, current_app, g, request
+
+from ingest_api import metrics
+from ingest_api.auth import require_api_key
+from ingest_api.bodies import parse_body
+from ingest_api.problems import Problem
+from ingest_api.service import ingest_records
+
+ingest = Blueprint("ingest", __name__)
+ops = Blueprint("ops", __name__)
+
+OPENAPI_FILE = Path(__file__).resolve().parent / "openapi.yaml"
+
+
+def state():
+    return current_app.extensions["hover_ingest"]
+
+
+def json_response(body, status: int = 200, headers: dict | None = None,
+                  mimetype: str = "application/json") -> Response:
+    return Response(orjson.dumps(body), status=status, headers=headers, mimetype=mimetype)
+
+
+@ingest.before_request
+def _authenticate() -> None:
+    require_api_key(state().api_keys)
+
+
+@ingest.post("/ingest/<message_type>")
+def post_events(message_type: str) -> Response:
+    started = time.perf_counter()
+    app_state = state()
+    mtype = app_state.types.get(message_type)
+    if mtype is None:
+        raise Problem(404, "unknown-message-type", "Unknown message type",
+                      f"this instance ingests {', '.join(sorted(app_state.types))}",
+                      message_types=sorted(app_state.types))
+    body = parse_body(request, max_records=current_app.config["MAX_BATCH_RECORDS"])
+    outcomes = ingest_records(mtype, app_state.sinks[mtype.config.sink], body.records,
+                              request_id=g.request_id)
+
+    accepted = sum(o.status == "accepted" for o in outcomes)
+    rejected = sum(o.status == "rejected" for o in outcomes)
+    failed = len(outcomes) - accepted - rejected
+    metrics.ACCEPTED.labels(message_type).inc(accepted)
+    if rejected:
+        metrics.REJECTED.labels(message_type, "schema").inc(rejected)
+    if failed:
+        metrics.FAILED.labels(message_type).inc(failed)
+    metrics.LATENCY.labels(message_type).observe(time.perf_counter() - started)
+    schema = {"subject": mtype.schema.subject, "version": mtype.schema.version}
+    retry_after = {"Retry-After": str(current_app.config["RETRY_AFTER_S"])}
+
+    if not body.is_batch:
+        outcome = outcomes[0]
+        if outcome.status == "rejected":
+            raise Problem(422, "schema-violation", "Event does not match its schema",
+                          f"{len(outcome.errors)} field(s) invalid",
+                          errors=[e.as_dict() for e in outcome.errors], schema=schema)
+        if outcome.status == "failed":
+            raise Problem(503, "sink-unavailable", "Event not stored, retry later",
+                          outcome.delivery.error, headers=retry_after)
+        return json_response({"result": "accepted", "request_id": g.request_id,
+                              "topic": mtype.config.topic,
+                              "partition": outcome.delivery.partition,
+                              "offset": outcome.delivery.offset}, status=201)
+
+    items = [o.as_item(i) for i, o in enumerate(outcomes)]
+    summary = {"accepted": accepted, "rejected": rejected, "failed": failed}
+    if failed:
+        # Some valid records are not stored: never a 2xx. Retrying the whole batch is safe,
+        # the warehouse keeps one row per natural key.
+        raise Problem(503, "sink-unavailable", "Some records not stored, retry later",
+                      f"{failed} of {len(items)} records not confirmed by the sink",
+                      headers=retry_after, items=items, **summary)
+    if not accepted:
+        raise Problem(422, "schema-violation", "No record matches its schema",
+                      f"all {rejected} records rejected", items=items, schema=schema, **summary)
+    return json_response({"request_id": g.request_id, "errors": rejected > 0,
+                          "took_ms": round((time.perf_counter() - started) * 1000, 2),
+                          **summary, "items": items}, status=200)
+
+
+@ops.get("/health")
+def health() -> Response:
+    return json_response({"status": "ok"})
+
+
+@ops.get("/ready")
+def ready() -> Response:
+    app_state = state()
+    problems = {}
+    for name, sink in app_state.sinks.items():
+        problem = sink.readiness_problem(app_state.topics_for(name))
+        if problem:
+            problems[name] = problem
+    if problems:
+        raise Problem(503, "not-ready", "Not ready", "; ".join(problems.values()),
+                      headers={"Retry-After": str(current_app.config["RETRY_AFTER_S"])},
+                      checks=problems)
+    return json_response({"status": "ready", "message_types": {
+        name: {"schema_subject": t.schema.subject, "schema_version": t.schema.version,
+               "schema_origin": t.schema.origin, "topic": t.config.topic}
+        for name, t in app_state.types.items()}})
+
+
+@ops.get("/metrics")
+def prometheus_metrics() -> Response:
+    for sink in state().sinks.values():
+        if hasattr(sink, "queue_depth"):
+            metrics.QUEUE_DEPTH.set(sink.queue_depth())
+    body, content_type = metrics.render()
+    return Response(body, content_type=content_type)
+
+
+@cache
+def _openapi() -> bytes:
+    return orjson.dumps(yaml.safe_load(OPENAPI_FILE.read_text()))
+
+
+@ops.get("/openapi.json")
+def openapi() -> Response:
+    return Response(_openapi(), mimetype="application/json")
+
+
+def assign_request_id() -> None:
+    supplied = request.headers.get("X-Request-Id", "")
+    # A caller's id is kept (tracing across systems) if it is short and printable.
+    g.request_id = supplied if 0 < len(supplied) <= 64 and supplied.isprintable() else \
+        uuid.uuid4().hex

@@ -1,0 +1,7 @@
+"""WSGI entry point: ``gunicorn -c ingest_api/gunicorn.conf.py ingest_api.wsgi:app``."""
+
+from ingest_api import create_app
+from ingest_api.logs import configure
+
+configure()
+app = create_app()

@@ -1,0 +1,224 @@
+"""The ingest API against the real broker: where records land, what every error looks like."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from ingest_api import create_app
+from ingest_api.views import OPENAPI_FILE
+from schemas import latest
+from tests.support import end_offsets, java_partitions, read_from, sample
+
+API_KEY = "test-key-" + "k" * 24
+
+
+@pytest.fixture(scope="module")
+def app(stack_env):
+    app = create_app({
+        "TESTING": True,
+        "KAFKA_BOOTSTRAP": stack_env["HOVER_KAFKA_BOOTSTRAP"],
+        "SCHEMA_REGISTRY_URL": stack_env["HOVER_SCHEMA_REGISTRY_URL"],
+        "API_KEYS": f"{API_KEY},second-key-{'r' * 20}",
+        "MAX_CONTENT_LENGTH": 64 * 1024,
+        "MAX_BATCH_RECORDS": 50,
+        "ACK_TIMEOUT_S": 2.0,
+    })
+    yield app
+    for sink in app.extensions["hover_ingest"].sinks.values():
+        sink.close(timeout=2)
+
+
+@pytest.fixture
+def client(app):
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {API_KEY}"
+    return client
+
+
+def post(client, message_type, body, content_type="application/json", **kw):
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return client.post(f"/ingest/{message_type}", data=data, content_type=content_type, **kw)
+
+
+def assert_problem(response, status: int, slug: str) -> dict:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json(force=True)
+    assert body["status"] == status
+    assert body["type"].endswith("/" + slug)
+    assert body["title"]
+    return body
+
+
+def test_single_event_lands_keyed_in_the_java_partition(client, stack_env) -> None:
+    bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
+    before = end_offsets(bootstrap, "trip")
+    event = sample("trip", hoverboard_id=4711, customer_id=93)
+    response = post(client, "trip", event, headers={"X-Request-Id": "trace-me-1"})
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+
+    [msg] = read_from(bootstrap, "trip", before)
+    assert msg.key() == b"4711|93"
+    assert json.loads(msg.value()) == event
+    n_part = int(stack_env["HOVER_N_PART"])
+    assert msg.partition() == java_partitions(stack_env["HOVER_KAFKA_CLASSPATH"], n_part,
+                                              ["4711|93"])[0]
+    assert (body["partition"], body["offset"]) == (msg.partition(), msg.offset())
+    headers = dict(msg.headers())
+    assert headers["hover-request-id"] == b"trace-me-1"
+    assert headers["hover-schema-subject"] == b"trip-value"
+    assert int(headers["hover-schema-version"]) == latest("trip").version
+    assert int(headers["hover-received-at"]) > 1_700_000_000_000
+    assert response.headers["X-Request-Id"] == "trace-me-1"
+
+
+def test_partitions_match_java_for_a_sample_of_keys(client, stack_env) -> None:
+    bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
+    before = end_offsets(bootstrap, "hoverboard")
+    ids = [1, 2, 3, 99, 1000, 123456789, 2**40]
+    response = post(client, "hoverboard", [sample("hoverboard", id=i) for i in ids])
+    assert response.status_code == 200
+    landed = {int(m.key()): m.partition() for m in read_from(bootstrap, "hoverboard", before)}
+    expected = java_partitions(stack_env["HOVER_KAFKA_CLASSPATH"],
+                               int(stack_env["HOVER_N_PART"]), [str(i) for i in ids])
+    assert [landed[i] for i in ids] == expected
+
+
+def test_per_key_order_is_preserved(client, stack_env) -> None:
+    bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
+    before = end_offsets(bootstrap, "hoverboard")
+    times = [f"2026-11-27T10:{m:02d}:00Z" for m in range(30)]
+    for t in times[:10]:  # one request each, then a batch: order holds across both
+        single = post(client, "hoverboard", sample("hoverboard", id=5150, event_time=t))
+        assert single.status_code == 201
+    batch = [sample("hoverboard", id=5150, event_time=t) for t in times[10:]]
+    assert post(client, "hoverboard", batch).status_code == 200
+    messages = [m for m in read_from(bootstrap, "hoverboard", before) if m.key() == b"5150"]
+    assert len({m.partition() for m in messages}) == 1
+    ordered = sorted(messages, key=lambda m: m.offset())
+    assert [json.loads(m.value())["event_time"] for m in ordered] == times
+
+
+def test_batch_with_mixed_records_reports_each_in_order(client, stack_env) -> None:
+    bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
+    before = end_offsets(bootstrap, "customer")
+    records = [
+        sample("customer", id=501),
+        sample("customer", id=502, customer_email="not-an-address"),
+        sample("customer", id=503),
+        {**sample("customer", id=504), "shoe_size": 44},
+    ]
+    response = post(client, "customer", records)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert (body["accepted"], body["rejected"], body["failed"], body["errors"]) == (2, 2, 0, True)
+    assert [i["result"] for i in body["items"]] == ["accepted", "rejected", "accepted", "rejected"]
+    assert body["items"][1]["errors"][0]["pointer"] == "/customer_email"
+    assert "shoe_size" in body["items"][3]["errors"][0]["detail"]
+    stored = [json.loads(m.value())["id"] for m in read_from(bootstrap, "customer", before)]
+    assert sorted(stored) == [501, 503]
+
+
+def test_ndjson_batch(client, stack_env) -> None:
+    lines = "\n".join(json.dumps(sample("hoverboard", id=i)) for i in (71, 72, 73)) + "\n"
+    response = post(client, "hoverboard", lines, content_type="application/x-ndjson")
+    assert response.status_code == 200
+    assert response.get_json()["accepted"] == 3
+
+
+def test_schema_violation_names_every_field(client) -> None:
+    event = sample("hoverboard", charge=140, location={"latitude": 95, "longitude": 0})
+    del event["speed"]
+    body = assert_problem(post(client, "hoverboard", event), 422, "schema-violation")
+    pointers = {e["pointer"] for e in body["errors"]}
+    assert pointers == {"/charge", "/location/latitude", ""}  # "" = the record: speed missing
+    assert any("speed" in e["detail"] for e in body["errors"] if e["pointer"] == "")
+    assert body["schema"]["subject"] == "hoverboard-value"
+
+
+def test_formats_are_enforced(client) -> None:
+    body = assert_problem(post(client, "trip", sample("trip", end_time_and_date="yesterday")),
+                          422, "schema-violation")
+    assert body["errors"][0]["pointer"] == "/end_time_and_date"
+
+
+@pytest.mark.parametrize(
+    ("request_kwargs", "status", "slug"),
+    [
+        ({"data": '{"id": 1,', "content_type": "application/json"}, 400, "invalid-json"),
+        ({"data": "{}", "content_type": "text/plain"}, 415, "unsupported-media-type"),
+        ({"data": "[]", "content_type": "application/json"}, 422, "empty-batch"),
+        ({"data": json.dumps([{}] * 51), "content_type": "application/json"}, 413,
+         "too-many-records"),
+        ({"data": "x" * 70_000, "content_type": "application/json"}, 413, "payload-too-large"),
+    ],
+    ids=["invalid-json", "content-type", "empty-batch", "too-many-records", "body-too-large"],
+)
+def test_bad_requests(client, request_kwargs, status, slug) -> None:
+    assert_problem(client.post("/ingest/hoverboard", **request_kwargs), status, slug)
+
+
+def test_ndjson_line_that_is_not_json_is_named(client) -> None:
+    lines = json.dumps(sample("hoverboard")) + "\n{broken\n"
+    body = assert_problem(post(client, "hoverboard", lines, content_type="application/x-ndjson"),
+                          400, "invalid-json")
+    assert "line 2" in body["detail"]
+    assert body["errors"][0]["pointer"] == "/1"
+
+
+def test_unknown_type_and_wrong_method(client) -> None:
+    body = assert_problem(post(client, "skateboard", {}), 404, "unknown-message-type")
+    assert body["message_types"] == ["customer", "hoverboard", "trip"]
+    response = client.get("/ingest/hoverboard")
+    assert_problem(response, 405, "method-not-allowed")
+    assert "POST" in response.headers["Allow"]
+
+
+def test_api_key_required(app) -> None:
+    client = app.test_client()
+    response = post(client, "hoverboard", sample("hoverboard"))
+    body = assert_problem(response, 401, "unauthorized")
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert API_KEY not in json.dumps(body)
+    assert post(client, "hoverboard", sample("hoverboard"),
+                headers={"X-API-Key": "wrong-" + "w" * 20}).status_code == 401
+    # The second configured key works too: keys can be rotated without downtime.
+    assert post(client, "hoverboard", sample("hoverboard"),
+                headers={"X-API-Key": "second-key-" + "r" * 20}).status_code == 201
+
+
+def test_health_and_ready_need_no_key(app) -> None:
+    client = app.test_client()
+    assert client.get("/health").get_json() == {"status": "ok"}
+    ready = client.get("/ready")
+    assert ready.status_code == 200
+    types = ready.get_json()["message_types"]
+    assert types["trip"]["schema_origin"] == "registry"
+
+
+def test_metrics_count_accepted_and_rejected(client) -> None:
+    post(client, "customer", sample("customer", id=777))
+    post(client, "customer", sample("customer", id=-1))
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'ingest_records_accepted_total{message_type="customer"}' in text
+    assert 'ingest_records_rejected_total{message_type="customer",reason="schema"}' in text
+    assert "ingest_request_seconds_bucket" in text
+    assert "ingest_producer_queue_depth" in text
+
+
+def test_openapi_describes_every_route_and_status(app, client) -> None:
+    doc = client.get("/openapi.json").get_json()
+    assert doc == yaml.safe_load(OPENAPI_FILE.read_text())
+    for rule in app.url_map.iter_rules():
+        path = rule.rule.replace("<", "{").replace(">", "}")
+        assert path in doc["paths"], f"{path} is not in the OpenAPI document"
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert method.lower() in doc["paths"][path], f"{method} {path} undocumented"
+    # Every status the ingest endpoint answers (see the tests above) is documented.
+    ingest_statuses = set(doc["paths"]["/ingest/{message_type}"]["post"]["responses"])
+    assert {"200", "201", "400", "401", "404", "405", "413", "415", "422", "503"} <= ingest_statuses
+    assert {"200", "503"} <= set(doc["paths"]["/ready"]["get"]["responses"])

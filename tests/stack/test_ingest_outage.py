@@ -1,0 +1,74 @@
+"""Kafka stopped in the middle of a load: clients get 503 in bounded time, never a 2xx for
+an event that is not stored, and every acknowledged event is in the topic afterwards."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from ingest_api import create_app
+from stack.orchestrator import LocalStack
+from tests.support import end_offsets, read_from, sample
+
+API_KEY = "outage-key-" + "o" * 24
+ACK_TIMEOUT_S = 1.5
+
+
+def test_kafka_outage_mid_load(stack: LocalStack, stack_env) -> None:
+    bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
+    app = create_app({
+        "TESTING": True, "KAFKA_BOOTSTRAP": bootstrap,
+        "SCHEMA_REGISTRY_URL": stack_env["HOVER_SCHEMA_REGISTRY_URL"],
+        "API_KEYS": API_KEY, "ACK_TIMEOUT_S": ACK_TIMEOUT_S, "RETRY_AFTER_S": 3,
+    })
+    client = app.test_client()
+    before = end_offsets(bootstrap, "hoverboard")
+    acknowledged: list[str] = []
+    answers: list[int] = []
+
+    def send(n: int) -> tuple[int, float, object]:
+        event_time = f"2026-11-27T12:{n // 60:02d}:{n % 60:02d}Z"
+        started = time.monotonic()
+        response = client.post("/ingest/hoverboard", json=sample("hoverboard", id=8080,
+                                                                 event_time=event_time),
+                               headers={"X-API-Key": API_KEY})
+        elapsed = time.monotonic() - started
+        answers.append(response.status_code)
+        if 200 <= response.status_code < 300:
+            acknowledged.append(event_time)
+        return response.status_code, elapsed, response
+
+    n = 0
+    for _ in range(20):
+        assert send(n)[0] == 201
+        n += 1
+
+    stack.down(["kafka"], echo=lambda _: None)
+    try:
+        for _ in range(5):
+            status, elapsed, response = send(n)
+            n += 1
+            assert status == 503
+            assert response.mimetype == "application/problem+json"
+            assert response.headers["Retry-After"] == "3"
+            assert elapsed < ACK_TIMEOUT_S + 2.0, f"request hung for {elapsed:.1f}s"
+    finally:
+        stack.up(["kafka"], echo=lambda _: None)
+
+    # The producer reconnects by itself; a client that retries gets through again.
+    recovered = 0
+    for _ in range(60):
+        if send(n)[0] == 201:
+            recovered += 1
+        n += 1
+        if recovered == 10:
+            break
+    for sink in app.extensions["hover_ingest"].sinks.values():
+        sink.close(timeout=2)
+    assert recovered == 10, f"no recovery after the restart: {answers[-10:]}"
+    assert set(answers) <= {201, 503}
+
+    stored = {json.loads(m.value())["event_time"]
+              for m in read_from(bootstrap, "hoverboard", before) if m.key() == b"8080"}
+    missing = set(acknowledged) - stored
+    assert not missing, f"{len(missing)} acknowledged events are not in Kafka"
