@@ -17,6 +17,7 @@ from stack.config import StackConfig
 from stack.process import PidRecord, StackError, port_in_use, spawn, stop, tail, wait_until
 from stack.secrets import Secrets
 from stack.services import build_services
+from stack.services.airflow import AirflowRuntime
 from stack.services.base import Service
 from stack.services.spark import SparkRuntime
 
@@ -42,7 +43,7 @@ class LocalStack:
             svc.name: svc for svc in build_services(self.config, self.secrets)
         }
         # Parts of the stack that are not servers: only artifacts and settings.
-        self.runtimes = [SparkRuntime(self.config)]
+        self.runtimes = [SparkRuntime(self.config), AirflowRuntime(self.config)]
 
     # -- selection -------------------------------------------------------------------------
     def _select(self, names: Iterable[str] | None) -> list[Service]:

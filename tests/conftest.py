@@ -38,3 +38,18 @@ def stack() -> Iterator[LocalStack]:
 @pytest.fixture(scope="session")
 def stack_env(stack: LocalStack) -> dict[str, str]:
     return envfile.load(stack.config.env_file)
+
+
+@pytest.fixture(scope="session")
+def airflow_env(stack_env: dict[str, str]) -> dict[str, str]:
+    """Environment for Airflow commands on the stack's metadata database (migrated once)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, **stack_env}
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    result = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return env

@@ -1,0 +1,17 @@
+"""What every DAG of the platform shares, so no DAG file repeats it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+OWNER = "data-platform"
+
+#: default_args of every platform DAG: owner, retries with backoff, a time limit.
+DEFAULT_ARGS = {
+    "owner": OWNER,
+    "retries": 2,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=10),
+    "execution_timeout": timedelta(minutes=30),
+}
