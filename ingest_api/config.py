@@ -37,8 +37,9 @@ class DefaultConfig:
     #: API keys, comma-separated (HOVER_INGEST_API_KEYS) or one per line in API_KEYS_FILE.
     API_KEYS = ""
     API_KEYS_FILE = ""
-    #: Name in logs and alerts.
-    INSTANCE_NAME = os.environ.get("HOSTNAME", "ingest")
+    #: Name in logs and alerts (the local stack sets ingest_1, ingest_2, ...).
+    INSTANCE_NAME = os.environ.get("HOVER_INGEST_INSTANCE_NAME") or os.environ.get(
+        "HOSTNAME", "ingest")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ a few processes with many threads keep many acknowledgements in flight at once.
 import os
 import tempfile
 
-bind = os.environ.get("HOVER_INGEST_BIND", "127.0.0.1:18000")
+bind = os.environ.get("HOVER_INGEST_BIND", "127.0.0.1:8000")
 worker_class = "gthread"
 workers = int(os.environ.get("HOVER_INGEST_WORKERS", "2"))
 threads = int(os.environ.get("HOVER_INGEST_THREADS", "32"))

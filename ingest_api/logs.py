@@ -15,11 +15,13 @@ class _RequestContext(logging.Filter):
         return True
 
 
-def configure(level: str = "INFO") -> None:
+def configure(level: str = "INFO", instance: str | None = None) -> None:
+    """``instance`` names the ingest instance on every line (several run behind NGINX)."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter(
         "{asctime}{levelname}{name}{message}", style="{",
         rename_fields={"asctime": "@timestamp", "levelname": "level", "name": "logger"},
+        static_fields={"instance": instance} if instance else None,
     ))
     handler.addFilter(_RequestContext())
     root = logging.getLogger()

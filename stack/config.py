@@ -16,8 +16,12 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-#: Port of each service and its environment override. Documented in the README.
-DEFAULT_PORTS: dict[str, int] = {
+#: Ingest API instances behind NGINX (``HOVER_INGEST_INSTANCES``): ``ingest_1`` ... ``ingest_N``
+#: listen on consecutive ports from ``HOVER_INGEST_BASE_PORT``.
+INGEST_INSTANCES = 2
+INGEST_BASE_PORT = 18001
+
+_FIXED_PORTS: dict[str, int] = {
     "postgres": 15432,
     "kafka": 19092,
     "kafka_controller": 19093,
@@ -26,7 +30,26 @@ DEFAULT_PORTS: dict[str, int] = {
     "elasticsearch_transport": 19300,
     "schema_registry": 18081,
     "schema_registry_management": 18082,
+    "nginx": 18000,
 }
+
+
+def ingest_port_key(number: int) -> str:
+    """Key of ingest instance ``number`` (1-based) in ``StackConfig.ports``: ``ingest_<n>``."""
+    return f"ingest_{number}"
+
+
+def default_ports(ingest_instances: int = INGEST_INSTANCES,
+                  ingest_base_port: int = INGEST_BASE_PORT) -> dict[str, int]:
+    """Default port of every service; each is overridden by ``HOVER_<KEY>_PORT``, an ingest
+    instance too (``HOVER_INGEST_2_PORT``)."""
+    ingest = {ingest_port_key(n): ingest_base_port + n - 1 for n in range(1, ingest_instances + 1)}
+    return {**_FIXED_PORTS, **ingest}
+
+
+#: Port of each service (with the default number of ingest instances) and its environment
+#: override. Documented in the README.
+DEFAULT_PORTS: dict[str, int] = default_ports()
 
 #: Unprivileged account that runs PostgreSQL and Elasticsearch when the stack is started
 #: by root (CI runs as root; both servers refuse to run as root).
@@ -74,6 +97,7 @@ class StackConfig:
     cache_dir: Path
     ports: dict[str, int] = field(default_factory=dict)
     n_part: int = 6
+    ingest_instances: int = INGEST_INSTANCES
     backup_bucket: str = "hoverboard-backups"
     ready_timeout: float = 120.0
 
@@ -81,15 +105,20 @@ class StackConfig:
     def from_env(cls) -> StackConfig:
         home = Path(os.environ.get("HOVER_STACK_HOME") or _default_home()).resolve()
         cache = Path(os.environ.get("HOVER_CACHE_DIR") or _default_cache_dir()).resolve()
+        instances = _env_int("HOVER_INGEST_INSTANCES", INGEST_INSTANCES)
+        if instances < 1:
+            raise SystemExit(f"HOVER_INGEST_INSTANCES={instances} must be at least 1")
+        defaults = default_ports(instances, _env_int("HOVER_INGEST_BASE_PORT", INGEST_BASE_PORT))
         ports = {
             name: _env_int(f"HOVER_{name.upper()}_PORT", default)
-            for name, default in DEFAULT_PORTS.items()
+            for name, default in defaults.items()
         }
         return cls(
             home=home,
             cache_dir=cache,
             ports=ports,
             n_part=_env_int("HOVER_N_PART", 6),
+            ingest_instances=instances,
             backup_bucket=os.environ.get("HOVER_BACKUP_BUCKET", "hoverboard-backups"),
             ready_timeout=float(_env_int("HOVER_READY_TIMEOUT", 120)),
         )

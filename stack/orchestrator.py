@@ -106,6 +106,11 @@ class LocalStack:
         started: list[str] = []
         pending = list(to_start)
         ready = {svc.name for svc in selected if svc not in to_start}
+        # A service's objects (topics, buckets, databases) exist before anything that
+        # depends on it starts: an ingest instance is only ready once its topics exist.
+        for svc in selected:
+            if svc.name in ready:
+                svc.bootstrap()
         while pending:
             wave = [
                 svc for svc in pending if set(getattr(svc, "depends_on", ())) <= ready
@@ -117,11 +122,10 @@ class LocalStack:
                 started.append(svc.name)
             for svc in wave:
                 self._await_ready(svc)
+                svc.bootstrap()
                 echo(f"  {svc.name:<16} ready   {svc.describe()}")
                 ready.add(svc.name)
                 pending.remove(svc)
-        for svc in selected:
-            svc.bootstrap()
         self.write_environment()
         return started
 
@@ -173,7 +177,12 @@ class LocalStack:
     def down(self, names: Iterable[str] | None = None, *, echo=print) -> list[str]:
         """Stop the services this stack started; return the names actually stopped."""
         stopped: list[str] = []
-        selected = self._select(names) if names else list(self.services.values())
+        # Only the named services: stopping nginx must not take Kafka down with it.
+        names = list(names or ())
+        unknown = sorted(set(names) - set(self.services))
+        if unknown:
+            raise StackError(f"unknown service(s) {', '.join(unknown)}")
+        selected = [s for n, s in self.services.items() if not names or n in names]
         for svc in reversed(selected):
             pid_file = self.config.pid_file(svc.name)
             record = PidRecord.read(pid_file)

@@ -6,7 +6,9 @@ from stack.config import StackConfig
 from stack.secrets import Secrets
 from stack.services.base import Service
 from stack.services.elasticsearch import Elasticsearch
+from stack.services.ingest import IngestInstance
 from stack.services.kafka import Kafka
+from stack.services.nginx import Nginx
 from stack.services.postgres import Postgres
 from stack.services.s3 import S3Store
 from stack.services.schema_registry import SchemaRegistry
@@ -14,4 +16,7 @@ from stack.services.schema_registry import SchemaRegistry
 
 def build_services(config: StackConfig, secrets: Secrets) -> list[Service]:
     classes: list[type[Service]] = [Postgres, Kafka, S3Store, Elasticsearch, SchemaRegistry]
-    return [cls(config, secrets) for cls in classes]
+    services = [cls(config, secrets) for cls in classes]
+    # The ingest API instances after the broker and the registry they need, NGINX after them.
+    instances = [IngestInstance(config, secrets, n) for n in range(1, config.ingest_instances + 1)]
+    return [*services, *instances, Nginx(config, secrets, instances)]
