@@ -16,7 +16,7 @@ from ingest_api import problems
 from ingest_api.auth import load_keys
 from ingest_api.config import DefaultConfig, load_message_configs
 from ingest_api.service import MessageType
-from ingest_api.sinks import KafkaSink, Sink
+from ingest_api.sinks import KafkaSink, Sink, WarehouseSink
 from schemas.registry import SchemaSource
 from schemas.validation import EventValidator
 
@@ -39,6 +39,10 @@ def _build_sink(name: str, app: Flask) -> Sink:
     if name == "kafka":
         return KafkaSink(app.config["KAFKA_BOOTSTRAP"], ack_timeout_s=app.config["ACK_TIMEOUT_S"],
                          extra_config=app.config["KAFKA_PRODUCER_CONFIG"])
+    if name == "warehouse":
+        from loader.factory import loader_from_environment
+
+        return WarehouseSink(loader_from_environment)
     raise ValueError(f"unknown sink {name!r}")
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
-SINKS = ("kafka",)
+SINKS = ("kafka", "warehouse")
 
 
 class DefaultConfig:

@@ -12,15 +12,10 @@ import orjson
 
 from ingest_api.config import MessageConfig
 from ingest_api.sinks import Delivery, OutgoingEvent, Sink
+from schemas import headers as kafka_headers
 from schemas.keys import key_bytes
 from schemas.registry import ResolvedSchema
 from schemas.validation import EventValidator, FieldError
-
-# Header names downstream reads: end-to-end latency and tracing.
-HEADER_RECEIVED_AT = "hover-received-at"  # epoch milliseconds when the API received it
-HEADER_SCHEMA_SUBJECT = "hover-schema-subject"
-HEADER_SCHEMA_VERSION = "hover-schema-version"
-HEADER_REQUEST_ID = "hover-request-id"
 
 
 @dataclass(frozen=True)
@@ -60,10 +55,10 @@ def ingest_records(message_type: MessageType, sink: Sink, records: Sequence[Any]
                    request_id: str, received_at_ms: int | None = None) -> list[RecordOutcome]:
     received = str(received_at_ms if received_at_ms is not None else time.time_ns() // 10**6)
     headers = [
-        (HEADER_RECEIVED_AT, received.encode()),
-        (HEADER_SCHEMA_SUBJECT, message_type.schema.subject.encode()),
-        (HEADER_SCHEMA_VERSION, str(message_type.schema.version).encode()),
-        (HEADER_REQUEST_ID, request_id.encode()),
+        (kafka_headers.RECEIVED_AT, received.encode()),
+        (kafka_headers.SCHEMA_SUBJECT, message_type.schema.subject.encode()),
+        (kafka_headers.SCHEMA_VERSION, str(message_type.schema.version).encode()),
+        (kafka_headers.REQUEST_ID, request_id.encode()),
     ]
     outcomes: list[RecordOutcome | None] = []
     valid_positions: list[int] = []
@@ -80,6 +75,8 @@ def ingest_records(message_type: MessageType, sink: Sink, records: Sequence[Any]
             key=key_bytes(record, message_type.config.key_fields),
             value=orjson.dumps(record),
             headers=headers,
+            message_type=message_type.name,
+            record=record,
         ))
     for position, delivery in zip(valid_positions, sink.send(events) if events else [],
                                   strict=True):

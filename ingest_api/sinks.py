@@ -26,6 +26,9 @@ class OutgoingEvent:
     key: bytes
     value: bytes
     headers: list[tuple[str, bytes]] = field(default_factory=list)
+    #: The validated event and its type, for sinks that write rows rather than bytes.
+    message_type: str = ""
+    record: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -174,3 +177,69 @@ class KafkaSink:
         self._stop.set()
         if left:
             log.error("closing the Kafka producer with %d records undelivered", left)
+
+
+class WarehouseSink:
+    """The seed's Version 1: accepted events go straight into the warehouse, with no Kafka.
+
+    The same loader as the Spark sink (``loader/``): one bulk load and merge per request,
+    committed before the request is answered, idempotent on the natural key.
+    """
+
+    def __init__(self, loader_factory) -> None:
+        self._loader_factory = loader_factory
+        self._loader = None
+        self._owner_pid: int | None = None
+        self._lock = threading.Lock()
+
+    def _get(self):
+        with self._lock:  # a connection pool must not be shared across a fork either
+            if self._loader is None or self._owner_pid != os.getpid():
+                self._loader = self._loader_factory()
+                self._owner_pid = os.getpid()
+            return self._loader
+
+    def send(self, events: list[OutgoingEvent]) -> list[Delivery]:
+        from loader.tables import rows_from_events, table_spec
+
+        by_type: dict[str, list[int]] = {}
+        for index, event in enumerate(events):
+            by_type.setdefault(event.message_type, []).append(index)
+        results: list[Delivery] = [Delivery(False, error="not loaded")] * len(events)
+        for message_type, indexes in by_type.items():
+            batch = [events[i] for i in indexes]
+            try:
+                rows = rows_from_events(
+                    table_spec(message_type), [e.record for e in batch],
+                    received_at=[_received_at(e) for e in batch])
+                self._get().load(table_spec(message_type), rows)
+                outcome = Delivery(True)
+            except Exception as exc:  # noqa: BLE001 - any failure: not stored, 503
+                log.error("warehouse load of %d %s events failed: %s", len(batch),
+                          message_type, exc)
+                outcome = Delivery(False, error=f"warehouse: {type(exc).__name__}")
+            for i in indexes:
+                results[i] = outcome
+        return results
+
+    def readiness_problem(self, topics: tuple[str, ...] = ()) -> str | None:
+        try:
+            self._get().run(lambda cursor: cursor.execute("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001
+            return f"warehouse unreachable: {type(exc).__name__}: {exc}"
+        return None
+
+    def close(self, timeout: float = 10.0) -> None:
+        if self._loader is not None and self._owner_pid == os.getpid():
+            self._loader.close()
+
+
+def _received_at(event: OutgoingEvent):
+    from datetime import UTC, datetime
+
+    from schemas.headers import RECEIVED_AT
+
+    for name, value in event.headers:
+        if name == RECEIVED_AT:
+            return datetime.fromtimestamp(int(value) / 1000, UTC)
+    return None

@@ -21,7 +21,9 @@ from rfc3339_validator import validate_rfc3339
 
 # An address with one "@", a non-empty local part and a dotted domain, no whitespace. Real
 # deliverability is not ours to judge; this rejects what is plainly not an address.
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
+# The same pattern is used by the Spark sink (Java regex), so keep it portable.
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$"
+_EMAIL = re.compile(EMAIL_PATTERN)
 
 
 def is_email(value: Any) -> bool:

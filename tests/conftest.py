@@ -53,3 +53,29 @@ def airflow_env(stack_env: dict[str, str]) -> dict[str, str]:
                             text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     return env
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local SparkSession for the whole run, with Kafka's connector from the cache
+    (bin/setup fetched it), so unit and stack tests share it."""
+    from pyspark.sql import SparkSession
+
+    from stack.config import StackConfig
+    from stack.services.spark import SPARK_KAFKA
+
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    jars = SPARK_KAFKA.ensure(StackConfig.from_env().cache_dir)
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("hoverboard-tests")
+        .config("spark.jars", ",".join(str(p) for p in sorted(jars.glob("*.jar"))))
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    yield session
+    session.stop()

@@ -46,6 +46,8 @@ class SparkRuntime:
         return {
             "HOVER_SPARK_JARS": ",".join(self.jars()),
             "HOVER_SPARK_MASTER": "local[2]",
+            # Streaming checkpoints (offsets, state) of the sink jobs.
+            "HOVER_SPARK_CHECKPOINTS": str(self.config.home / "spark" / "checkpoints"),
             # Spark binds the machine's other address unless told otherwise.
             "SPARK_LOCAL_IP": "127.0.0.1",
             "AIRFLOW_CONN_SPARK_DEFAULT": '{"conn_type": "spark", "host": "local[2]"}',

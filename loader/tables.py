@@ -1,0 +1,108 @@
+"""How each message type maps onto its warehouse table: ``loader/tables/<type>.conf``."""
+
+from __future__ import annotations
+
+import configparser
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+TABLES_DIR = Path(__file__).resolve().parent / "tables"
+MODES = ("insert", "latest")
+
+#: Load metadata every table carries after the event's own columns (NULL where the event
+#: did not come through Kafka, as with ingest instances writing straight to the warehouse).
+METADATA_COLUMNS = ("source_topic", "source_partition", "source_offset", "received_at")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    message_type: str
+    table: str  # schema.table
+    key: tuple[str, ...]
+    mode: str  # "insert": first write wins; "latest": highest version_by wins
+    columns: tuple[tuple[str, str], ...]  # (column, JSON pointer into the event)
+    version_by: str | None = None
+
+    @property
+    def schema_name(self) -> str:
+        return self.table.split(".", 1)[0]
+
+    @property
+    def table_name(self) -> str:
+        return self.table.split(".", 1)[1]
+
+    @property
+    def event_columns(self) -> tuple[str, ...]:
+        return tuple(column for column, _ in self.columns)
+
+    @property
+    def load_columns(self) -> tuple[str, ...]:
+        """Columns a loader writes, in this order: the event's, then the metadata."""
+        return self.event_columns + METADATA_COLUMNS
+
+
+def _resolve(record: Mapping[str, Any], pointer: str) -> Any:
+    value: Any = record
+    for part in pointer.strip("/").split("/"):
+        value = value[part]
+    return value
+
+
+def rows_from_events(spec: TableSpec, records: Sequence[Mapping[str, Any]], *,
+                     received_at: Sequence[datetime | None]) -> pa.Table:
+    """Validated events as a batch for a loader (no Kafka metadata: they did not come
+    through Kafka). Timestamps stay RFC 3339 text; the warehouse parses them on COPY."""
+    columns: dict[str, pa.Array] = {
+        column: pa.array([_resolve(r, pointer) for r in records])
+        for column, pointer in spec.columns
+    }
+    count = len(records)
+    columns["source_topic"] = pa.nulls(count, pa.string())
+    columns["source_partition"] = pa.nulls(count, pa.int32())
+    columns["source_offset"] = pa.nulls(count, pa.int64())
+    columns["received_at"] = pa.array(received_at, pa.timestamp("ms", tz="UTC"))
+    return pa.table(columns)
+
+
+def _parse(path: Path) -> TableSpec:
+    parser = configparser.ConfigParser()
+    parser.optionxform = str  # column names are case-sensitive identifiers
+    parser.read(path)
+    [message_type] = parser.sections()
+    section = parser[message_type]
+    columns = []
+    for line in section["columns"].strip().splitlines():
+        column, _, pointer = line.partition("=")
+        if not pointer.strip().startswith("/"):
+            raise ValueError(f"{path}: column {column.strip()!r} needs a JSON pointer")
+        columns.append((column.strip(), pointer.strip()))
+    spec = TableSpec(
+        message_type=message_type,
+        table=section["table"],
+        key=tuple(k.strip() for k in section["key"].split(",")),
+        mode=section.get("mode", "insert"),
+        columns=tuple(columns),
+        version_by=section.get("version_by"),
+    )
+    if spec.mode not in MODES:
+        raise ValueError(f"{path}: mode must be one of {MODES}")
+    if spec.mode == "latest" and spec.version_by not in spec.event_columns:
+        raise ValueError(f"{path}: mode latest needs version_by naming one of the columns")
+    missing = set(spec.key) - set(spec.event_columns)
+    if missing:
+        raise ValueError(f"{path}: key columns {sorted(missing)} are not mapped")
+    return spec
+
+
+@cache
+def table_spec(message_type: str) -> TableSpec:
+    path = TABLES_DIR / f"{message_type}.conf"
+    if not path.exists():
+        raise LookupError(f"no table mapping for {message_type!r} ({path})")
+    return _parse(path)

@@ -1,0 +1,161 @@
+"""Structured Streaming sink: one Kafka topic into its warehouse table, exactly once.
+
+Reads the topic named in the config file, parses each record with a Spark schema derived
+from the topic's JSON Schema (from the schema registry, ``schemas/`` as fallback), flattens
+it to the table's columns and loads every micro-batch through ``foreachBatch``:
+
+* valid rows are bulk-loaded and merged on the natural key (``loader/``), so a batch that
+  Spark replays after a crash (its offsets are checkpointed only after it succeeded)
+  changes nothing the second time: no duplicates, no gaps;
+* invalid records go to ``platform.dead_letters`` with their raw bytes and the reasons;
+* the batch's progress (rows, rate, offsets per partition) goes to
+  ``platform.stream_progress``, in the same transaction as the rows.
+
+Usage (settings from the environment: stack.env locally)::
+
+    spark-submit --jars "$HOVER_SPARK_JARS" spark/sink_job.py --config spark/conf/trip_sink.conf
+    python -m spark.sink_job --config spark/conf/trip_sink.conf  # master: $HOVER_SPARK_MASTER
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from datetime import UTC, datetime
+
+import pyarrow.compute as pc
+from pyspark.sql import DataFrame, SparkSession
+
+from loader.base import Loader
+from loader.bookkeeping import BatchProgress, latest_offsets, record_dead_letters, record_progress
+from loader.factory import loader_from_environment
+from loader.tables import TableSpec, table_spec
+from schemas.registry import SchemaSource
+from spark.config import SinkConfig
+from spark.transform import check_and_flatten, decode
+
+log = logging.getLogger("spark.sink_job")
+
+
+def build_session(app_name: str) -> SparkSession:
+    builder = SparkSession.builder.appName(app_name).config("spark.sql.session.timeZone", "UTC")
+    if os.environ.get("HOVER_SPARK_MASTER"):
+        builder = builder.master(os.environ["HOVER_SPARK_MASTER"])
+    if os.environ.get("HOVER_SPARK_JARS"):  # the connector from the local cache, no resolving
+        builder = builder.config("spark.jars", os.environ["HOVER_SPARK_JARS"])
+    if os.environ.get("SPARK_LOCAL_IP"):
+        builder = (builder.config("spark.driver.host", os.environ["SPARK_LOCAL_IP"])
+                   .config("spark.driver.bindAddress", os.environ["SPARK_LOCAL_IP"]))
+    return (builder.config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+
+
+def read_topic(spark: SparkSession, config: SinkConfig, bootstrap: str) -> DataFrame:
+    return (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", bootstrap)
+        .option("subscribe", config.topic)
+        .option("startingOffsets", config.starting_offsets)
+        .option("maxOffsetsPerTrigger", config.max_offsets_per_trigger)
+        .option("includeHeaders", "true")
+        # A deleted-and-recreated topic must stop the job, not silently skip data.
+        .option("failOnDataLoss", "true")
+        .load()
+    )
+
+
+class BatchWriter:
+    """The ``foreachBatch`` function: one Spark action per batch, then one transaction."""
+
+    def __init__(self, config: SinkConfig, spec: TableSpec, loader: Loader) -> None:
+        self.config = config
+        self.spec = spec
+        self.loader = loader
+        self._offsets: dict[int, int] | None = None
+
+    def _known_offsets(self) -> dict[int, int]:
+        if self._offsets is None:
+            # Resume the cumulative per-partition offsets from the last recorded batch.
+            self._offsets = self.loader.run(
+                lambda cursor: latest_offsets(cursor, self.config.query_name))
+        return self._offsets
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        started = time.monotonic()
+        rows = batch.toArrow()
+        if rows.num_rows == 0:
+            return
+        valid = pc.equal(pc.list_value_length(rows["problems"]), 0)
+        good = rows.filter(valid).select(list(self.spec.load_columns))
+        bad = rows.filter(pc.invert(valid))
+        offsets = dict(self._known_offsets())
+        per_partition = rows.group_by("source_partition").aggregate([("source_offset", "max")])
+        for partition, last in zip(per_partition["source_partition"].to_pylist(),
+                                   per_partition["source_offset_max"].to_pylist(), strict=True):
+            offsets[partition] = max(offsets.get(partition, 0), last + 1)
+        letters = [
+            (r["source_topic"], r["source_partition"], r["source_offset"],
+             self.config.query_name, r["raw_key"], r["raw_value"],
+             "; ".join(r["problems"])[:4000], r["received_at"])
+            for r in bad.select(["source_topic", "source_partition", "source_offset", "raw_key",
+                                 "raw_value", "problems", "received_at"]).to_pylist()
+        ]
+        def bookkeeping(cursor, written: int) -> None:
+            record_dead_letters(cursor, self.loader.engine, letters)
+            elapsed = time.monotonic() - started
+            record_progress(cursor, self.loader.engine, BatchProgress(
+                query_name=self.config.query_name, batch_id=batch_id,
+                input_rows=rows.num_rows, rows_written=written, dead_letters=len(letters),
+                rows_per_second=rows.num_rows / elapsed if elapsed > 0 else None,
+                end_offsets=offsets, batch_time=datetime.now(UTC)))
+
+        written = self.loader.load(self.spec, good, in_transaction=bookkeeping)
+        self._offsets = offsets
+        log.info("%s batch %d: %d in, %d written, %d dead letters", self.config.query_name,
+                 batch_id, rows.num_rows, written, len(letters))
+
+
+def start(spark: SparkSession, config: SinkConfig, *, bootstrap: str, loader: Loader,
+          schema: dict, available_now: bool = False):
+    spec = table_spec(config.message_type)
+    checked = check_and_flatten(decode(read_topic(spark, config, bootstrap)), schema, spec)
+    writer = (
+        checked.writeStream.queryName(config.query_name)
+        .foreachBatch(BatchWriter(config, spec, loader))
+        .option("checkpointLocation", config.checkpoint_location)
+    )
+    if available_now:
+        writer = writer.trigger(availableNow=True)
+    else:
+        writer = writer.trigger(processingTime=f"{config.trigger_seconds} seconds")
+    return writer.start()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="spark/conf/<type>_sink.conf")
+    parser.add_argument("--available-now", action="store_true",
+                        help="process what is in the topic now, then stop (backfills, tests)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    config = SinkConfig.load(args.config)
+    resolved = SchemaSource(os.environ.get("HOVER_SCHEMA_REGISTRY_URL")).resolve(
+        config.message_type, config.schema_subject, config.schema_version)
+    log.info("%s: %s v%s (from %s) into %s", config.query_name, resolved.subject,
+             resolved.version, resolved.origin, table_spec(config.message_type).table)
+    spark = build_session(config.query_name)
+    loader = loader_from_environment()
+    query = start(spark, config, bootstrap=os.environ["HOVER_KAFKA_BOOTSTRAP"], loader=loader,
+                  schema=resolved.schema, available_now=args.available_now)
+    try:
+        query.awaitTermination()
+    finally:
+        loader.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

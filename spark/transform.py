@@ -1,0 +1,54 @@
+"""Pure DataFrame transformations of the sink: Kafka records in, table rows and dead letters out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from loader.tables import METADATA_COLUMNS, TableSpec
+from schemas import headers
+from spark.schema import column_at, node_at, spark_type, typed, violations
+
+#: Columns of a checked batch besides the table's: what dead letters are made of.
+DEAD_LETTER_EXTRA = ("raw_key", "raw_value", "problems")
+
+
+def received_at(kafka_headers: Column) -> Column:
+    """The ingest API's receive time from the record's headers (null if absent)."""
+    matching = F.filter(kafka_headers, lambda h: h["key"] == F.lit(headers.RECEIVED_AT))
+    millis = F.element_at(matching, 1)["value"].cast("string").cast("long")
+    return F.timestamp_millis(millis)
+
+
+def decode(kafka: DataFrame) -> DataFrame:
+    """Kafka source rows -> raw bytes, JSON text and where the record came from."""
+    return kafka.select(
+        F.col("key").alias("raw_key"),
+        F.col("value").alias("raw_value"),
+        F.col("value").cast("string").alias("json"),
+        F.col("topic").alias("source_topic"),
+        F.col("partition").alias("source_partition"),
+        F.col("offset").alias("source_offset"),
+        received_at(F.col("headers")).alias("received_at"),
+    )
+
+
+def check_and_flatten(decoded: DataFrame, schema: Mapping[str, Any], spec: TableSpec) -> DataFrame:
+    """One row per record: the table's columns (meaningful where ``problems`` is empty),
+    the load metadata, the raw record, and the list of schema violations."""
+    event = F.from_json(F.col("json"), spark_type(schema))
+    with_event = decoded.withColumn("event", event)
+    table_columns = [
+        typed(node_at(schema, pointer), column_at(F.col("event"), pointer)).alias(column)
+        for column, pointer in spec.columns
+    ]
+    return with_event.select(
+        *table_columns,
+        *METADATA_COLUMNS,
+        "raw_key",
+        "raw_value",
+        violations(schema, F.col("event"), F.col("json")).alias("problems"),
+    )

@@ -1,0 +1,232 @@
+"""The Spark sink, end to end on real Kafka, PostgreSQL and pyspark: exactly once.
+
+Each test gets its own topic, its own empty (migrated) warehouse database and its own
+checkpoint, so they neither see nor disturb the platform's topics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import psycopg
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+from hoverboard.warehouse.migrations import MigrationRunner
+from psycopg import sql
+
+from loader.postgres import PostgresLoader
+from schemas import headers, latest
+from schemas.keys import JAVA_COMPATIBLE_PARTITIONER, key_bytes
+from spark.config import CONF_DIR, SinkConfig
+from spark.sink_job import start
+from stack.process import wait_until
+from tests.support import end_offsets, sample
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def warehouse(stack_env):
+    """An empty database with every migration applied; its DSN."""
+    name = f"sinktest_{uuid.uuid4().hex[:10]}"
+    admin = stack_env["HOVER_WAREHOUSE_DSN"]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    dsn = admin.rsplit("/", 1)[0] + "/" + name
+    MigrationRunner(lambda: psycopg.connect(dsn), "postgres").migrate()
+    yield dsn
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def topic(stack_env):
+    admin = AdminClient({"bootstrap.servers": stack_env["HOVER_KAFKA_BOOTSTRAP"]})
+    name = f"sinktest-{uuid.uuid4().hex[:8]}"
+    admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])[name].result(30)
+    yield name
+    admin.delete_topics([name])[name].result(30)
+
+
+def sink_config(message_type: str, topic: str, tmp_path: Path, **changes) -> SinkConfig:
+    os.environ.setdefault("HOVER_SPARK_CHECKPOINTS", str(tmp_path))
+    base = SinkConfig.load(CONF_DIR / f"{message_type}_sink.conf")
+    return replace(base, topic=topic, query_name=f"{message_type}_{topic}",
+                   checkpoint_location=str(tmp_path / "checkpoint"), **changes)
+
+
+def produce(bootstrap: str, topic: str, message_type: str, records: list, *,
+            raw: list[bytes] = ()) -> None:
+    """What the ingest API does: key bytes, JSON value, the receive-time header."""
+    key_fields = {"hoverboard": ["id"], "customer": ["id"],
+                  "trip": ["hoverboard_id", "customer_id"]}[message_type]
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all",
+                         "enable.idempotence": True, "partitioner": JAVA_COMPATIBLE_PARTITIONER})
+    now = str(time.time_ns() // 10**6).encode()
+    for record in records:
+        producer.produce(topic, key=key_bytes(record, key_fields), value=json.dumps(record),
+                         headers=[(headers.RECEIVED_AT, now)])
+    for value in raw:
+        producer.produce(topic, key=b"poison", value=value)
+    assert producer.flush(30) == 0
+
+
+def run_until_caught_up(spark, config: SinkConfig, dsn: str, bootstrap: str) -> None:
+    loader = PostgresLoader(dsn)
+    try:
+        query = start(spark, config, bootstrap=bootstrap, loader=loader,
+                      schema=latest(config.message_type).schema, available_now=True)
+        query.awaitTermination(300)
+        assert query.exception() is None, query.exception()
+    finally:
+        loader.close()
+
+
+def fetch(dsn: str, query: str, params=()) -> list[tuple]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def telemetry(n: int, boards: int = 10) -> list[dict]:
+    return [sample("hoverboard", id=1 + i % boards,
+                   event_time=f"2026-11-27T{8 + i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z")
+            for i in range(n)]
+
+
+def test_n_events_give_n_rows_and_a_resend_changes_nothing(spark, stack_env, warehouse, topic,
+                                                           tmp_path) -> None:
+    bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
+    events = telemetry(500)
+    produce(bootstrap, topic, "hoverboard", events)
+    config = sink_config("hoverboard", topic, tmp_path)
+    run_until_caught_up(spark, config, warehouse, bootstrap)
+    assert fetch(warehouse, "SELECT count(*) FROM fleet.hoverboard") == [(500,)]
+
+    produce(bootstrap, topic, "hoverboard", events)  # a sensor retrying the same events
+    run_until_caught_up(spark, config, warehouse, bootstrap)
+    assert fetch(warehouse, "SELECT count(*) FROM fleet.hoverboard") == [(500,)]
+
+    [(rows_in, written, offsets)] = fetch(
+        warehouse, "SELECT sum(input_rows), sum(rows_written),"
+        " (array_agg(end_offsets ORDER BY batch_id DESC))[1] FROM platform.stream_progress")
+    assert (rows_in, written) == (1000, 500)
+    assert {int(p): o for p, o in offsets.items()} == end_offsets(bootstrap, topic)
+    loaded = fetch(warehouse, "SELECT count(*) FROM fleet.hoverboard WHERE source_topic = %s"
+                   " AND received_at IS NOT NULL AND source_offset IS NOT NULL", (topic,))
+    assert loaded == [(500,)]
+
+
+def test_poison_records_go_to_dead_letters_and_the_job_continues(spark, stack_env, warehouse,
+                                                                 topic, tmp_path) -> None:
+    bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
+    produce(bootstrap, topic, "hoverboard", telemetry(20),
+            raw=[b"\xff\xfe not json", json.dumps(sample("hoverboard", charge=250)).encode()])
+    produce(bootstrap, topic, "hoverboard", telemetry(40)[20:])  # after the poison
+    run_until_caught_up(spark, sink_config("hoverboard", topic, tmp_path), warehouse, bootstrap)
+
+    assert fetch(warehouse, "SELECT count(*) FROM fleet.hoverboard") == [(40,)]
+    letters = fetch(warehouse, "SELECT raw_value, error FROM platform.dead_letters"
+                    " ORDER BY source_offset")
+    assert len(letters) == 2
+    assert bytes(letters[0][0]) == b"\xff\xfe not json"
+    assert "not a JSON object" in letters[0][1]
+    assert "/charge: above 100" in letters[1][1]
+
+
+def test_customer_latest_version_wins(spark, stack_env, warehouse, topic, tmp_path) -> None:
+    bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
+    config = sink_config("customer", topic, tmp_path)
+
+    def version(hour: int, email: str) -> dict:
+        return sample("customer", id=42, updated_at=f"2026-11-27T{hour:02d}:00:00Z",
+                      customer_email=email)
+
+    # Within one batch, and a late old version in a later batch: the newest stays.
+    produce(bootstrap, topic, "customer", [version(9, "a@x.example"), version(11, "c@x.example"),
+                                           version(10, "b@x.example")])
+    run_until_caught_up(spark, config, warehouse, bootstrap)
+    produce(bootstrap, topic, "customer", [version(8, "old@x.example")])
+    run_until_caught_up(spark, config, warehouse, bootstrap)
+    assert fetch(warehouse, "SELECT email FROM fleet.customer WHERE id = 42") == \
+        [("c@x.example",)]
+    produce(bootstrap, topic, "customer", [version(12, "d@x.example")])
+    run_until_caught_up(spark, config, warehouse, bootstrap)
+    assert fetch(warehouse, "SELECT count(*), max(email) FROM fleet.customer") == \
+        [(1, "d@x.example")]
+
+
+def test_driver_killed_mid_stream_resumes_without_gaps_or_duplicates(stack_env, warehouse,
+                                                                      topic, tmp_path) -> None:
+    bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
+    events = telemetry(3000, boards=25)
+    produce(bootstrap, topic, "hoverboard", events)
+    conf = tmp_path / "sink.conf"
+    conf.write_text(
+        "[sink]\n"
+        f"query_name = kill_test\nmessage_type = hoverboard\ntopic = {topic}\n"
+        "schema_subject = hoverboard-value\nschema_version = latest\n"
+        "trigger_seconds = 0.5\nmax_offsets_per_trigger = 150\nstarting_offsets = earliest\n"
+        f"checkpoint_location = {tmp_path / 'checkpoint'}\n")
+    env = {**os.environ, **stack_env, "HOVER_WAREHOUSE_DSN": warehouse}
+    command = [sys.executable, "-m", "spark.sink_job", "--config", str(conf)]
+    log = (tmp_path / "driver.log").open("w")
+    driver = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    try:
+        def batches() -> int:
+            return fetch(warehouse, "SELECT count(*) FROM platform.stream_progress")[0][0]
+
+        assert wait_until(lambda: batches() >= 3 or driver.poll() is not None, 180)
+        assert driver.poll() is None, (tmp_path / "driver.log").read_text()[-3000:]
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and its JVM, mid-stream
+        driver.wait(30)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+    loaded = fetch(warehouse, "SELECT count(*) FROM fleet.hoverboard")[0][0]
+    assert 0 < loaded < len(events), "the kill did not land mid-stream"
+
+    resumed = subprocess.run([*command, "--available-now"], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    rows = fetch(warehouse, "SELECT id, to_char(event_time AT TIME ZONE 'UTC',"
+                 " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM fleet.hoverboard")
+    assert len(rows) == len(events)  # no duplicates (a key is unique anyway) ...
+    assert set(rows) == {(e["id"], e["event_time"]) for e in events}  # ... and no gaps
+
+
+def test_version_1_instance_writes_straight_to_the_warehouse(stack_env, warehouse, tmp_path,
+                                                             monkeypatch) -> None:
+    from ingest_api import create_app
+
+    bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
+    conf = tmp_path / "trip.conf"
+    conf.write_text("[trip]\ntopic = trip\nschema_subject = trip-value\n"
+                    "key_fields = hoverboard_id, customer_id\nsink = warehouse\n")
+    monkeypatch.setenv("HOVER_WAREHOUSE_DSN", warehouse)
+    before = end_offsets(bootstrap, "trip")
+    app = create_app({"TESTING": True, "MESSAGE_CONF": str(conf), "API_KEYS": "v1-key-" + "x" * 20,
+                      "SCHEMA_REGISTRY_URL": stack_env["HOVER_SCHEMA_REGISTRY_URL"]})
+    client = app.test_client()
+    trips = [sample("trip", hoverboard_id=7, customer_id=c,
+                    start_time_and_date=f"2026-11-27T10:{c:02d}:00Z",
+                    end_time_and_date=f"2026-11-27T11:{c:02d}:00Z") for c in range(1, 6)]
+    response = client.post("/ingest/trip", json=trips, headers={"X-API-Key": "v1-key-" + "x" * 20})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["accepted"] == 5
+    # 2xx came after the commit: the rows are there now, and nothing went through Kafka.
+    assert fetch(warehouse, "SELECT count(*), count(received_at), count(source_offset)"
+                 " FROM fleet.trip") == [(5, 5, 0)]
+    assert end_offsets(bootstrap, "trip") == before
+    assert client.get("/ready").status_code == 200
+    for sink in app.extensions["hover_ingest"].sinks.values():
+        sink.close()
