@@ -41,8 +41,8 @@ class Delivery:
 
 class Sink(Protocol):
     def send(self, events: list[OutgoingEvent]) -> list[Delivery]: ...
-    def readiness_problem(self) -> str | None: ...
-    def close(self) -> None: ...
+    def readiness_problem(self, topics: tuple[str, ...] = ()) -> str | None: ...
+    def close(self, timeout: float = 10.0) -> None: ...
 
 
 class _PendingBatch:
@@ -135,13 +135,22 @@ class KafkaSink:
     def send(self, events: list[OutgoingEvent]) -> list[Delivery]:
         producer = self._get()
         batch = _PendingBatch(len(events))
+        # Once a record of a key could not be queued, later records of that key in the
+        # batch are not sent either: a retry must not find record n+1 stored without n.
+        refused_keys: set[bytes] = set()
         for index, event in enumerate(events):
+            if event.key in refused_keys:
+                batch.resolve(index, Delivery(False, error="an earlier record of this key "
+                                                           "was not stored"))
+                continue
             try:
                 producer.produce(event.topic, value=event.value, key=event.key,
                                  headers=event.headers, on_delivery=batch.callback(index))
             except BufferError:
+                refused_keys.add(event.key)
                 batch.resolve(index, Delivery(False, error="producer queue full"))
             except Exception as exc:  # noqa: BLE001 - KafkaException, bad topic...
+                refused_keys.add(event.key)
                 batch.resolve(index, Delivery(False, error=str(exc)))
         # message.timeout.ms makes librdkafka report every record by then; the margin
         # covers the poll interval.
