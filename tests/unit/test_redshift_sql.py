@@ -65,3 +65,28 @@ def test_both_engines_create_the_same_columns() -> None:
         return found
 
     assert columns("postgres") == columns("redshift")
+
+
+@pytest.mark.parametrize("message_type", ["hoverboard", "customer", "trip"])
+def test_loader_statements_parse_as_redshift(message_type) -> None:
+    from loader.redshift import copy_statement, load_statements
+    from loader.tables import table_spec
+
+    spec = table_spec(message_type)
+    before, after = load_statements(spec, "stage_x")
+    statements = [*before, copy_statement(spec, "stage_x", "s3://bucket/staging/x.csv.gz",
+                                          "arn:aws:iam::123456789012:role/hover-loader"), *after]
+    kinds = [type(parse_redshift(s)).__name__ for s in statements]
+    assert kinds[0] == "Create" and kinds[1] == "Copy"
+    assert ("Merge" in kinds) == (spec.mode == "latest")
+    copy = statements[1]
+    assert "IAM_ROLE 'arn:aws:iam::123456789012:role/hover-loader'" in copy
+    assert "ACCESS_KEY_ID" not in copy and "SECRET_ACCESS_KEY" not in copy
+
+
+def test_bookkeeping_statements_parse_as_redshift() -> None:
+    from loader import bookkeeping
+
+    for statement in (bookkeeping.INSERT_DEAD_LETTER["redshift"], bookkeeping.DELETE_PROGRESS,
+                      bookkeeping.INSERT_PROGRESS["redshift"], bookkeeping.LATEST_OFFSETS):
+        parse_redshift(statement)
