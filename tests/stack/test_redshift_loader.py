@@ -14,9 +14,9 @@ import boto3
 import psycopg
 import pytest
 from botocore.config import Config
+from hoverboard.warehouse.migrations import MigrationRunner
 from psycopg import sql
 
-from hoverboard.warehouse.migrations import MigrationRunner
 from loader.redshift import RedshiftLoader
 from loader.tables import rows_from_events, table_spec
 from tests.support import sample
