@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from flask import Flask, g
 
+from alerts.emitter import AlertEmitter
 from ingest_api import problems
 from ingest_api.auth import load_keys
 from ingest_api.config import DefaultConfig, load_message_configs
@@ -62,6 +63,10 @@ def create_app(test_config: dict | None = None) -> Flask:
                  resolved.origin)
     sinks = {name: _build_sink(name, app) for name in {t.config.sink for t in types.values()}}
     app.extensions["hover_ingest"] = IngestState(types, sinks, load_keys(app))
+    alerts = AlertEmitter.from_environment(
+        "ingest_api", labels={"instance": str(app.config["INSTANCE_NAME"])})
+    app.extensions["hover_alerts"] = alerts
+    atexit.register(alerts.close)
     for sink in sinks.values():
         atexit.register(sink.close)
 

@@ -36,3 +36,21 @@ def worker_int(worker):
     # Deliver what is still queued before the worker goes away.
     for sink in worker.wsgi.extensions["hover_ingest"].sinks.values():
         sink.close()
+
+
+def _lifecycle_alert(action: str, message: str) -> None:
+    from alerts.document import Severity
+    from alerts.emitter import AlertEmitter
+
+    emitter = AlertEmitter.from_environment(
+        "ingest_api", labels={"instance": os.environ.get("HOVER_INGEST_INSTANCE_NAME", "")})
+    emitter.emit(action, message, Severity.INFO)
+    emitter.close()
+
+
+def when_ready(server):
+    _lifecycle_alert("instance_started", f"ingest instance {proc_name} serving on {bind}")
+
+
+def on_exit(server):
+    _lifecycle_alert("instance_stopped", f"ingest instance {proc_name} stopped")

@@ -59,6 +59,12 @@ def post_events(message_type: str) -> Response:
         metrics.REJECTED.labels(message_type, "schema").inc(rejected)
     if failed:
         metrics.FAILED.labels(message_type).inc(failed)
+        error = next(o.delivery.error for o in outcomes if o.status == "failed")
+        current_app.extensions["hover_alerts"].emit(
+            "sink_unavailable", f"{message_type} events not stored ({error}); clients get 503",
+            details={"message_type": message_type, "failed": failed, "error": error,
+                     "sink": mtype.config.sink},
+            rate_key=f"sink:{message_type}")
     metrics.LATENCY.labels(message_type).observe(time.perf_counter() - started)
     schema = {"subject": mtype.schema.subject, "version": mtype.schema.version}
     retry_after = {"Retry-After": str(current_app.config["RETRY_AFTER_S"])}

@@ -29,6 +29,8 @@ from datetime import UTC, datetime
 import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 
+from alerts.document import Severity
+from alerts.emitter import AlertEmitter
 from loader.base import Loader
 from loader.bookkeeping import BatchProgress, latest_offsets, record_dead_letters, record_progress
 from loader.factory import loader_from_environment
@@ -70,10 +72,12 @@ def read_topic(spark: SparkSession, config: SinkConfig, bootstrap: str) -> DataF
 class BatchWriter:
     """The ``foreachBatch`` function: one Spark action per batch, then one transaction."""
 
-    def __init__(self, config: SinkConfig, spec: TableSpec, loader: Loader) -> None:
+    def __init__(self, config: SinkConfig, spec: TableSpec, loader: Loader,
+                 alerts: AlertEmitter | None = None) -> None:
         self.config = config
         self.spec = spec
         self.loader = loader
+        self.alerts = alerts
         self._offsets: dict[int, int] | None = None
 
     def _known_offsets(self) -> dict[int, int]:
@@ -114,17 +118,27 @@ class BatchWriter:
 
         written = self.loader.load(self.spec, good, in_transaction=bookkeeping)
         self._offsets = offsets
+        if letters and self.alerts is not None:
+            self.alerts.emit(
+                "dead_letters",
+                f"{self.config.query_name}: {len(letters)} record(s) of batch {batch_id} "
+                f"could not be loaded and went to platform.dead_letters",
+                details={"query": self.config.query_name, "batch_id": batch_id,
+                         "count": len(letters), "topic": self.config.topic,
+                         "first": {"partition": letters[0][1], "offset": letters[0][2],
+                                   "error": letters[0][6][:500]}},
+                rate_key="dead_letters")
         log.info("%s batch %d: %d in, %d written, %d dead letters", self.config.query_name,
                  batch_id, rows.num_rows, written, len(letters))
 
 
 def start(spark: SparkSession, config: SinkConfig, *, bootstrap: str, loader: Loader,
-          schema: dict, available_now: bool = False):
+          schema: dict, available_now: bool = False, alerts: AlertEmitter | None = None):
     spec = table_spec(config.message_type)
     checked = check_and_flatten(decode(read_topic(spark, config, bootstrap)), schema, spec)
     writer = (
         checked.writeStream.queryName(config.query_name)
-        .foreachBatch(BatchWriter(config, spec, loader))
+        .foreachBatch(BatchWriter(config, spec, loader, alerts))
         .option("checkpointLocation", config.checkpoint_location)
     )
     if available_now:
@@ -146,14 +160,26 @@ def main(argv: list[str] | None = None) -> int:
         config.message_type, config.schema_subject, config.schema_version)
     log.info("%s: %s v%s (from %s) into %s", config.query_name, resolved.subject,
              resolved.version, resolved.origin, table_spec(config.message_type).table)
+    alerts = AlertEmitter.from_environment("spark_sink",
+                                           labels={"query": config.query_name})
     spark = build_session(config.query_name)
     loader = loader_from_environment()
-    query = start(spark, config, bootstrap=os.environ["HOVER_KAFKA_BOOTSTRAP"], loader=loader,
-                  schema=resolved.schema, available_now=args.available_now)
     try:
+        query = start(spark, config, bootstrap=os.environ["HOVER_KAFKA_BOOTSTRAP"],
+                      loader=loader, schema=resolved.schema,
+                      available_now=args.available_now, alerts=alerts)
+        alerts.emit("query_started", f"{config.query_name} started on topic {config.topic}",
+                    Severity.INFO)
         query.awaitTermination()
+    except Exception as exc:
+        alerts.emit("query_failed", f"{config.query_name} failed: {exc}", Severity.ERROR,
+                    error=exc, details={"query": config.query_name, "topic": config.topic})
+        raise
+    else:
+        alerts.emit("query_stopped", f"{config.query_name} stopped", Severity.INFO)
     finally:
         loader.close()
+        alerts.close()
     return 0
 
 

@@ -17,6 +17,7 @@ from stack.config import REPO_ROOT, StackConfig, ingest_port_key
 from stack.process import StackError, http_status
 from stack.secrets import Secrets
 from stack.services.base import Launch, Service
+from stack.services.elasticsearch import Elasticsearch
 from stack.services.kafka import Kafka
 from stack.services.schema_registry import SchemaRegistry
 
@@ -64,6 +65,7 @@ class IngestInstance(Service):
             **os.environ,
             "HOVER_KAFKA_BOOTSTRAP": kafka.bootstrap_servers,
             "HOVER_SCHEMA_REGISTRY_URL": SchemaRegistry(self.config, self.secrets).url,
+            "HOVER_ELASTICSEARCH_URL": Elasticsearch(self.config, self.secrets).url,
             "HOVER_INGEST_API_KEYS": self.secrets.ingest_api_key,
             "HOVER_INGEST_BIND": self.address,
             "HOVER_INGEST_NAME": self.name,

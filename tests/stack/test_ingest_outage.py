@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 
 from ingest_api import create_app
 from stack.orchestrator import LocalStack
+from tests.stack.test_alerts import alerts_with
 from tests.support import end_offsets, read_from, sample
 
 API_KEY = "outage-key-" + "o" * 24
@@ -20,8 +22,10 @@ def test_kafka_outage_mid_load(stack: LocalStack, stack_env) -> None:
         "TESTING": True, "KAFKA_BOOTSTRAP": bootstrap,
         "SCHEMA_REGISTRY_URL": stack_env["HOVER_SCHEMA_REGISTRY_URL"],
         "API_KEYS": API_KEY, "ACK_TIMEOUT_S": ACK_TIMEOUT_S, "RETRY_AFTER_S": 3,
+        "INSTANCE_NAME": "outage-test",
     })
     client = app.test_client()
+    started_at = datetime.now(UTC).isoformat()
     before = end_offsets(bootstrap, "hoverboard")
     acknowledged: list[str] = []
     answers: list[int] = []
@@ -67,6 +71,14 @@ def test_kafka_outage_mid_load(stack: LocalStack, stack_env) -> None:
         sink.close(timeout=2)
     assert recovered == 10, f"no recovery after the restart: {answers[-10:]}"
     assert set(answers) <= {201, 503}
+    # The outage was reported once (rate-limited), not once per failed request.
+    app.extensions["hover_alerts"].close()
+    outage_alerts = [a for a in alerts_with(stack_env["HOVER_ELASTICSEARCH_URL"],
+                                            "hoverboard events not stored")
+                     if a["labels"].get("instance") == "outage-test"
+                     and a["@timestamp"] >= started_at]
+    assert len(outage_alerts) == 1
+    assert outage_alerts[0]["service"]["name"] == "ingest_api"
 
     stored = {json.loads(m.value())["event_time"]
               for m in read_from(bootstrap, "hoverboard", before) if m.key() == b"8080"}

@@ -20,6 +20,7 @@ import psycopg
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+from alerts.emitter import AlertEmitter
 from hoverboard.warehouse.migrations import MigrationRunner
 from psycopg import sql
 
@@ -29,6 +30,7 @@ from schemas.keys import JAVA_COMPATIBLE_PARTITIONER, key_bytes
 from spark.config import CONF_DIR, SinkConfig
 from spark.sink_job import start
 from stack.process import wait_until
+from tests.stack.test_alerts import alerts_with
 from tests.support import end_offsets, sample
 
 REPO = Path(__file__).resolve().parents[2]
@@ -80,11 +82,13 @@ def produce(bootstrap: str, topic: str, message_type: str, records: list, *,
     assert producer.flush(30) == 0
 
 
-def run_until_caught_up(spark, config: SinkConfig, dsn: str, bootstrap: str) -> None:
+def run_until_caught_up(spark, config: SinkConfig, dsn: str, bootstrap: str,
+                        alerts=None) -> None:
     loader = PostgresLoader(dsn)
     try:
         query = start(spark, config, bootstrap=bootstrap, loader=loader,
-                      schema=latest(config.message_type).schema, available_now=True)
+                      schema=latest(config.message_type).schema, available_now=True,
+                      alerts=alerts)
         query.awaitTermination(300)
         assert query.exception() is None, query.exception()
     finally:
@@ -131,7 +135,10 @@ def test_poison_records_go_to_dead_letters_and_the_job_continues(spark, stack_en
     produce(bootstrap, topic, "hoverboard", telemetry(20),
             raw=[b"\xff\xfe not json", json.dumps(sample("hoverboard", charge=250)).encode()])
     produce(bootstrap, topic, "hoverboard", telemetry(40)[20:])  # after the poison
-    run_until_caught_up(spark, sink_config("hoverboard", topic, tmp_path), warehouse, bootstrap)
+    config = sink_config("hoverboard", topic, tmp_path)
+    alerts = AlertEmitter.from_environment("spark_sink", labels={"query": config.query_name})
+    run_until_caught_up(spark, config, warehouse, bootstrap, alerts=alerts)
+    alerts.close()
 
     assert fetch(warehouse, "SELECT count(*) FROM fleet.hoverboard") == [(40,)]
     letters = fetch(warehouse, "SELECT raw_value, error FROM platform.dead_letters"
@@ -140,6 +147,11 @@ def test_poison_records_go_to_dead_letters_and_the_job_continues(spark, stack_en
     assert bytes(letters[0][0]) == b"\xff\xfe not json"
     assert "not a JSON object" in letters[0][1]
     assert "/charge: above 100" in letters[1][1]
+    # ... and operators hear of it in Elasticsearch, in the platform's alert format.
+    [alert] = [a for a in alerts_with(stack_env["HOVER_ELASTICSEARCH_URL"], config.query_name)
+               if a["event"]["action"] == "dead_letters"]
+    assert alert["service"]["name"] == "spark_sink"
+    assert alert["log"]["level"] == "warning"
 
 
 def test_customer_latest_version_wins(spark, stack_env, warehouse, topic, tmp_path) -> None:

@@ -1,0 +1,105 @@
+"""The data_quality DAG on the stack's PostgreSQL: clean data passes; exactly the broken
+checks fail, each with its result row and its alert in Elasticsearch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from hoverboard.quality.checks import build_checks, load_config
+from hoverboard.warehouse.migrations import MigrationRunner
+from tests.stack.test_alerts import alerts_with
+
+SEED = """
+INSERT INTO fleet.hoverboard (id, event_time, elevation, temperature, latitude, longitude,
+    humidity, charge, speed, isdocked, weight, acceleration, magneticfield)
+SELECT b, now() - make_interval(secs => s), 40, 20, 52.5, 13.4, 50, 80, 10, false, 80, 0.1, 45
+FROM generate_series(1, 5) b, generate_series(1, 20) s;
+INSERT INTO fleet.customer (id, updated_at, first_name, last_name, latitude, longitude, email)
+SELECT c, now(), 'Ada', 'Lovelace', 51.5, -0.1, 'ada' || c || '@x.example'
+FROM generate_series(1, 5) c;
+INSERT INTO fleet.trip (hoverboard_id, customer_id, start_time, end_time, trip_duration,
+    start_latitude, start_longitude, end_latitude, end_longitude)
+SELECT t, t, now() - interval '1 hour', now() - interval '50 minutes', 600, 52.5, 13.4, 52.6, 13.5
+FROM generate_series(1, 5) t;
+"""
+
+BREAK = """
+-- a range violation
+UPDATE fleet.hoverboard SET charge = 150 WHERE id = 1 AND event_time = (
+    SELECT max(event_time) FROM fleet.hoverboard WHERE id = 1);
+-- an orphan trip: board 99 never sent telemetry
+INSERT INTO fleet.trip (hoverboard_id, customer_id, start_time, end_time, trip_duration,
+    start_latitude, start_longitude, end_latitude, end_longitude)
+VALUES (99, 1, now() - interval '30 minutes', now() - interval '20 minutes', 600, 1, 1, 1, 1);
+-- a stale table: customers last loaded a day ago
+UPDATE fleet.customer SET loaded_at = now() - interval '1 day';
+"""
+
+
+@pytest.fixture
+def warehouse(stack_env):
+    name = f"dqtest_{uuid.uuid4().hex[:10]}"
+    admin = stack_env["HOVER_WAREHOUSE_DSN"]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    dsn = admin.rsplit("/", 1)[0] + "/" + name
+    MigrationRunner(lambda: psycopg.connect(dsn), "postgres").migrate()
+    with psycopg.connect(dsn) as conn:
+        conn.execute(SEED)
+    connection = stack_env["AIRFLOW_CONN_WAREHOUSE_DEFAULT"].replace('"warehouse"', f'"{name}"')
+    yield dsn, connection
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def run_dag(airflow_env, connection: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("airflow")), "dags", "test", "data_quality"],
+        env={**airflow_env, "AIRFLOW_CONN_WAREHOUSE_DEFAULT": connection},
+        capture_output=True, text=True, timeout=600)
+
+
+def results(dsn: str) -> dict[str, tuple]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("SELECT check_name, passed, observed, min_allowed, max_allowed,"
+                            " run_id FROM platform.dq_results").fetchall()
+    return {r[0]: r[1:] for r in rows}
+
+
+def test_clean_data_passes_every_check(airflow_env, warehouse) -> None:
+    dsn, connection = warehouse
+    run = run_dag(airflow_env, connection)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    stored = results(dsn)
+    assert set(stored) == {c.name for c in build_checks(load_config())}
+    assert all(passed for passed, *_ in stored.values())
+    assert stored["hoverboard.volume"][1] == 100.0  # observed values are stored too
+
+
+def test_bad_data_fails_exactly_those_checks_each_with_an_alert(airflow_env, stack_env,
+                                                                warehouse) -> None:
+    dsn, connection = warehouse
+    with psycopg.connect(dsn) as conn:
+        conn.execute(BREAK)
+    run = run_dag(airflow_env, connection)
+    assert run.returncode != 0
+    stored = results(dsn)
+    failed = {name for name, (passed, *_) in stored.items() if not passed}
+    assert failed == {"hoverboard.ranges", "trip.unknown_board", "customer.freshness"}
+    assert stored["hoverboard.ranges"][1:4] == (1.0, None, 0.0)
+    run_id = stored["hoverboard.ranges"][4]
+    for check in failed:
+        alerts = [a for a in alerts_with(stack_env["HOVER_ELASTICSEARCH_URL"], check)
+                  if a["airflow"]["run_id"] == run_id and a["log"]["level"] == "error"]
+        assert len(alerts) == 1, (check, alerts)
+        details = alerts[0]["details"]
+        assert details["check"] == check
+        assert details["observed"] == stored[check][1]
+        assert (details["min_allowed"], details["max_allowed"]) == stored[check][2:4]
