@@ -34,6 +34,13 @@ for path in sorted(Path(sys.argv[1]).glob("*.py")):
                     ((t.execution_timeout.total_seconds() if t.execution_timeout else -1)
                      for t in dag.tasks), default=-1),
                 "tasks": len(dag.tasks),
+                # Every task alerts on failure and retry (the platform's notifier).
+                "alerting": all(
+                    any(type(cb).__name__ == "ElasticsearchAlertNotifier"
+                        for cb in (t.on_failure_callback or []))
+                    and any(type(cb).__name__ == "ElasticsearchAlertNotifier"
+                            for cb in (t.on_retry_callback or []))
+                    for t in dag.tasks),
             }
             for dag in bag.dags.values()
         ],

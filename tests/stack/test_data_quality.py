@@ -10,10 +10,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
-
 from hoverboard.quality.checks import build_checks, load_config
 from hoverboard.warehouse.migrations import MigrationRunner
+from psycopg import sql
+
 from tests.stack.test_alerts import alerts_with
 
 SEED = """

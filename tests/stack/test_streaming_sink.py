@@ -20,10 +20,10 @@ import psycopg
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
-from alerts.emitter import AlertEmitter
 from hoverboard.warehouse.migrations import MigrationRunner
 from psycopg import sql
 
+from alerts.emitter import AlertEmitter
 from loader.postgres import PostgresLoader
 from schemas import headers, latest
 from schemas.keys import JAVA_COMPATIBLE_PARTITIONER, key_bytes

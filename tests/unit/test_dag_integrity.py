@@ -56,6 +56,7 @@ def test_dags_are_documented_for_operators(report) -> None:
             assert dag["owner"] and dag["owner"] != "airflow", f"{where} has no owner"
             assert dag["min_retries"] >= MIN_RETRIES, f"{where} has a task without retries"
             assert dag["max_execution_timeout"] > 0, f"{where} has a task without a time limit"
+            assert dag["alerting"], f"{where} has a task without the alert notifier"
 
 
 def test_dag_ids_are_unique(report) -> None:

@@ -90,3 +90,16 @@ def test_bookkeeping_statements_parse_as_redshift() -> None:
     for statement in (bookkeeping.INSERT_DEAD_LETTER["redshift"], bookkeeping.DELETE_PROGRESS,
                       bookkeeping.INSERT_PROGRESS["redshift"], bookkeeping.LATEST_OFFSETS):
         parse_redshift(statement)
+
+
+def test_data_quality_checks_parse_as_redshift() -> None:
+    from hoverboard.operators.quality import RESULT_DELETE, RESULT_INSERT
+    from hoverboard.quality.checks import build_checks, load_config
+
+    checks = build_checks(load_config())
+    assert checks
+    for check in checks:
+        assert check.sql.count("%s") == 1, check.name  # exactly one parameter
+        parse_redshift(check.sql.replace("%s", "'2026-11-27T10:00:00+00:00'"))
+    for statement in (RESULT_DELETE, RESULT_INSERT):
+        parse_redshift(statement)
