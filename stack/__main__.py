@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 for s in statuses:
                     pid = f"pid {s.pid}" if s.pid else ""
-                    line = f"{s.name:<16} {s.state:<9} {pid:<11} {s.where}"
+                    line = f"{s.name:<22} {s.state:<9} {pid:<11} {s.where}"
                     if s.state in ("dead", "starting"):
-                        line += f"\n{'':<16} log: {s.log_file}"
+                        line += f"\n{'':<22} log: {s.log_file}"
                     print(line)
             return 0 if all(s.healthy for s in statuses) else 3
         elif args.command == "logs":
@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps({"service": name, **figures}))
             print(json.dumps({
                 "service": "TOTAL",
+                "pss_mib": round(sum(f["pss_mib"] for f in usage.values()), 1),
                 "rss_mib": round(sum(f["rss_mib"] for f in usage.values()), 1),
                 "cpu_percent": round(sum(f["cpu_percent"] for f in usage.values()), 1),
                 "interval_s": args.interval,

@@ -31,6 +31,7 @@ _FIXED_PORTS: dict[str, int] = {
     "schema_registry": 18081,
     "schema_registry_management": 18082,
     "nginx": 18000,
+    "airflow_api": 18080,
 }
 
 

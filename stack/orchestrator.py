@@ -35,6 +35,10 @@ class ServiceStatus:
         return self.state == "ready"
 
 
+def _at(svc: Service) -> str:
+    return f" on 127.0.0.1:{svc.port}" if svc.port is not None else ""
+
+
 class LocalStack:
     def __init__(self, config: StackConfig | None = None) -> None:
         self.config = config or StackConfig.from_env()
@@ -43,7 +47,7 @@ class LocalStack:
             svc.name: svc for svc in build_services(self.config, self.secrets)
         }
         # Parts of the stack that are not servers: only artifacts and settings.
-        self.runtimes = [SparkRuntime(self.config), AirflowRuntime(self.config)]
+        self.runtimes = [SparkRuntime(self.config), AirflowRuntime(self.config, self.secrets)]
 
     # -- selection -------------------------------------------------------------------------
     def _select(self, names: Iterable[str] | None) -> list[Service]:
@@ -123,7 +127,7 @@ class LocalStack:
             for svc in wave:
                 self._await_ready(svc)
                 svc.bootstrap()
-                echo(f"  {svc.name:<16} ready   {svc.describe()}")
+                echo(f"  {svc.name:<22} ready   {svc.describe()}")
                 ready.add(svc.name)
                 pending.remove(svc)
         self.write_environment()
@@ -131,6 +135,8 @@ class LocalStack:
 
     def _spawn(self, svc: Service) -> None:
         launch = svc.launch()
+        if getattr(svc, "wants_stack_environment", False):
+            launch.env.update(self.environment())
         log = svc.log_file
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("a") as fh:
@@ -146,7 +152,7 @@ class LocalStack:
             )
         except (StackError, OSError) as exc:
             raise StackError(
-                f"{svc.name} failed to start on 127.0.0.1:{svc.port}: {exc}\n"
+                f"{svc.name} failed to start{_at(svc)}: {exc}\n"
                 f"log: {log}\n{tail(log)}"
             ) from exc
 
@@ -164,12 +170,12 @@ class LocalStack:
         ok = wait_until(probe, timeout, interval=0.25)
         if died:
             raise StackError(
-                f"{svc.name} exited during start-up (port {svc.port}); log: {svc.log_file}\n"
+                f"{svc.name} exited during start-up{_at(svc)}; log: {svc.log_file}\n"
                 f"{tail(svc.log_file)}"
             )
         if not ok:
             raise StackError(
-                f"{svc.name} did not become ready on 127.0.0.1:{svc.port} within {timeout:.0f}s; "
+                f"{svc.name} did not become ready{_at(svc)} within {timeout:.0f}s; "
                 f"it is still running (stop it with 'bin/stack down'); log: {svc.log_file}\n"
                 f"{tail(svc.log_file)}"
             )
@@ -189,10 +195,10 @@ class LocalStack:
             if record is None:
                 continue
             if stop(record, sig=svc.stop_signal, timeout=svc.stop_timeout, group=svc.signal_group):
-                echo(f"  {svc.name:<16} stopped (pid {record.pid})")
+                echo(f"  {svc.name:<22} stopped (pid {record.pid})")
                 stopped.append(svc.name)
             else:
-                echo(f"  {svc.name:<16} was not running (stale pid file removed)")
+                echo(f"  {svc.name:<22} was not running (stale pid file removed)")
             pid_file.unlink(missing_ok=True)
         if not stopped:
             echo("nothing to stop: no service of this stack is running")
@@ -222,8 +228,10 @@ class LocalStack:
         return result
 
     def resources(self, interval: float = 2.0) -> dict[str, dict[str, float]]:
-        """Resident memory (MiB) and CPU (% of one core, averaged over ``interval``) of each
-        running service, its child processes included (Elasticsearch runs two JVMs)."""
+        """Memory (MiB) and CPU (% of one core, averaged over ``interval``) of each running
+        service, its child processes included (Elasticsearch runs two JVMs, Airflow's
+        scheduler forks workers). Memory is PSS where the kernel reports it: pages shared
+        between forked processes are split among them instead of counted in each."""
         import psutil
 
         trees: dict[str, list] = {}
@@ -242,14 +250,17 @@ class LocalStack:
         time.sleep(interval)
         usage: dict[str, dict[str, float]] = {}
         for name, procs in trees.items():
-            rss = cpu = 0.0
+            rss = pss = cpu = 0.0
             for proc in procs:
                 try:
-                    rss += proc.memory_info().rss
+                    full = proc.memory_full_info()
+                    rss += full.rss
+                    pss += getattr(full, "pss", full.rss)
                     cpu += proc.cpu_percent(None)
-                except psutil.NoSuchProcess:
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
                     pass
-            usage[name] = {"rss_mib": round(rss / 2**20, 1), "cpu_percent": round(cpu, 1)}
+            usage[name] = {"pss_mib": round(pss / 2**20, 1), "rss_mib": round(rss / 2**20, 1),
+                           "cpu_percent": round(cpu, 1)}
         return usage
 
     def reset(self, *, echo=print) -> None:

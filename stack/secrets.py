@@ -18,6 +18,8 @@ _GENERATORS = {
     "s3_secret_key": lambda: secrets.token_urlsafe(30),
     "airflow_admin_password": lambda: secrets.token_urlsafe(12),
     "ingest_api_key": lambda: secrets.token_urlsafe(32),
+    "airflow_jwt_secret": lambda: secrets.token_urlsafe(32),
+    "airflow_api_secret_key": lambda: secrets.token_urlsafe(32),
 }
 
 
@@ -28,6 +30,8 @@ class Secrets:
     s3_secret_key: str
     airflow_admin_password: str
     ingest_api_key: str
+    airflow_jwt_secret: str
+    airflow_api_secret_key: str
 
     @classmethod
     def load_or_create(cls, home: Path) -> Secrets:

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from stack.config import StackConfig
 from stack.secrets import Secrets
+from stack.services.airflow import (
+    AirflowApiServer,
+    AirflowDagProcessor,
+    AirflowScheduler,
+    AirflowTriggerer,
+)
 from stack.services.base import Service
 from stack.services.elasticsearch import Elasticsearch
 from stack.services.ingest import IngestInstance
@@ -19,4 +25,6 @@ def build_services(config: StackConfig, secrets: Secrets) -> list[Service]:
     services = [cls(config, secrets) for cls in classes]
     # The ingest API instances after the broker and the registry they need, NGINX after them.
     instances = [IngestInstance(config, secrets, n) for n in range(1, config.ingest_instances + 1)]
-    return [*services, *instances, Nginx(config, secrets, instances)]
+    airflow = [cls(config, secrets) for cls in (AirflowApiServer, AirflowScheduler,
+                                                AirflowDagProcessor, AirflowTriggerer)]
+    return [*services, *instances, Nginx(config, secrets, instances), *airflow]

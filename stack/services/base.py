@@ -48,8 +48,9 @@ class Service(ABC):
         self.secrets = secrets
 
     @property
-    def port(self) -> int:
-        return self.config.ports[self.port_keys[0]]
+    def port(self) -> int | None:
+        """The port clients use; None for a process that listens on none."""
+        return self.config.ports[self.port_keys[0]] if self.port_keys else None
 
     @property
     def data_dir(self) -> Path:
