@@ -74,23 +74,26 @@ def load_statements(spec: TableSpec, stage: str) -> tuple[list[str], list[str]]:
         return before, after
     version = _ident(spec.version_by)
     latest = f"{stage}_latest"
+    # loaded_at travels along: the staging table's default stamped it at COPY time, and an
+    # updated row must say when it was loaded, like the PostgreSQL loader's.
+    with_loaded = (*spec.load_columns, "loaded_at")
     ranked = sql.SQL(
         "SELECT {columns}, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {version} DESC,"
         " source_offset DESC) AS {rank} FROM {stage}"
-    ).format(columns=columns, key=_cols(spec.key), version=version, rank=_ident(RANK),
-             stage=_ident(stage))
+    ).format(columns=_cols(with_loaded), key=_cols(spec.key), version=version,
+             rank=_ident(RANK), stage=_ident(stage))
     # Only rows newer than what the table has: the MERGE then applies them all.
     newer = sql.SQL(
         "CREATE TEMP TABLE {latest} AS SELECT {s_columns} FROM ({ranked}) s WHERE s.{rank} = 1 "
         "AND NOT EXISTS (SELECT 1 FROM {target} t WHERE {match} AND (t.{version} > s.{version}"
         " OR (t.{version} = s.{version} AND COALESCE(t.source_offset, -1) >="
         " COALESCE(s.source_offset, -1))))"
-    ).format(latest=_ident(latest), s_columns=_cols(spec.load_columns, "s"), ranked=ranked,
+    ).format(latest=_ident(latest), s_columns=_cols(with_loaded, "s"), ranked=ranked,
              rank=_ident(RANK), target=target, match=_key_match(spec, "t", "s"),
              version=version)
     updates = sql.SQL(", ").join(
         sql.SQL("{} = s.{}").format(_ident(c), _ident(c))
-        for c in spec.load_columns if c not in spec.key)
+        for c in with_loaded if c not in spec.key)
     merge = sql.SQL(
         "MERGE INTO {target} USING {latest} s ON {match} "
         "WHEN MATCHED THEN UPDATE SET {updates} "
@@ -98,7 +101,7 @@ def load_statements(spec: TableSpec, stage: str) -> tuple[list[str], list[str]]:
     ).format(target=target, latest=_ident(latest),
              match=sql.SQL(" AND ").join(
                  sql.SQL("{}.{} = s.{}").format(target, _ident(k), _ident(k)) for k in spec.key),
-             updates=updates, columns=columns, s_columns=_cols(spec.load_columns, "s"))
+             updates=updates, columns=_cols(with_loaded), s_columns=_cols(with_loaded, "s"))
     count = _text(sql.SQL("SELECT COUNT(*) FROM {}").format(_ident(latest)))
     return before, [_text(newer), count, _text(merge)]
 

@@ -43,8 +43,12 @@ log = logging.getLogger("spark.sink_job")
 
 
 def build_session(app_name: str) -> SparkSession:
+    from pyspark import SparkConf
+
     builder = SparkSession.builder.appName(app_name).config("spark.sql.session.timeZone", "UTC")
-    if os.environ.get("HOVER_SPARK_MASTER"):
+    # spark-submit's --master (the supervisor's, from the spark_default connection) wins;
+    # HOVER_SPARK_MASTER only applies to a driver started directly with python.
+    if os.environ.get("HOVER_SPARK_MASTER") and not SparkConf().contains("spark.master"):
         builder = builder.master(os.environ["HOVER_SPARK_MASTER"])
     if os.environ.get("HOVER_SPARK_JARS"):  # the connector from the local cache, no resolving
         builder = builder.config("spark.jars", os.environ["HOVER_SPARK_JARS"])

@@ -17,9 +17,13 @@ from airflow.dag_processing.dagbag import DagBag
 
 report = {}
 for path in sorted(Path(sys.argv[1]).glob("*.py")):
-    started = time.perf_counter()
-    bag = DagBag(dag_folder=str(path), bundle_path=path.parent)
-    seconds = time.perf_counter() - started
+    # The best of three loads: the time the file costs, not what else the machine did.
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        bag = DagBag(dag_folder=str(path), bundle_path=path.parent)
+        timings.append(time.perf_counter() - started)
+    seconds = min(timings)
     report[path.name] = {
         "seconds": seconds,
         "errors": {k: str(v) for k, v in bag.import_errors.items()},

@@ -90,3 +90,8 @@ def test_latest_version_wins_through_merge(loader, warehouse) -> None:
     with psycopg.connect(warehouse) as conn:
         rows = conn.execute("SELECT id, email FROM fleet.customer ORDER BY id").fetchall()
     assert rows == [(1, "v12@x.example"), (2, "v9@x.example")]
+    with psycopg.connect(warehouse) as conn:
+        [(one, two)] = conn.execute(
+            "SELECT max(loaded_at) FILTER (WHERE id = 1), max(loaded_at) FILTER (WHERE id = 2)"
+            " FROM fleet.customer").fetchall()
+    assert one > two  # the updated row says when it was loaded
