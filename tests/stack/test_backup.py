@@ -1,0 +1,466 @@
+"""Warehouse backups against the stack's real PostgreSQL and S3 store (s3proxy): every test
+on a scratch database, migrated, and a prefix of its own in the backup bucket."""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import boto3
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+from botocore.config import Config
+from hoverboard.backup import files
+from hoverboard.backup.engines import ARROW_TYPES, PostgresEngine, RedshiftEngine
+from hoverboard.backup.layout import Layout
+from hoverboard.backup.service import BackupError, BackupMismatch, BackupService
+from hoverboard.backup.store import ObjectStore
+from hoverboard.warehouse.migrations import MigrationRunner, discover
+from psycopg import sql
+
+DAY = date(2026, 11, 26)
+
+HOVERBOARD = """
+INSERT INTO fleet.hoverboard (id, event_time, elevation, temperature, latitude, longitude,
+    humidity, charge, speed, isdocked, weight, acceleration, magneticfield, source_topic,
+    source_partition, source_offset, received_at, loaded_at)
+SELECT g %% 37, t, random() * 1000 - 0.5, CASE WHEN g %% 11 = 0 THEN '-0'::float8 ELSE
+    random() * 60 - 20 END, random() * 180 - 90, random() * 360 - 180,
+    CASE WHEN g %% 13 = 0 THEN 1e-300 ELSE random() * 100 END, random() * 100,
+    random() * 30, g %% 2 = 0, 60 + random() * 40, random(), random() * 100,
+    CASE WHEN g %% 5 = 0 THEN NULL ELSE 'hoverboard' END,
+    CASE WHEN g %% 5 = 0 THEN NULL ELSE g %% 6 END, CASE WHEN g %% 5 = 0 THEN NULL ELSE g END,
+    CASE WHEN g %% 7 = 0 THEN NULL ELSE t + interval '1 second' END, t + interval '2 seconds'
+FROM generate_series(0, %(rows)s - 1) g,
+     LATERAL (SELECT %(day)s::timestamptz - interval '1 hour'
+                     + g * (interval '26 hours' / %(rows)s) + g * interval '1 microsecond' AS t) x
+"""
+TRIP = """
+INSERT INTO fleet.trip (hoverboard_id, customer_id, start_time, end_time, trip_duration,
+    start_latitude, start_longitude, end_latitude, end_longitude, source_topic,
+    source_partition, source_offset, received_at, loaded_at)
+SELECT g %% 17, g %% 29, t, t + interval '10 minutes', 600, random() * 180 - 90,
+    random() * 360 - 180, random() * 180 - 90, random() * 360 - 180, 'trip', g %% 6, g, t,
+    t + interval '10 minutes 2 seconds'
+FROM generate_series(0, %(rows)s - 1) g,
+     LATERAL (SELECT %(day)s::timestamptz - interval '2 hours'
+                     + g * (interval '28 hours' / %(rows)s) AS t) x
+"""
+CUSTOMER = """
+INSERT INTO fleet.customer (id, updated_at, first_name, last_name, latitude, longitude, email,
+    source_topic, source_partition, source_offset, received_at, loaded_at)
+SELECT g, %(day)s::timestamptz + g * interval '1 minute',
+    CASE g %% 4 WHEN 0 THEN 'Ann, "the" ''best''' WHEN 1 THEN E'multi\\nline'
+               WHEN 2 THEN 'Zoë 北京' ELSE '' END,
+    'Last' || g, random() * 180 - 90, random() * 360 - 180, 'c' || g || '@example.com',
+    NULL, NULL, NULL, NULL, %(day)s::timestamptz + g * interval '1 minute' + interval '1 second'
+FROM generate_series(1, %(rows)s) g
+"""
+
+
+@pytest.fixture
+def warehouse(stack_env):
+    """A scratch database with every migration applied; its DSN."""
+    name = f"bktest_{uuid.uuid4().hex[:10]}"
+    admin = stack_env["HOVER_WAREHOUSE_DSN"]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    dsn = admin.rsplit("/", 1)[0] + "/" + name
+    MigrationRunner(lambda: psycopg.connect(dsn), "postgres", applied_by="pytest").migrate()
+    yield dsn
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def store(stack_env):
+    client = boto3.client("s3", endpoint_url=stack_env["HOVER_S3_ENDPOINT"],
+                          config=Config(s3={"addressing_style": "path"}))
+    return ObjectStore(client, stack_env["HOVER_BACKUP_BUCKET"])
+
+
+@pytest.fixture
+def layout(store):
+    layout = Layout(store.bucket, f"tests/backup-{uuid.uuid4().hex[:10]}")
+    yield layout
+    store.delete_prefix(layout.prefix + "/")
+
+
+@pytest.fixture
+def service(warehouse, store, layout):
+    return BackupService(lambda: psycopg.connect(warehouse), PostgresEngine(store), store,
+                         layout, run_id="pytest")
+
+
+def seed(dsn: str, statement: str, rows: int, day: date = DAY) -> None:
+    with psycopg.connect(dsn) as conn:
+        conn.execute(statement, {"rows": rows, "day": day.isoformat()})
+
+
+def query(dsn: str, statement: str, params=()) -> list[tuple]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(statement, params).fetchall()
+
+
+def rows_as_text(dsn: str, table: str, where: str = "TRUE", params=()) -> list[str]:
+    """Every row as PostgreSQL's text form (exact: -0, every float digit, NULL vs '')."""
+    schema, name = table.split(".")
+    statement = sql.SQL("SELECT t::text FROM {} t WHERE {} ORDER BY 1").format(
+        sql.Identifier(schema, name), sql.SQL(where))
+    with psycopg.connect(dsn) as conn:
+        conn.execute("SET extra_float_digits = 1")
+        return [r[0] for r in conn.execute(statement, params)]
+
+
+def in_day(column: str) -> str:
+    return (f"{column} >= %(day)s::timestamptz"
+            f" AND {column} < %(day)s::timestamptz + interval '1 day'")
+
+
+def catalog(dsn: str) -> list[dict]:
+    with psycopg.connect(dsn) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        return cur.execute("SELECT * FROM platform.backup_catalog ORDER BY created_at").fetchall()
+
+
+def service_table(name: str):
+    from hoverboard.backup.tables import backup_table
+
+    return backup_table(name)
+
+
+def test_backup_writes_files_manifest_and_catalog_and_verifies(service, warehouse, store,
+                                                               layout) -> None:
+    seed(warehouse, HOVERBOARD, 3000)
+    expected = query(warehouse, "SELECT count(*) FROM fleet.hoverboard WHERE "
+                     + in_day("event_time"), {"day": DAY.isoformat()})[0][0]
+    assert 0 < expected < 3000  # the seed spills over both neighbouring days
+
+    manifest = service.backup("hoverboard", DAY)
+
+    folder = f"{layout.prefix}/hoverboard/dt=2026-11-26/"
+    keys = sorted(store.list_keys(folder))
+    assert keys == sorted([folder + "manifest.json"]
+                          + [folder + f.path for f in manifest.files])
+    assert all(f.path.startswith(f"run={manifest.backup_id}/part-") for f in manifest.files)
+    published = json.loads(store.get_bytes(folder + "manifest.json"))
+    assert published["rows"] == manifest.rows == expected
+    assert published["checksum"] == manifest.checksum
+    assert published["schema_version"] == max(m.version for m in discover("postgres"))
+    assert published["key"] == ["id", "event_time"]
+    assert published["columns"][0] == {"name": "id", "type": "bigint"}
+    for entry in manifest.files:  # real Parquet, row counts as listed
+        body = store.get_bytes(folder + entry.path)
+        assert pq.read_metadata(io.BytesIO(body)).num_rows == entry.rows
+        assert len(body) == entry.bytes
+
+    [row] = catalog(warehouse)
+    assert (row["table_name"], row["kind"], row["day"], row["snapshot_date"]) == (
+        "fleet.hoverboard", "day", DAY, None)
+    assert (row["row_count"], row["checksum"], row["status"], row["verified"]) == (
+        expected, manifest.checksum, "published", False)
+    assert row["location"] == f"s3://{layout.bucket}/{folder}"
+    assert row["run_id"] == "pytest" and row["file_count"] == len(manifest.files)
+
+    result = service.verify("hoverboard", DAY, manifest.backup_id)
+    assert (result.rows, result.source_rows, result.checksum, result.source_checksum) == (
+        expected, expected, manifest.checksum, manifest.checksum)
+    [row] = catalog(warehouse)
+    assert row["verified"] and row["verified_at"] is not None and row["verify_error"] is None
+
+
+def test_files_are_bounded_and_the_checksum_ignores_file_boundaries(warehouse, store,
+                                                                    layout) -> None:
+    seed(warehouse, HOVERBOARD, 3000)
+    small = BackupService(lambda: psycopg.connect(warehouse),
+                          PostgresEngine(store, rows_per_file=500), store, layout)
+    manifest = small.backup("hoverboard", DAY)
+    assert len(manifest.files) >= 5 and max(f.rows for f in manifest.files) == 500
+    one_file = BackupService(lambda: psycopg.connect(warehouse), PostgresEngine(store), store,
+                             layout).backup("hoverboard", DAY)
+    assert len(one_file.files) == 1
+    assert (one_file.rows, one_file.checksum) == (manifest.rows, manifest.checksum)
+    small.verify("hoverboard", DAY)
+
+
+def test_restore_into_a_scratch_schema_gives_identical_rows(service, warehouse) -> None:
+    seed(warehouse, HOVERBOARD, 2000)
+    seed(warehouse, TRIP, 500)
+    seed(warehouse, CUSTOMER, 300)
+    for table in ("hoverboard", "trip", "customer"):
+        service.backup(table, DAY)
+
+    day = {"day": DAY.isoformat()}
+    results = service.restore("hoverboard", days=[DAY])
+    assert [r["target"] for r in results] == ['"restore_hoverboard"."hoverboard"']
+    original = rows_as_text(warehouse, "fleet.hoverboard", in_day("t.event_time"), day)
+    assert rows_as_text(warehouse, "restore_hoverboard.hoverboard") == original
+    assert results[0]["rows"] == len(original)
+
+    service.restore("trip", days=[DAY], target_schema="drill")
+    assert rows_as_text(warehouse, "drill.trip") == rows_as_text(
+        warehouse, "fleet.trip", in_day("t.start_time"), day)
+
+    service.restore("customer", latest_snapshot=True)
+    customers = rows_as_text(warehouse, "fleet.customer")
+    assert rows_as_text(warehouse, "restore_customer.customer") == customers
+    assert any("北京" in c for c in customers) and any('""' in c for c in customers)
+
+    # Restoring again changes nothing: rows are replaced by natural key.
+    service.restore("hoverboard", days=[DAY])
+    assert rows_as_text(warehouse, "restore_hoverboard.hoverboard") == original
+
+
+def test_restore_in_place_recovers_lost_and_damaged_rows(service, warehouse) -> None:
+    seed(warehouse, TRIP, 800)
+    before = rows_as_text(warehouse, "fleet.trip")
+    service.backup("trip", DAY)
+    with psycopg.connect(warehouse) as conn:
+        lost = conn.execute("DELETE FROM fleet.trip WHERE customer_id %% 3 = 0 AND "
+                            + in_day("start_time"), {"day": DAY.isoformat()}).rowcount
+        conn.execute("UPDATE fleet.trip SET trip_duration = -1 WHERE customer_id %% 3 = 1 AND "
+                     + in_day("start_time"), {"day": DAY.isoformat()})
+    assert lost > 0 and rows_as_text(warehouse, "fleet.trip") != before
+
+    service.restore("trip", days=[DAY], in_place=True)
+    assert rows_as_text(warehouse, "fleet.trip") == before  # other days untouched too
+    service.restore("trip", days=[DAY], in_place=True)
+    assert rows_as_text(warehouse, "fleet.trip") == before
+
+
+def test_rerun_of_a_day_replaces_its_backup(service, warehouse, store, layout) -> None:
+    seed(warehouse, HOVERBOARD, 1000)
+    first = service.backup("hoverboard", DAY)
+    with psycopg.connect(warehouse) as conn:  # a late event for that day arrives
+        conn.execute("INSERT INTO fleet.hoverboard SELECT 999, %s::timestamptz + interval "
+                     "'5 hours', elevation, temperature, latitude, longitude, humidity, charge, "
+                     "speed, isdocked, weight, acceleration, magneticfield, source_topic, "
+                     "source_partition, source_offset, received_at, %s::timestamptz + "
+                     "interval '1 day 3 hours' FROM fleet.hoverboard LIMIT 1",
+                     (DAY.isoformat(), DAY.isoformat()))
+    second = service.backup("hoverboard", DAY)
+
+    assert second.rows == first.rows + 1 and second.checksum != first.checksum
+    folder = f"{layout.prefix}/hoverboard/dt=2026-11-26/"
+    keys = list(store.list_keys(folder))
+    assert sorted(keys) == sorted([folder + "manifest.json"]
+                                  + [folder + f.path for f in second.files])
+    assert not [k for k in keys if first.backup_id in k]  # the old run's files are gone
+    assert service.manifest(service_table("hoverboard"), DAY).backup_id == second.backup_id
+    assert [(r["backup_id"], r["status"]) for r in catalog(warehouse)] == [
+        (first.backup_id, "replaced"), (second.backup_id, "published")]
+    service.verify("hoverboard", DAY, second.backup_id)
+    with pytest.raises(BackupMismatch, match="was replaced by"):
+        service.verify("hoverboard", DAY, first.backup_id)
+
+
+def corrupt_one_value(store: ObjectStore, key: str) -> None:
+    """Rewrite a backup file as valid Parquet with one value changed (same row count)."""
+    table = pq.read_table(io.BytesIO(store.get_bytes(key)))
+    speed = table.column("speed").to_pylist()
+    speed[0] += 1.0
+    table = table.set_column(table.schema.get_field_index("speed"), "speed",
+                             pa.array(speed, pa.float64()))
+    out = io.BytesIO()
+    pq.write_table(table, out)
+    store.put_bytes(key, out.getvalue(), "application/octet-stream")
+
+
+def test_corrupted_file_fails_verification_naming_it(service, warehouse, store, layout,
+                                                     monkeypatch) -> None:
+    seed(warehouse, HOVERBOARD, 1500)
+    manifest = service.backup("hoverboard", DAY)
+    entry = manifest.files[0]
+    corrupt_one_value(store, f"{layout.prefix}/hoverboard/dt=2026-11-26/{entry.path}")
+
+    with pytest.raises(BackupMismatch) as err:
+        service.verify("hoverboard", DAY)
+    message = str(err.value)
+    assert not err.value.retryable
+    assert entry.path in message and "SHA-256" in message
+    assert f"the manifest has {entry.rows} rows, checksum {entry.checksum}" in message
+    [row] = catalog(warehouse)
+    assert row["verified"] is False and entry.path in row["verify_error"]
+
+    # Through the operator: the task fails at once (no retry helps), with the numbers.
+    from airflow.sdk.exceptions import AirflowFailException
+    from hoverboard.operators.backup import WarehouseBackupVerifyOperator
+
+    conn = {"conn_type": "postgres", **_conn_parts(warehouse)}
+    monkeypatch.setenv("AIRFLOW_CONN_SCRATCH_WAREHOUSE", json.dumps(conn))
+    operator = WarehouseBackupVerifyOperator(
+        task_id="verify", table="hoverboard", day=DAY.isoformat(), bucket=layout.bucket,
+        prefix=layout.prefix, conn_id="scratch_warehouse", backup={"backup_id":
+                                                                   manifest.backup_id})
+    context = {"ti": SimpleNamespace(dag_id="warehouse_backup", run_id="test")}
+    with pytest.raises(AirflowFailException, match=f"{entry.path}.*{entry.checksum}"):
+        operator.execute(context)
+
+
+def _conn_parts(dsn: str) -> dict:
+    info = psycopg.conninfo.conninfo_to_dict(dsn)
+    return {"host": info["host"], "port": int(info["port"]), "login": info["user"],
+            "password": info["password"], "schema": info["dbname"]}
+
+
+def test_rows_missing_from_the_source_fail_verification(service, warehouse) -> None:
+    seed(warehouse, HOVERBOARD, 1000)
+    manifest = service.backup("hoverboard", DAY)
+    with psycopg.connect(warehouse) as conn:
+        conn.execute("DELETE FROM fleet.hoverboard WHERE ctid IN (SELECT ctid FROM "
+                     "fleet.hoverboard WHERE " + in_day("event_time") + " LIMIT 1)",
+                     {"day": DAY.isoformat()})
+    with pytest.raises(BackupMismatch) as err:
+        service.verify("hoverboard", DAY)
+    assert err.value.retryable
+    assert (f"has {manifest.rows - 1} rows" in str(err.value)
+            and f"the backup has {manifest.rows} rows" in str(err.value))
+
+
+def test_late_events_and_newer_versions_are_left_out_of_the_comparison(service,
+                                                                       warehouse) -> None:
+    seed(warehouse, HOVERBOARD, 1000)
+    seed(warehouse, CUSTOMER, 50)
+    service.backup("hoverboard", DAY)
+    service.backup("customer", DAY)
+    with psycopg.connect(warehouse) as conn:  # loaded_at defaults to now(): after the backup
+        conn.execute("INSERT INTO fleet.hoverboard (id, event_time, elevation, temperature, "
+                     "latitude, longitude, humidity, charge, speed, isdocked, weight, "
+                     "acceleration, magneticfield) SELECT 5000, %s::timestamptz + interval "
+                     "'12 hours', 1, 2, 3, 4, 5, 6, 7, true, 8, 9, 10", (DAY.isoformat(),))
+        conn.execute("UPDATE fleet.customer SET email = 'new@example.com', loaded_at = now() "
+                     "WHERE id = 7")
+        conn.execute("INSERT INTO fleet.customer (id, updated_at, first_name, last_name, "
+                     "latitude, longitude, email) VALUES (9999, now(), 'N', 'W', 0, 0, 'n@w')")
+    assert service.verify("hoverboard", DAY).left_out == 1
+    assert service.verify("customer", DAY).left_out == 2
+
+
+def test_retention_keeps_the_latest_verified_backup_however_old(service, warehouse, store,
+                                                               layout) -> None:
+    days = [date(2026, 10, 1), date(2026, 10, 2), date(2026, 11, 25)]
+    for day in days:  # (each seed spills into the neighbouring days: seed first)
+        seed(warehouse, HOVERBOARD, 200, day)
+    for day in days:
+        service.backup("hoverboard", day)
+    service.verify("hoverboard", days[0])  # the only verified one, and old
+    seed(warehouse, CUSTOMER, 20)
+    service.backup("customer", date(2026, 10, 1))
+    service.verify("customer", date(2026, 10, 1))
+    service.backup("customer", date(2026, 10, 3))  # newer, never verified
+
+    deleted = service.retention(["hoverboard", "customer"], date(2026, 11, 26), keep_days=30)
+
+    assert deleted == [f"s3://{layout.bucket}/{layout.prefix}/hoverboard/dt=2026-10-02/",
+                       f"s3://{layout.bucket}/{layout.prefix}/customer/snapshot/dt=2026-10-03/"]
+    assert service.backup_days(service_table("hoverboard")) == [days[0], days[2]]
+    assert not list(store.list_keys(f"{layout.prefix}/hoverboard/dt=2026-10-02/"))
+    service.verify("hoverboard", days[0])  # still complete
+    status = {(r["table_name"], r["day"] or r["snapshot_date"]): r["status"]
+              for r in catalog(warehouse)}
+    assert status == {("fleet.hoverboard", days[0]): "published",
+                      ("fleet.hoverboard", days[1]): "deleted",
+                      ("fleet.hoverboard", days[2]): "published",
+                      ("fleet.customer", date(2026, 10, 1)): "published",
+                      ("fleet.customer", date(2026, 10, 3)): "deleted"}
+    # With a newer verified backup, the old one goes too.
+    service.verify("hoverboard", days[2])
+    assert service.retention(["hoverboard"], date(2026, 11, 26), 30) == [
+        f"s3://{layout.bucket}/{layout.prefix}/hoverboard/dt=2026-10-01/"]
+
+
+def test_an_empty_day_is_a_backup_too(service, warehouse) -> None:
+    manifest = service.backup("trip", DAY)
+    assert (manifest.rows, manifest.files) == (0, ())
+    assert service.verify("trip", DAY).rows == 0
+    assert service.restore("trip", days=[DAY])[0]["rows"] == 0
+    with pytest.raises(BackupError, match="no backup of fleet.trip for \\['2026-11-27'\\]"):
+        service.restore("trip", days=[DAY, DAY + timedelta(days=1)])
+
+
+class ClientSideRedshiftEngine(RedshiftEngine):
+    """The Redshift engine with only the two statements that need Redshift done by the
+    client: UNLOAD (the rows are written as Parquet plus Redshift's own manifest, where
+    UNLOAD would put them) and COPY ... MANIFEST (its files are loaded with COPY FROM
+    STDIN). Reading manifests, checksums from the store, scratch areas and the restore
+    statements are the engine's own code; the statements' SQL is parsed in
+    tests/unit/test_backup_redshift_sql.py."""
+
+    def __init__(self, store: ObjectStore, layout: Layout) -> None:
+        super().__init__(store, layout, "arn:aws:iam::123456789012:role/hover-backup")
+        self.statements: list[str] = []
+
+    def now(self, conn):  # GETDATE() is Redshift's
+        return PostgresEngine.now(self, conn)
+
+    def _execute_unload(self, conn, statement, select, key_prefix) -> None:
+        self.statements.append(statement)
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("SELECT * FROM ({}) q LIMIT 0").format(select))
+            names = [d.name for d in cur.description]
+            types = [cur.execute("SELECT format_type(%s, NULL)", (d.type_code,)).fetchone()[0]
+                     for d in cur.description]
+        schema = pa.schema([(n, ARROW_TYPES.get(t, pa.string()))
+                            for n, t in zip(names, types, strict=True)])
+        entries = []
+
+        def upload(written: files.WrittenFile) -> None:
+            key = f"{key_prefix}part_{len(entries):04d}_part_00.parquet"
+            self.store.upload_file(written.path, key)
+            entries.append({"url": self.layout.uri(key), "meta": {
+                "content_length": written.path.stat().st_size, "record_count": written.rows}})
+
+        with tempfile.TemporaryDirectory() as tmp:
+            writer = files.PartWriter(Path(tmp), schema, names, on_file=upload,
+                                      rows_per_file=700)
+            for batch in PostgresEngine(self.store)._batches(conn, select, schema):
+                writer.write(batch)
+            writer.close()
+        self.store.put_bytes(key_prefix + "part_manifest",
+                             json.dumps({"entries": entries}).encode())
+
+    def _execute_copy(self, conn, statement, target, manifest_key) -> None:
+        self.statements.append(statement)
+        entries = json.loads(self.store.get_bytes(manifest_key))["entries"]
+        with conn.cursor() as cur:
+            cur.execute("SET LOCAL TimeZone = 'UTC'")
+            for entry in entries:
+                table = pq.read_table(io.BytesIO(self.store.get_bytes(
+                    self.layout.key_of(entry["url"]))))
+                names = sql.SQL(", ").join(map(sql.Identifier, table.column_names))
+                with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+                        target, names)) as copy:
+                    out = io.BytesIO()
+                    pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False))
+                    copy.write(out.getvalue())
+
+
+def test_redshift_engine_path_end_to_end(warehouse, store, layout) -> None:
+    seed(warehouse, HOVERBOARD, 2000)
+    engine = ClientSideRedshiftEngine(store, layout)
+    service = BackupService(lambda: psycopg.connect(warehouse), engine, store, layout)
+    reference = BackupService(lambda: psycopg.connect(warehouse), PostgresEngine(store), store,
+                              Layout(layout.bucket, layout.prefix + "/pg"))
+
+    manifest = service.backup("hoverboard", DAY)
+    assert manifest.engine == "redshift" and len(manifest.files) >= 2
+    assert all(f.path.startswith(f"run={manifest.backup_id}/part_") for f in manifest.files)
+    # The same rows give the same checksum, whichever engine wrote the files.
+    assert manifest.checksum == reference.backup("hoverboard", DAY).checksum
+    service.verify("hoverboard", DAY)
+    assert not list(store.list_keys(f"{layout.prefix}/_tmp/"))  # scratch exports removed
+    service.restore("hoverboard", days=[DAY])
+    assert rows_as_text(warehouse, "restore_hoverboard.hoverboard") == rows_as_text(
+        warehouse, "fleet.hoverboard", in_day("t.event_time"), {"day": DAY.isoformat()})
+    kinds = [s.split()[0] for s in engine.statements]
+    # backup; verify (the source); restore: COPY, then the staged and the restored rows
+    assert kinds == ["UNLOAD", "UNLOAD", "COPY", "UNLOAD", "UNLOAD"]
+    assert all("IAM_ROLE 'arn:aws:iam::123456789012:role/hover-backup'" in s
+               for s in engine.statements), engine.statements
