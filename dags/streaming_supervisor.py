@@ -1,0 +1,53 @@
+"""
+### Streaming supervisor
+
+Keeps the Spark Structured Streaming sinks (one job per `spark/conf/*_sink.conf`) running.
+Airflow does not run them (they never end): it starts each one as a detached `spark-submit`
+and checks every job every 5 minutes:
+
+* **not running** → started again (alert `job_restarted`);
+* **stalled** (records waiting in Kafka, no batch for `stall_after_s`) → stopped and
+  started again (alert `job_restarted`);
+* **lag** above `lag_alert_threshold` records → alert `job_lag`, with the lag per partition;
+* started `max_restarts_per_hour` times within an hour → no more starts, one alert
+  `job_crash_loop`; start it by hand (DAG `streaming_control`) once fixed.
+
+The task's log and XCom hold the status table: per job its state, pid, last batch, lag
+and what was done. Jobs stopped with `streaming_control` stay stopped.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG, Param
+from hoverboard.dag_defaults import DEFAULT_ARGS
+from hoverboard.operators.streaming import StreamingSupervisorOperator
+
+with DAG(
+    dag_id="streaming_supervisor",
+    doc_md=__doc__,
+    schedule=timedelta(minutes=5),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args={**DEFAULT_ARGS, "retries": 1, "execution_timeout": timedelta(minutes=4)},
+    tags=["streaming", "spark"],
+    params={
+        "jobs": Param("", type="string",
+                      description="glob of sink configs; empty: spark/conf/*_sink.conf"),
+        "stall_after_s": Param(600, type="integer", minimum=1,
+                               description="lag and no batch for this long: restart"),
+        "lag_alert_threshold": Param(10000, type="integer", minimum=0,
+                                     description="alert above this many waiting records"),
+        "max_restarts_per_hour": Param(3, type="integer", minimum=1,
+                                       description="then stop restarting: crash loop"),
+    },
+):
+    StreamingSupervisorOperator(
+        task_id="supervise",
+        jobs="{{ params.jobs }}",
+        stall_after_s="{{ params.stall_after_s }}",
+        lag_alert_threshold="{{ params.lag_alert_threshold }}",
+        max_restarts_per_hour="{{ params.max_restarts_per_hour }}",
+    )

@@ -1,0 +1,228 @@
+"""Starting, probing and stopping a streaming job's driver, detached from the Airflow task.
+
+``SparkSubmitOperator`` (and ``SparkSubmitHook.submit()`` under it) waits for spark-submit
+to end, which a streaming job never does, and Spark standalone cannot run a Python driver in
+cluster mode. So the job's ``spark-submit`` is started here as a process of its own: a new
+session (its own process group, untouched when the Airflow task ends or is killed), stdin
+from ``/dev/null``, output appended to ``<jobs dir>/<job>.log``; its pid and kernel start
+time go to ``<jobs dir>/<job>.pid`` (``stack.process.PidRecord``), so a recycled pid is never
+mistaken for the job, nor signalled. The jobs dir is ``HOVER_SPARK_JOBS_DIR``, by default
+``$HOVER_STACK_HOME/spark/jobs``.
+
+Extension point, a cluster manager (YARN, Kubernetes, a standalone cluster running JVM
+drivers): implement :class:`JobLauncher` with the same four methods. ``start`` submits in
+cluster mode (spark-submit returns once the application is accepted; for YARN with
+``spark.yarn.submit.waitAppCompletion=false``) and returns a :class:`JobHandle` whose ``pid``
+is None and whose ``application_id`` is the cluster's id (YARN application id, driver pod,
+standalone submission id); ``running`` asks the cluster manager (YARN RM REST, the
+Kubernetes API, ``spark-submit --status``); ``stop`` kills through it (``yarn application
+-kill``, deleting the driver pod, ``spark-submit --kill``). The supervisor only uses the
+interface, and stores the handle's id in ``platform.stream_job_events``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from hoverboard.streaming.registry import REPO_ROOT, Job
+from stack.process import PidRecord, StackError, spawn, tail, wait_until
+
+log = logging.getLogger(__name__)
+
+SINK_APPLICATION = REPO_ROOT / "spark" / "sink_job.py"
+JOBS_DIR_ENV = "HOVER_SPARK_JOBS_DIR"
+
+
+def default_jobs_dir() -> Path:
+    if os.environ.get(JOBS_DIR_ENV):
+        return Path(os.environ[JOBS_DIR_ENV])
+    if os.environ.get("HOVER_STACK_HOME"):
+        return Path(os.environ["HOVER_STACK_HOME"]) / "spark" / "jobs"
+    return Path.home() / ".cache" / "hoverboard-platform" / "spark-jobs"
+
+
+def _boot_time() -> float:
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("btime "):
+            return float(line.split()[1])
+    raise RuntimeError("no btime in /proc/stat")
+
+
+@dataclass(frozen=True)
+class JobHandle:
+    """A started job: a local process (pid + kernel start time) or, for a cluster manager,
+    the cluster's application id."""
+
+    job: str
+    pid: int | None
+    start_ticks: int | None
+    started_at: datetime
+    log_file: Path | None = None
+    application_id: str | None = None
+
+    def as_detail(self) -> dict[str, object]:
+        return {"pid": self.pid, "start_ticks": self.start_ticks,
+                "started_at": self.started_at.isoformat(), "application_id": self.application_id,
+                "log_file": str(self.log_file) if self.log_file else None}
+
+
+class JobLauncher(Protocol):
+    def start(self, job: Job) -> JobHandle: ...
+
+    def running(self, job: Job) -> JobHandle | None: ...
+
+    def stop(self, job: Job) -> JobHandle | None: ...
+
+    def log_tail(self, job: Job, lines: int = 30) -> str: ...
+
+
+class LocalProcessLauncher:
+    """Runs each job's spark-submit as a detached process on this machine (the Airflow
+    worker): the local stack's way (``local[N]`` master), and a small deployment's.
+
+    :param spark_conn_id: Airflow connection of Spark (its host is the master, e.g.
+        ``local[2]``; extras as the apache-spark provider reads them).
+    :param jobs_dir: where pid and log files live (default: see :func:`default_jobs_dir`).
+    :param stop_timeout_s: how long a stopped job gets to end after SIGTERM before SIGKILL.
+    """
+
+    def __init__(self, *, spark_conn_id: str = "spark_default", jobs_dir: Path | None = None,
+                 stop_timeout_s: float = 30.0) -> None:
+        self.spark_conn_id = spark_conn_id
+        self.jobs_dir = Path(jobs_dir) if jobs_dir else default_jobs_dir()
+        self.stop_timeout_s = stop_timeout_s
+
+    # -- files -----------------------------------------------------------------------------
+    def pid_file(self, job: Job) -> Path:
+        return self.jobs_dir / f"{job.name}.pid"
+
+    def log_file(self, job: Job) -> Path:
+        return self.jobs_dir / f"{job.name}.log"
+
+    @contextmanager
+    def _locked(self, job: Job) -> Iterator[None]:
+        """One start or stop of a job at a time on this machine (supervisor vs. control)."""
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.jobs_dir / f"{job.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    # -- the command -----------------------------------------------------------------------
+    def command(self, job: Job) -> list[str]:
+        """The spark-submit argv, as the apache-spark provider builds it from the connection.
+
+        ``SparkSubmitHook._build_spark_submit_command`` is the provider's own translation of
+        a Spark connection (master, deploy mode, queue, keytab, spark-binary) into argv; we
+        use it rather than ``submit()``, because ``submit()`` runs spark-submit and blocks
+        until the application ends, which a streaming job never does.
+        """
+        from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
+
+        hook = SparkSubmitHook(
+            conn_id=self.spark_conn_id,
+            jars=os.environ.get("HOVER_SPARK_JARS") or None,
+            name=job.name,
+            application_args=["--config", str(job.config_path)],
+        )
+        if hook._connection["deploy_mode"] == "cluster":
+            raise ValueError(
+                f"connection {self.spark_conn_id!r} asks for deploy mode 'cluster': this "
+                "launcher runs the driver on this machine (client mode); a cluster manager "
+                "needs a cluster launcher (see hoverboard.streaming.launcher)")
+        argv = hook._build_spark_submit_command(str(SINK_APPLICATION))
+        # The binary is looked up on PATH; an Airflow worker started without the virtual
+        # environment on PATH still finds the one installed beside its Python (pyspark's).
+        if shutil.which(argv[0]) is None:
+            beside = Path(sys.executable).with_name(argv[0])
+            if beside.exists():
+                argv[0] = str(beside)
+        return argv
+
+    @staticmethod
+    def environment() -> dict[str, str]:
+        """The worker's environment (the stack's or the deployment's settings: warehouse,
+        Kafka, registry, Elasticsearch, checkpoints), minus Airflow's own configuration and
+        connections, which the driver does not use and should not hold."""
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("AIRFLOW", "_AIRFLOW"))}
+        # The master is the connection's (spark-submit --master); the job would otherwise
+        # override it with HOVER_SPARK_MASTER.
+        env.pop("HOVER_SPARK_MASTER", None)
+        paths = [str(REPO_ROOT), *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)]
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+        # spark-submit runs a Python driver with "python3" from PATH unless told otherwise.
+        env.setdefault("PYSPARK_PYTHON", sys.executable)
+        env.setdefault("PYSPARK_DRIVER_PYTHON", env["PYSPARK_PYTHON"])
+        return env
+
+    # -- the interface ---------------------------------------------------------------------
+    def _handle(self, job: Job, record: PidRecord) -> JobHandle:
+        ticks_per_s = os.sysconf("SC_CLK_TCK")
+        started = datetime.fromtimestamp(_boot_time() + record.start_ticks / ticks_per_s, UTC)
+        return JobHandle(job.name, record.pid, record.start_ticks, started, self.log_file(job))
+
+    def running(self, job: Job) -> JobHandle | None:
+        """The job's handle if its recorded process is alive (a stopped, SIGSTOPped process
+        counts as alive: that is a stall, which the lag shows), else None."""
+        record = PidRecord.read(self.pid_file(job))
+        if record is None or not record.alive():
+            return None
+        return self._handle(job, record)
+
+    def start(self, job: Job) -> JobHandle:
+        """Start the job unless it already runs; returns its handle either way."""
+        with self._locked(job):
+            current = self.running(job)
+            if current is not None:
+                return current
+            argv = self.command(job)
+            log_file = self.log_file(job)
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            with log_file.open("a") as fh:
+                fh.write(f"\n--- {datetime.now(UTC).isoformat()} starting: {' '.join(argv)}\n")
+            try:
+                record = spawn(argv, log_file=log_file, pid_file=self.pid_file(job),
+                               env=self.environment(), cwd=self.jobs_dir)
+            except (StackError, OSError) as exc:
+                raise RuntimeError(f"{job.name}: spark-submit did not start ({exc}); "
+                                   f"see {log_file}:\n{tail(log_file)}") from exc
+            log.info("%s started: pid %d, log %s", job.name, record.pid, log_file)
+            return self._handle(job, record)
+
+    def stop(self, job: Job) -> JobHandle | None:
+        """SIGTERM to the job's process group (with SIGCONT, so a paused job gets it too),
+        SIGKILL after ``stop_timeout_s``. Returns the stopped handle, None if not running."""
+        with self._locked(job):
+            record = PidRecord.read(self.pid_file(job))
+            if record is None or not record.alive():
+                return None
+            handle = self._handle(job, record)
+            for sig in (signal.SIGTERM, signal.SIGCONT):
+                try:
+                    # spawn() made the driver a session leader: its pgid is its pid.
+                    os.killpg(record.pid, sig)
+                except ProcessLookupError:
+                    return handle
+            if not wait_until(lambda: not record.alive(), self.stop_timeout_s):
+                log.warning("%s: pid %d ignored SIGTERM for %.0f s; killing it", job.name,
+                            record.pid, self.stop_timeout_s)
+                try:
+                    os.killpg(record.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                wait_until(lambda: not record.alive(), 10)
+            return handle
+
+    def log_tail(self, job: Job, lines: int = 30) -> str:
+        return tail(self.log_file(job), lines)

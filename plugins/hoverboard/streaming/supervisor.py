@@ -1,0 +1,400 @@
+"""One supervision round over every streaming job: observe, decide, act, alert, report.
+
+For each job (:mod:`.registry`): is its driver alive (:mod:`.launcher`), when was its last
+batch and which offsets did it reach (``platform.stream_progress``), where does its topic end
+(Kafka, through the ``kafka_default`` connection), hence its lag per partition; what the
+supervisor did to it before (``platform.stream_job_events``). :func:`.policy.decide` says
+what to do; this module does it, records it, and sends the alerts (``AlertHook``) with the
+supervising task's Airflow fields. The result is one status row per job, for the task's
+XCom and log.
+
+A problem with one job (its topic missing, Kafka unreachable) does not keep the others from
+being supervised: it is reported in the job's row and makes the round fail at the end, so
+the task's own failure alert names it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+
+from hoverboard.streaming.lag import compute_lag, watermarks
+from hoverboard.streaming.launcher import JobHandle, JobLauncher, LocalProcessLauncher
+from hoverboard.streaming.policy import (
+    CRASH_LOOP_ALERT,
+    LAG_ALERT,
+    RESTART_ALERT,
+    Decision,
+    Observation,
+    Policy,
+    decide,
+)
+from hoverboard.streaming.registry import Job, discover_jobs, find_job
+from hoverboard.streaming.state import JobHistory, StreamState
+
+log = logging.getLogger(__name__)
+
+#: The Airflow fields an alert may carry (the alert index maps exactly these).
+AIRFLOW_FIELDS = ("dag_id", "task_id", "run_id", "map_index", "try_number", "max_tries",
+                  "log_url")
+
+
+class SupervisionError(RuntimeError):
+    """Some jobs could not be supervised; the message names them and why."""
+
+
+@dataclass
+class JobStatus:
+    """One job's state as one round saw it (and what the round did about it)."""
+
+    job: str
+    topic: str
+    running: bool
+    pid: int | None
+    started_at: datetime | None
+    last_batch_at: datetime | None
+    idle_s: float | None
+    committed: dict[int, int]
+    end_offsets: dict[int, int] | None
+    lag: dict[int, int] | None
+    starts_last_hour: int
+    state: str = "unknown"
+    stalled: bool = False
+    action: str = "none"
+    alerts: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def lag_total(self) -> int | None:
+        return None if self.lag is None else sum(self.lag.values())
+
+    def row(self) -> dict[str, Any]:
+        """JSON-serialisable (XCom): times as ISO strings, partitions as string keys."""
+        def parts(value: Mapping[int, int] | None) -> dict[str, int] | None:
+            return None if value is None else {str(p): v for p, v in sorted(value.items())}
+
+        def iso(value: datetime | None) -> str | None:
+            return None if value is None else value.isoformat()
+
+        return {
+            "job": self.job, "topic": self.topic, "state": self.state,
+            "running": self.running, "pid": self.pid, "started_at": iso(self.started_at),
+            "last_batch_at": iso(self.last_batch_at),
+            "idle_s": None if self.idle_s is None else round(self.idle_s, 1),
+            "lag_total": self.lag_total, "lag": parts(self.lag),
+            "end_offsets": parts(self.end_offsets), "committed": parts(self.committed),
+            "stalled": self.stalled, "starts_last_hour": self.starts_last_hour,
+            "action": self.action, "alerts": list(self.alerts), "error": self.error,
+        }
+
+
+def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The status rows as a fixed-width table for the task log."""
+    headers = ("job", "state", "pid", "last batch (UTC)", "idle s", "lag", "worst partition",
+               "starts/h", "action")
+    lines = []
+    for r in rows:
+        lag = r["lag"] or {}
+        worst = max(lag.items(), key=lambda item: item[1], default=None)
+        lines.append((
+            r["job"], r["state"] + (" (error)" if r["error"] else ""),
+            "-" if r["pid"] is None else str(r["pid"]),
+            (r["last_batch_at"] or "never")[:19].replace("T", " "),
+            "-" if r["idle_s"] is None else f"{r['idle_s']:.0f}",
+            "?" if r["lag_total"] is None else str(r["lag_total"]),
+            "-" if not worst or not worst[1] else f"p{worst[0]}: {worst[1]}",
+            str(r["starts_last_hour"]), r["action"],
+        ))
+    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h)
+              for i, h in enumerate(headers)]
+
+    def fmt(cells: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    out = [fmt(headers), fmt(["-" * w for w in widths]), *(fmt(line) for line in lines)]
+    out += [f"{r['job']}: ERROR {r['error']}" for r in rows if r["error"]]
+    return "\n".join(out)
+
+
+class StreamingSupervisor:
+    """Supervises the streaming jobs through Airflow connections.
+
+    :param policy: thresholds (stall, lag alert, restarts per hour).
+    :param jobs: glob of the sink configs to supervise (default: see ``registry``).
+    :param warehouse_conn_id: the warehouse (``platform.stream_progress``, job events).
+    :param kafka_config_id: the Kafka cluster (end offsets).
+    :param spark_conn_id: the Spark connection the jobs are submitted with.
+    :param elasticsearch_conn_id: where alerts go.
+    :param launcher: how jobs are started and probed (default: detached local processes).
+    :param airflow_fields: the supervising task's dag_id, task_id, run_id, try_number, ...
+        for its alerts.
+    :param clock: the current time (tests).
+    """
+
+    def __init__(self, *, policy: Policy | None = None, jobs: str | None = None,
+                 warehouse_conn_id: str = "warehouse_default",
+                 kafka_config_id: str = "kafka_default",
+                 spark_conn_id: str = "spark_default",
+                 elasticsearch_conn_id: str = "elasticsearch_default",
+                 launcher: JobLauncher | None = None,
+                 airflow_fields: Mapping[str, Any] | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.policy = policy or Policy()
+        self.jobs_pattern = jobs
+        self.warehouse_conn_id = warehouse_conn_id
+        self.kafka_config_id = kafka_config_id
+        self.elasticsearch_conn_id = elasticsearch_conn_id
+        self.launcher = launcher or LocalProcessLauncher(spark_conn_id=spark_conn_id)
+        self.airflow_fields = {k: v for k, v in (airflow_fields or {}).items()
+                               if k in AIRFLOW_FIELDS and v is not None}
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    # -- connections, made when first needed -------------------------------------------------
+    @cached_property
+    def state(self) -> StreamState:
+        from hoverboard.hooks.warehouse import Warehouse
+
+        warehouse = Warehouse(self.warehouse_conn_id)
+        return StreamState(warehouse.connect, warehouse.engine)
+
+    @cached_property
+    def kafka_admin(self) -> Any:
+        from airflow.providers.apache.kafka.hooks.client import KafkaAdminClientHook
+
+        return KafkaAdminClientHook(kafka_config_id=self.kafka_config_id).get_conn
+
+    @cached_property
+    def alert_writer(self) -> Any:
+        from alerts.writer import AlertWriter
+        from hoverboard.hooks.alerts import AlertHook
+
+        try:
+            return AlertHook(self.elasticsearch_conn_id).writer
+        except Exception:  # noqa: BLE001 - no connection: the spool keeps the alerts
+            log.exception("cannot reach the alert connection %r; alerts are spooled",
+                          self.elasticsearch_conn_id)
+            return AlertWriter(client=None)
+
+    def close(self) -> None:
+        if "state" in self.__dict__:
+            self.state.close()
+
+    # -- observing -----------------------------------------------------------------------
+    def jobs(self) -> dict[str, Job]:
+        return discover_jobs(self.jobs_pattern)
+
+    def observe(self, job: Job, now: datetime) -> tuple[JobStatus, JobHistory]:
+        handle = self.launcher.running(job)
+        progress = self.state.progress(job.name)
+        history = self.state.history(job.name, now)
+        last_batch = progress.batch_time if progress else None
+        marks = [t for t in (last_batch, handle.started_at if handle else None) if t]
+        status = JobStatus(
+            job=job.name, topic=job.topic, running=handle is not None,
+            pid=handle.pid if handle else None, started_at=handle.started_at if handle else None,
+            last_batch_at=last_batch,
+            idle_s=(now - max(marks)).total_seconds() if marks else None,
+            committed=progress.end_offsets if progress else {}, end_offsets=None, lag=None,
+            starts_last_hour=history.starts_last_hour,
+        )
+        try:
+            earliest, end = watermarks(self.kafka_admin, job.topic)
+        except Exception as exc:  # noqa: BLE001 - reported; the rest is still supervised
+            status.error = f"lag unknown: Kafka end offsets of {job.topic!r}: {exc}"
+        else:
+            status.end_offsets = end
+            status.lag = compute_lag(status.committed, earliest, end)
+        return status, history
+
+    @staticmethod
+    def observation(status: JobStatus, history: JobHistory) -> Observation:
+        return Observation(
+            running=status.running, lag_total=status.lag_total, idle_s=status.idle_s,
+            starts_last_hour=history.starts_last_hour, ever_started=history.ever_started,
+            crash_loop_reported=history.crash_loop_reported, held=history.held)
+
+    # -- one round -------------------------------------------------------------------------
+    def supervise(self) -> list[JobStatus]:
+        """Supervise every job once; the statuses, in job order. Per-job errors are in
+        the statuses (``error``); :meth:`raise_for_errors` turns them into a failure."""
+        statuses = []
+        for job in self.jobs().values():
+            now = self.clock()
+            status: JobStatus | None = None
+            try:
+                status, history = self.observe(job, now)
+                decision = decide(self.observation(status, history), self.policy)
+                self._act(job, status, history, decision, now)
+            except Exception as exc:  # noqa: BLE001 - one broken job must not stop the rest
+                log.exception("supervising %s failed", job.name)
+                if status is None:
+                    status = JobStatus(job.name, job.topic, False, None, None, None, None, {},
+                                       None, None, 0)
+                status.error = f"{type(exc).__name__}: {exc}"
+            statuses.append(status)
+        return statuses
+
+    @staticmethod
+    def raise_for_errors(statuses: Sequence[JobStatus]) -> None:
+        failed = [s for s in statuses if s.error]
+        if failed:
+            raise SupervisionError("; ".join(f"{s.job}: {s.error}" for s in failed))
+
+    def _act(self, job: Job, status: JobStatus, history: JobHistory, decision: Decision,
+             now: datetime) -> None:
+        status.state = decision.state
+        status.stalled = decision.state == "stalled"
+        status.action = decision.action
+        status.alerts = list(decision.alerts)
+        if LAG_ALERT in decision.alerts:
+            self._alert_lag(job, status, now)
+            self.state.record(job.name, "lag", at=now, pid=status.pid,
+                              detail={"lag_total": status.lag_total,
+                                      "lag": {str(p): n for p, n in (status.lag or {}).items()},
+                                      **self._run_detail()})
+        previous_log = self.launcher.log_tail(job) if decision.start else None
+        if decision.stop:
+            stopped = self.launcher.stop(job)
+            self.state.record(job.name, "stopped", at=self.clock(), reason=decision.reason,
+                              pid=stopped.pid if stopped else None,
+                              detail={"idle_s": status.idle_s, "lag_total": status.lag_total,
+                                      **self._run_detail()})
+        if decision.start:
+            handle = self._start(job, decision.reason or "not running")
+            self._alert_start(job, handle, decision.reason or "not running", status=status,
+                              previous_log=previous_log)
+            status.running, status.pid, status.started_at = True, handle.pid, handle.started_at
+            status.starts_last_hour += 1
+        if CRASH_LOOP_ALERT in decision.alerts:
+            self._alert_crash_loop(job, status, history)
+            self.state.record(job.name, "crash_loop", at=now, pid=status.pid,
+                              detail={"starts_last_hour": status.starts_last_hour,
+                                      **self._run_detail()})
+
+    def _start(self, job: Job, reason: str) -> JobHandle:
+        handle = self.launcher.start(job)
+        self.state.record(job.name, "started", at=self.clock(), reason=reason, pid=handle.pid,
+                          detail={**handle.as_detail(), **self._run_detail()})
+        return handle
+
+    # -- what operators do by hand (streaming_control) ---------------------------------------
+    def status(self, name: str) -> JobStatus:
+        """Observe one job and say what the supervisor would decide; change nothing."""
+        job = find_job(name, self.jobs_pattern)
+        status, history = self.observe(job, self.clock())
+        decision = decide(self.observation(status, history), self.policy)
+        status.state, status.stalled = decision.state, decision.state == "stalled"
+        status.action = "none (status only)"
+        return status
+
+    def start(self, name: str, *, reason: str = "manual") -> JobStatus:
+        """Start a job now, whatever its crash-loop count (an operator's decision)."""
+        job = find_job(name, self.jobs_pattern)
+        if self.launcher.running(job) is not None:
+            status = self.status(name)
+            status.action = "none: already running"
+            return status
+        status = self.status(name)
+        previous_log = self.launcher.log_tail(job)
+        handle = self._start(job, reason)
+        self._alert_start(job, handle, reason, status=status, previous_log=previous_log)
+        status.running, status.pid, status.started_at = True, handle.pid, handle.started_at
+        status.starts_last_hour += 1
+        status.action = "started"
+        return status
+
+    def stop(self, name: str, *, reason: str = "manual") -> JobStatus:
+        """Stop a job; with ``reason="manual"`` the supervisor leaves it stopped until it is
+        started by hand again."""
+        job = find_job(name, self.jobs_pattern)
+        stopped = self.launcher.stop(job)
+        self.state.record(job.name, "stopped", at=self.clock(), reason=reason,
+                          pid=stopped.pid if stopped else None, detail=self._run_detail())
+        status = self.status(name)
+        status.action = "stopped" if stopped else "none: was not running"
+        return status
+
+    def restart(self, name: str) -> JobStatus:
+        self.stop(name, reason="manual restart")
+        status = self.start(name, reason="manual restart")
+        status.action = "restarted"
+        return status
+
+    # -- alerts --------------------------------------------------------------------------
+    def _run_detail(self) -> dict[str, Any]:
+        return {"airflow_run": self.airflow_fields.get("run_id"),
+                "airflow_dag": self.airflow_fields.get("dag_id")} if self.airflow_fields else {}
+
+    def _send(self, *, job: Job, action: str, message: str, severity: Any,
+              details: Mapping[str, Any], dedup_key: str) -> None:
+        from alerts.document import alert_document
+
+        doc = alert_document(
+            component="airflow", action=action, message=message, severity=severity,
+            details=details, labels={"job": job.name, "topic": job.topic},
+            airflow=self.airflow_fields or None, dedup_key=dedup_key)
+        if not self.alert_writer.send(doc):
+            log.warning("alert %s for %s spooled; it is sent when Elasticsearch is back",
+                        action, job.name)
+
+    def _alert_start(self, job: Job, handle: JobHandle, reason: str, *, status: JobStatus,
+                     previous_log: str | None) -> None:
+        from alerts.document import Severity
+
+        unplanned = reason in ("not running", "stalled")  # it died or hung: say why
+        verb = "started" if reason in ("first start", "manual") else "restarted"
+        where = f"pid {handle.pid}" if handle.pid else f"application {handle.application_id}"
+        self._send(
+            job=job, action=RESTART_ALERT,
+            message=f"streaming job {job.name} {verb} ({reason}): {where}",
+            severity=Severity.WARNING if unplanned else Severity.INFO,
+            details={"job": job.name, "reason": reason, "previous_pid": status.pid,
+                     **handle.as_detail(), "lag_total": status.lag_total,
+                     "idle_s": status.idle_s, "starts_last_hour": status.starts_last_hour + 1,
+                     "previous_log_tail": previous_log if unplanned else None},
+            dedup_key=f"{job.name}/{RESTART_ALERT}/{handle.pid}/{handle.start_ticks}/"
+                      f"{handle.application_id}")
+
+    def _alert_crash_loop(self, job: Job, status: JobStatus, history: JobHistory) -> None:
+        from alerts.document import Severity
+
+        last_start = history.latest.get("started")
+        self._send(
+            job=job, action=CRASH_LOOP_ALERT,
+            message=(f"streaming job {job.name} is crash-looping: started "
+                     f"{status.starts_last_hour} times in the last hour (limit "
+                     f"{self.policy.max_restarts_per_hour}); not restarted until an operator "
+                     "starts it (DAG streaming_control) or the hour has passed"),
+            severity=Severity.ERROR,
+            details={"job": job.name, "starts_last_hour": status.starts_last_hour,
+                     "max_restarts_per_hour": self.policy.max_restarts_per_hour,
+                     "last_start": last_start.at.isoformat() if last_start else None,
+                     "log_tail": self.launcher.log_tail(job)},
+            # One alert per episode, even if recording it failed and a later round re-sends.
+            dedup_key=f"{job.name}/{CRASH_LOOP_ALERT}/"
+                      f"{last_start.at.isoformat() if last_start else 'never'}")
+
+    def _alert_lag(self, job: Job, status: JobStatus, now: datetime) -> None:
+        from alerts.document import Severity
+
+        run = self.airflow_fields
+        self._send(
+            job=job, action=LAG_ALERT,
+            message=(f"streaming job {job.name} is {status.lag_total} records behind topic "
+                     f"{job.topic} (threshold {self.policy.lag_alert_threshold})"),
+            severity=Severity.WARNING,
+            details={"job": job.name, "topic": job.topic, "lag_total": status.lag_total,
+                     "lag": {str(p): n for p, n in sorted((status.lag or {}).items())},
+                     "end_offsets": {str(p): n for p, n in
+                                     sorted((status.end_offsets or {}).items())},
+                     "committed": {str(p): n for p, n in sorted(status.committed.items())},
+                     "threshold": self.policy.lag_alert_threshold, "state": status.state,
+                     "running": status.running, "idle_s": status.idle_s,
+                     "last_batch_at": status.last_batch_at.isoformat()
+                     if status.last_batch_at else None},
+            dedup_key=(f"{job.name}/{LAG_ALERT}/{run['run_id']}/{run.get('try_number')}"
+                       if run.get("run_id") else f"{job.name}/{LAG_ALERT}/{now.isoformat()}"))
