@@ -3,7 +3,7 @@
 Threads, not more processes: a request spends almost all its time waiting for Kafka's
 acknowledgement, and one producer per process batches the records of all its threads, so
 a few processes with many threads keep many acknowledgements in flight at once.
-(Measured in benchmarks/ingest_bench.py; see the README.)
+2 workers x 32 threads was the best of 1-3 x 8-64 in benchmarks/ingest_bench.py (README).
 """
 
 import os
@@ -13,6 +13,10 @@ bind = os.environ.get("HOVER_INGEST_BIND", "127.0.0.1:8000")
 worker_class = "gthread"
 workers = int(os.environ.get("HOVER_INGEST_WORKERS", "2"))
 threads = int(os.environ.get("HOVER_INGEST_THREADS", "32"))
+# One listening socket per worker: with gthread a worker keeps every keep-alive connection it
+# accepted, and without this one worker was seen holding all of them (16 of 114 benchmark
+# runs lost half their capacity that way; none of 18 with it).
+reuse_port = True
 # A request is bounded by ACK_TIMEOUT_S (5 s by default); a worker silent for much longer
 # than that is stuck and gets replaced.
 timeout = 30
@@ -34,7 +38,8 @@ def child_exit(server, worker):
 
 def worker_int(worker):
     # Deliver what is still queued before the worker goes away.
-    for sink in worker.wsgi.extensions["hover_ingest"].sinks.values():
+    state = getattr(worker.wsgi, "extensions", {}).get("hover_ingest")
+    for sink in state.sinks.values() if state else ():
         sink.close()
 
 
