@@ -131,7 +131,8 @@ def typed(node: Mapping[str, Any], value: Column) -> Column:
     """A validated value in its warehouse type: integers as long, date-times as timestamps."""
     kind = node.get("type")
     if kind == "integer":
-        return value.cast(T.LongType())
+        # Out-of-range values of invalid rows become null, not a failed batch.
+        return value.try_cast(T.LongType())
     if kind == "string" and node.get("format") == "date-time":
         return F.try_to_timestamp(value)
     return value

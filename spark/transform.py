@@ -18,8 +18,10 @@ DEAD_LETTER_EXTRA = ("raw_key", "raw_value", "problems")
 
 def received_at(kafka_headers: Column) -> Column:
     """The ingest API's receive time from the record's headers (null if absent)."""
+    # try_*: under ANSI mode a missing or malformed header would otherwise fail the whole
+    # batch, and a failed batch is replayed forever.
     matching = F.filter(kafka_headers, lambda h: h["key"] == F.lit(headers.RECEIVED_AT))
-    millis = F.element_at(matching, 1)["value"].cast("string").cast("long")
+    millis = F.try_element_at(matching, F.lit(1))["value"].cast("string").try_cast("long")
     return F.timestamp_millis(millis)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from stack.artifacts import ArtifactSet, Coordinate
 from stack.java import find_java
-from stack.process import http_status
+from stack.process import StackError, http_status
 from stack.services.base import Launch, Service
 
 APICURIO = ArtifactSet(
@@ -73,6 +73,16 @@ class SchemaRegistry(Service):
 
     def is_ready(self) -> bool:
         return http_status(f"{self.url}/subjects") == 200
+
+    def bootstrap(self) -> None:
+        # schemas/ is the registry of record: every version is registered on every up
+        # (idempotent), so services never fall back to files on a working stack.
+        from schemas.registry import RegistryError, SchemaRegistryClient, register_all
+
+        try:
+            register_all(SchemaRegistryClient(self.url))
+        except RegistryError as exc:
+            raise StackError(f"registering schemas/ into {self.url} failed: {exc}") from exc
 
     def environment(self) -> dict[str, str]:
         return {

@@ -33,16 +33,16 @@ def free_port() -> int:
 
 
 def wait_for(url: str, process: subprocess.Popen, log: Path, *, status: int = 200,
-             timeout: float = 30.0) -> None:
+             timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"the ingest API exited ({process.returncode}):\n{log.read_text()[-3000:]}")
         try:
-            if requests.get(url, timeout=2).status_code == status:
+            if requests.get(url, timeout=10).status_code == status:
                 return
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or still starting (slow on a busy machine)
         time.sleep(0.1)
     pytest.fail(f"{url} did not answer {status} within {timeout} s:\n{log.read_text()[-3000:]}")
 

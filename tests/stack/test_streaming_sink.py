@@ -134,19 +134,31 @@ def test_poison_records_go_to_dead_letters_and_the_job_continues(spark, stack_en
     bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
     produce(bootstrap, topic, "hoverboard", telemetry(20),
             raw=[b"\xff\xfe not json", json.dumps(sample("hoverboard", charge=250)).encode()])
+    # Records another producer might write: headers without the receive time, a garbled
+    # receive time, an id beyond bigint. Each must be a dead letter, never a failed batch.
+    other = Producer({"bootstrap.servers": bootstrap})
+    other.produce(topic, key=b"x", value=json.dumps(sample("hoverboard", id=7, event_time=
+                  "2026-11-27T23:00:00Z")), headers=[("x", b"1")])
+    other.produce(topic, key=b"y", value=json.dumps(sample("hoverboard", id=8, event_time=
+                  "2026-11-27T23:00:00Z")), headers=[(headers.RECEIVED_AT, b"soon")])
+    other.produce(topic, key=b"z", value=json.dumps(sample("hoverboard", id=2**63)))
+    assert other.flush(30) == 0
     produce(bootstrap, topic, "hoverboard", telemetry(40)[20:])  # after the poison
     config = sink_config("hoverboard", topic, tmp_path)
     alerts = AlertEmitter.from_environment("spark_sink", labels={"query": config.query_name})
     run_until_caught_up(spark, config, warehouse, bootstrap, alerts=alerts)
     alerts.close()
 
-    assert fetch(warehouse, "SELECT count(*) FROM fleet.hoverboard") == [(40,)]
+    assert fetch(warehouse, "SELECT count(*) FROM fleet.hoverboard") == [(42,)]
+    assert fetch(warehouse, "SELECT count(*) FROM fleet.hoverboard WHERE id IN (7, 8)"
+                 " AND received_at IS NULL") == [(2,)]
     letters = fetch(warehouse, "SELECT raw_value, error FROM platform.dead_letters"
                     " ORDER BY source_offset")
-    assert len(letters) == 2
-    assert bytes(letters[0][0]) == b"\xff\xfe not json"
-    assert "not a JSON object" in letters[0][1]
-    assert "/charge: above 100" in letters[1][1]
+    assert len(letters) == 3
+    assert sum("/id: above" in error for _, error in letters) == 1
+    errors = {bytes(raw): error for raw, error in letters}
+    assert "not a JSON object" in errors[b"\xff\xfe not json"]
+    assert sum("/charge: above 100" in error for error in errors.values()) == 1
     # ... and operators hear of it in Elasticsearch, in the platform's alert format.
     [alert] = [a for a in alerts_with(stack_env["HOVER_ELASTICSEARCH_URL"], config.query_name)
                if a["event"]["action"] == "dead_letters"]

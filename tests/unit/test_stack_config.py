@@ -32,6 +32,7 @@ def test_env_file_round_trips_awkward_values(tmp_path) -> None:
 
 
 def test_ports_and_partitions_come_from_the_environment(monkeypatch) -> None:
+    monkeypatch.delenv("HOVER_POSTGRES_PORT", raising=False)
     monkeypatch.setenv("HOVER_KAFKA_PORT", "29092")
     monkeypatch.setenv("HOVER_N_PART", "100")
     config = StackConfig.from_env()

@@ -32,7 +32,6 @@ def watermarks(admin: Any, topic: str, timeout_s: float = TIMEOUT_S
 
     :raises LookupError: the topic does not exist.
     """
-    from confluent_kafka import TopicPartition
     from confluent_kafka.admin import OffsetSpec
 
     metadata = admin.list_topics(topic, timeout=timeout_s).topics.get(topic)
@@ -42,8 +41,27 @@ def watermarks(admin: Any, topic: str, timeout_s: float = TIMEOUT_S
     partitions = sorted(metadata.partitions)
     found = []
     for spec in (OffsetSpec.earliest(), OffsetSpec.latest()):
+        found.append(_offsets(admin, topic, partitions, spec, timeout_s))
+    return found[0], found[1]
+
+
+def _offsets(admin: Any, topic: str, partitions: list[int], spec: Any,
+             timeout_s: float) -> dict[int, int]:
+    """One list_offsets call, retried while Kafka says so (a leader election after a
+    broker restart or a new topic answers NOT_LEADER_FOR_PARTITION for a moment)."""
+    import time
+
+    from confluent_kafka import KafkaException, TopicPartition
+
+    deadline = time.monotonic() + timeout_s
+    while True:
         futures = admin.list_offsets({TopicPartition(topic, p): spec for p in partitions},
                                      request_timeout=timeout_s)
-        found.append({tp.partition: future.result(timeout=timeout_s + 5).offset
-                      for tp, future in futures.items()})
-    return found[0], found[1]
+        try:
+            return {tp.partition: future.result(timeout=timeout_s + 5).offset
+                    for tp, future in futures.items()}
+        except KafkaException as exc:
+            error = exc.args[0]
+            if not error.retriable() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
