@@ -1,0 +1,1106 @@
+"""Benchmarks of the Spark sink (Kafka -> warehouse), each against a baseline or goal measured
+in the same run.
+
+    PYTHONPATH=.:plugins .venv/bin/python -m benchmarks.sink_bench [--quick]
+        [--only throughput,freshness] [--triggers conf,1]
+
+Reads the running local stack's configuration (``bin/stack env``), creates scratch Kafka
+topics, scratch (migrated) warehouse databases, checkpoints and Spark local dirs, and
+deletes all of them at the end. Prints one JSON object per measurement on stdout (progress
+goes to stderr):
+
+- ``sink_throughput``: rows/s of ``spark.sink_job.start(..., available_now=True)`` loading N
+  hoverboard events (200k; ``--quick`` 50k) from a scratch topic into an empty scratch
+  warehouse, timed from query start to termination (the SparkSession, built like the tests'
+  ``spark`` fixture, is started and warmed up before) / rows/s of the warehouse's own best
+  for the same semantics: plain psycopg, ``COPY`` of the same rows into a temporary staging
+  table and the same set-based merge (``loader.postgres.merge_statement``), committed.
+  Goal >= 0.5. One micro-batch (a large ``max_offsets_per_trigger``). ``phases_s`` splits
+  the sink's time into Spark (``toArrow``: reading Kafka, parsing, checking, collecting to
+  the driver) and the load (CSV + COPY + merge, bookkeeping, commit); ``cpu_us_per_row``
+  is the CPU each side spent per row (Spark's JVM, the Python driver, the PostgreSQL
+  backends), which the other work on a shared machine does not distort; ``cpu_ratio`` is
+  the ratio those imply. ``spark_read_only`` is the ceiling of any sink built this way:
+  the same records read from Kafka and collected with ``toArrow``, nothing else.
+- ``sink_throughput_conf_batches``: the same with the configuration's own
+  ``max_offsets_per_trigger`` (what a sink catching up after an outage does).
+- ``freshness``: the real sink job (``python -m spark.sink_job``) on the platform's
+  ``hoverboard`` topic, on a copy of ``spark/conf/hoverboard_sink.conf`` with a scratch
+  checkpoint, ``starting_offsets = latest`` and a scratch warehouse, while events are POSTed
+  through the NGINX balancer (``HOVER_INGEST_URL``) at a fixed rate (2,000 events/s, 20 per
+  request, 8 connections, 30 s; ``--quick`` 15 s) with board ids unique to the run. Reports
+  (loaded_at - received_at) over those rows (p50/p99/max), the achieved rate, accepted vs
+  loaded counts, and the per-batch figures of the sink (``platform.stream_progress``) and
+  the CPU the job got, which explain the latency. Goal p99 <= 5 s. ``loaded_at`` is
+  ``now()`` of the load's transaction, i.e. when the load *started*; ``visible_*`` is when
+  a reader polling every 0.1 s first saw the rows (after the commit), the stricter figure.
+  The measured runs follow a warm-up load (reported as ``cold_start``). One line per
+  trigger interval in ``--triggers`` (``conf``: the configuration's own value).
+
+Every figure is the median of several runs (the machine is shared and small); ``runs``
+holds each run, ``cpu_busy_cores`` how busy the whole machine was meanwhile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import configparser
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import orjson
+import psutil
+import psycopg
+from confluent_kafka import KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+from psycopg import sql
+
+from loader.base import to_csv
+from loader.postgres import PostgresLoader, merge_statement
+from loader.tables import TableSpec, rows_from_events, table_spec
+from schemas import headers, latest
+from schemas.keys import JAVA_COMPATIBLE_PARTITIONER, key_bytes, key_text
+from spark import sink_job
+from spark.config import CONF_DIR, SinkConfig
+from stack import envfile
+from stack.config import StackConfig
+from tests.support import sample
+
+REPO = Path(__file__).resolve().parent.parent
+MESSAGE_TYPE = "hoverboard"
+SINK_CONF = CONF_DIR / f"{MESSAGE_TYPE}_sink.conf"
+EPOCH = datetime(2026, 11, 27, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Settings:
+    events: int  # rows of the throughput measurement
+    runs: int  # repetitions of every measurement (medians are reported)
+    warmup_events: int
+    conf_batches: bool  # also measure with the configuration's max_offsets_per_trigger
+    rate: int  # events/s of the freshness measurement
+    rate_s: float
+    request_events: int  # events per POST
+    clients: int  # concurrent HTTP connections
+    boards: int  # distinct board ids per freshness run
+    drain_timeout_s: float
+    freshness_warmup_s: float  # load at the full rate before the measured runs
+
+
+FULL = Settings(events=200_000, runs=3, warmup_events=50_000, conf_batches=True, rate=2000,
+                rate_s=30, request_events=20, clients=8, boards=500, drain_timeout_s=180,
+                freshness_warmup_s=20)
+QUICK = Settings(events=50_000, runs=1, warmup_events=20_000, conf_batches=False, rate=2000,
+                 rate_s=15, request_events=20, clients=8, boards=500, drain_timeout_s=120,
+                 freshness_warmup_s=10)
+
+
+def log(message: str) -> None:
+    print(f"[sink_bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def emit(record: dict) -> None:
+    sys.stdout.write(orjson.dumps(record).decode() + "\n")
+    sys.stdout.flush()
+
+
+def median(values: Iterable[float]) -> float:
+    return statistics.median(list(values))
+
+
+def r(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    """Nearest-rank percentile of an already sorted list."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, -(-len(sorted_values) * p // 100))
+    return sorted_values[int(min(rank, len(sorted_values))) - 1]
+
+
+class MachineCpu:
+    """Busy cores of the whole machine (everyone's work) during a block."""
+
+    @staticmethod
+    def _busy() -> float:
+        t = psutil.cpu_times()
+        return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+    def __enter__(self) -> MachineCpu:
+        self.busy0, self.wall0 = self._busy(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cores = (self._busy() - self.busy0) / (time.perf_counter() - self.wall0)
+
+
+def cpu_seconds(processes: Iterable[psutil.Process]) -> float:
+    total = 0.0
+    for p in processes:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def spark_jvms() -> list[psutil.Process]:
+    """The JVM(s) this process started for its SparkSession."""
+    return [p for p in psutil.Process().children(recursive=True) if p.name() == "java"]
+
+
+def backends(dsn: str, application_name: str) -> list[psutil.Process]:
+    """The PostgreSQL server processes serving ``application_name``'s connections."""
+    pids = fetch(dsn, "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                 " AND application_name = %s", (application_name,))
+    found = []
+    for (pid,) in pids:
+        try:
+            found.append(psutil.Process(pid))
+        except psutil.Error:
+            pass
+    return found
+
+
+# ---------------------------------------------------------------------------------------
+# Stack, scratch topics and databases
+# ---------------------------------------------------------------------------------------
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    bootstrap: str
+    admin_dsn: str
+    n_part: int
+    ingest_url: str
+    api_key: str
+
+    @classmethod
+    def load(cls) -> Stack:
+        config = StackConfig.from_env()
+        if not config.env_file.exists():
+            raise SystemExit(f"{config.env_file} missing: start the stack first (bin/stack up)")
+        env = envfile.load(config.env_file)
+        keys = [k.strip() for k in env.get("HOVER_INGEST_API_KEYS", "").split(",") if k.strip()]
+        return cls(env, env["HOVER_KAFKA_BOOTSTRAP"], env["HOVER_WAREHOUSE_DSN"],
+                   int(env.get("HOVER_N_PART", 6)), env.get("HOVER_INGEST_URL", ""),
+                   keys[0] if keys else "")
+
+
+class Scratch:
+    """Everything this run creates, removed by :meth:`cleanup` whatever happened."""
+
+    def __init__(self, stack: Stack, run_id: str) -> None:
+        self.stack = stack
+        self.run_id = run_id
+        self.admin = AdminClient({"bootstrap.servers": stack.bootstrap})
+        self.topics: list[str] = []
+        self.databases: list[str] = []
+        self.workdir = Path(tempfile.mkdtemp(prefix="sink-bench-"))
+
+    def topic(self, label: str) -> str:
+        name = f"sinkbench-{self.run_id}-{label}"
+        self.admin.create_topics([NewTopic(name, num_partitions=self.stack.n_part,
+                                           replication_factor=1)])[name].result(60)
+        self.topics.append(name)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            meta = self.admin.list_topics(name, timeout=10).topics.get(name)
+            if meta is not None and meta.error is None and \
+                    len(meta.partitions) == self.stack.n_part and \
+                    all(p.leader >= 0 for p in meta.partitions.values()):
+                return name
+            time.sleep(0.2)
+        raise RuntimeError(f"scratch topic {name} has no leaders after 30 s")
+
+    def database(self, label: str) -> str:
+        """An empty database with every warehouse migration applied; its DSN."""
+        from hoverboard.warehouse.migrations import MigrationRunner
+
+        name = f"sinkbench_{self.run_id.replace('-', '_')}_{label}"
+        with psycopg.connect(self.stack.admin_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        self.databases.append(name)
+        dsn = self.stack.admin_dsn.rsplit("/", 1)[0] + "/" + name
+        MigrationRunner(lambda: psycopg.connect(dsn), "postgres").migrate()
+        return dsn
+
+    def cleanup(self) -> None:
+        if self.topics:
+            try:
+                for future in self.admin.delete_topics(self.topics,
+                                                       operation_timeout=30).values():
+                    future.result(timeout=60)
+                log(f"deleted scratch topics {', '.join(self.topics)}")
+            except KafkaException as exc:
+                log(f"could not delete scratch topics {self.topics}: {exc}")
+            self.topics = []
+        for name in self.databases:
+            try:
+                with psycopg.connect(self.stack.admin_dsn, autocommit=True) as conn:
+                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(name)))
+                log(f"dropped scratch database {name}")
+            except psycopg.Error as exc:
+                log(f"could not drop scratch database {name}: {exc}")
+        self.databases = []
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def truncate(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("TRUNCATE fleet.hoverboard, platform.stream_progress, platform.dead_letters")
+        conn.execute("VACUUM ANALYZE fleet.hoverboard")
+
+
+def fetch(dsn: str, query: str, params=()) -> list[tuple]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+# ---------------------------------------------------------------------------------------
+# Events
+# ---------------------------------------------------------------------------------------
+
+def telemetry(count: int, *, first_id: int = 1, boards: int = 5_000, seed: int = 0) -> list[dict]:
+    """Distinct valid telemetry events: ``boards`` boards, one event per board per second."""
+    events = []
+    for i in range(count):
+        n = seed + i
+        events.append(sample(
+            MESSAGE_TYPE, id=first_id + i % boards,
+            event_time=(EPOCH + timedelta(seconds=i // boards)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            speed=round((n * 7) % 800 / 10, 1), charge=round((n * 13) % 1000 / 10, 1),
+            temperature=round(15 + (n % 200) / 10, 1), elevation=round((n * 3) % 900 / 10, 1)))
+    return events
+
+
+def produce(bootstrap: str, topic: str, events: list[dict]) -> None:
+    """What the ingest API's KafkaSink does: key bytes, JSON value, its four headers, lz4."""
+    schema = latest(MESSAGE_TYPE)
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all",
+                         "enable.idempotence": True, "partitioner": JAVA_COMPATIBLE_PARTITIONER,
+                         "compression.type": "lz4", "linger.ms": 5})
+    record_headers = [(headers.RECEIVED_AT, str(time.time_ns() // 10**6).encode()),
+                      (headers.SCHEMA_SUBJECT, schema.subject.encode()),
+                      (headers.SCHEMA_VERSION, str(schema.version).encode()),
+                      (headers.REQUEST_ID, b"sink-bench")]
+    for event in events:
+        while True:
+            try:
+                producer.produce(topic, key=key_bytes(event, ["id"]),
+                                 value=orjson.dumps(event), headers=record_headers)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    if producer.flush(60) != 0:
+        raise RuntimeError(f"could not produce {len(events)} events to {topic}")
+
+
+# ---------------------------------------------------------------------------------------
+# Sink throughput (in-process Spark) and its COPY + merge baseline
+# ---------------------------------------------------------------------------------------
+
+def spark_session():
+    """Like the tests' ``spark`` fixture (tests/conftest.py)."""
+    from pyspark.sql import SparkSession
+
+    jars = os.environ.get("HOVER_SPARK_JARS")
+    if not jars:
+        from stack.services.spark import SPARK_KAFKA
+
+        folder = SPARK_KAFKA.ensure(StackConfig.from_env().cache_dir)
+        jars = ",".join(str(p) for p in sorted(folder.glob("*.jar")))
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    return (
+        SparkSession.builder.master("local[2]")
+        .appName("hoverboard-sink-bench")
+        .config("spark.jars", jars)
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+
+
+class TimedLoader:
+    """A PostgresLoader that records, per batch, the time of its load (CSV, COPY, merge),
+    of the bookkeeping in the same transaction, and of the commit."""
+
+    def __init__(self, inner: PostgresLoader) -> None:
+        self.inner = inner
+        self.engine = inner.engine
+        self.timing: dict = {}
+
+    def load(self, spec: TableSpec, rows, *, in_transaction=None) -> int:
+        timing = self.timing
+        t0 = time.perf_counter()
+        marks: dict[str, float] = {}
+
+        def bookkeeping(cursor, written: int) -> None:
+            marks["rows_done"] = time.perf_counter()
+            if in_transaction is not None:
+                in_transaction(cursor, written)
+            marks["bookkeeping_done"] = time.perf_counter()
+
+        written = self.inner.load(spec, rows, in_transaction=bookkeeping)
+        t1 = time.perf_counter()
+        timing.update(load_s=t1 - t0, copy_merge_s=marks["rows_done"] - t0,
+                      bookkeeping_s=marks["bookkeeping_done"] - marks["rows_done"],
+                      commit_s=t1 - marks["bookkeeping_done"], rows=rows.num_rows,
+                      written=written)
+        return written
+
+    def run(self, work):
+        return self.inner.run(work)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _TimedBatch:
+    """The micro-batch DataFrame, with its one action (``toArrow``) timed."""
+
+    def __init__(self, batch, timing: dict) -> None:
+        self._batch = batch
+        self._timing = timing
+
+    def toArrow(self):  # noqa: N802 - the DataFrame method's name
+        t0 = time.perf_counter()
+        table = self._batch.toArrow()
+        self._timing["to_arrow_s"] = time.perf_counter() - t0
+        return table
+
+    def __getattr__(self, name):
+        return getattr(self._batch, name)
+
+
+class TimedBatchWriter(sink_job.BatchWriter):
+    """sink_job.BatchWriter, unchanged, with the phases of each call recorded."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches: list[dict] = []
+
+    def __call__(self, batch, batch_id: int) -> None:
+        timing: dict = {"batch_id": batch_id}
+        if isinstance(self.loader, TimedLoader):
+            self.loader.timing = timing
+        t0 = time.perf_counter()
+        super().__call__(_TimedBatch(batch, timing), batch_id)
+        timing["writer_s"] = time.perf_counter() - t0
+        self.batches.append(timing)
+
+
+@contextmanager
+def timed_writer():
+    """Make ``spark.sink_job.start`` use :class:`TimedBatchWriter`; yields its instances."""
+    created: list[TimedBatchWriter] = []
+
+    class Recording(TimedBatchWriter):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            created.append(self)
+
+    original = sink_job.BatchWriter
+    sink_job.BatchWriter = Recording
+    try:
+        yield created
+    finally:
+        sink_job.BatchWriter = original
+
+
+def _durations(progress) -> dict[str, float]:
+    """durationMs of one StreamingQueryProgress (object or dict, depending on pyspark)."""
+    value = getattr(progress, "durationMs", None)
+    if value is None and isinstance(progress, dict):
+        value = progress.get("durationMs")
+    return dict(value or {})
+
+
+def run_sink(spark, base: SinkConfig, topic: str, dsn: str, bootstrap: str, schema: dict,
+             workdir: Path, label: str, max_offsets: int, expect_rows: int) -> dict:
+    truncate(dsn)
+    config = replace(base, topic=topic, query_name=f"sinkbench_{label}",
+                     starting_offsets="earliest", max_offsets_per_trigger=max_offsets,
+                     checkpoint_location=str(workdir / f"checkpoint-{label}"))
+    loader = TimedLoader(PostgresLoader(dsn))
+    jvms, me = spark_jvms(), psutil.Process()
+    try:
+        with timed_writer() as writers, MachineCpu() as cpu:
+            jvm0, me0 = cpu_seconds(jvms), cpu_seconds([me])
+            t0 = time.perf_counter()
+            query = sink_job.start(spark, config, bootstrap=bootstrap, loader=loader,
+                                   schema=schema, available_now=True)
+            finished = query.awaitTermination(900)
+            elapsed = time.perf_counter() - t0
+            jvm_cpu, me_cpu = cpu_seconds(jvms) - jvm0, cpu_seconds([me]) - me0
+            # The loader's server processes were started for this run: all their CPU is its.
+            pg_cpu = cpu_seconds(backends(dsn, "hoverboard-loader"))
+        if not finished:
+            query.stop()
+            raise RuntimeError(f"sink run {label} did not finish within 900 s")
+        if query.exception() is not None:
+            raise RuntimeError(f"sink run {label} failed: {query.exception()}")
+        progress = query.recentProgress
+    finally:
+        loader.close()
+        shutil.rmtree(workdir / f"checkpoint-{label}", ignore_errors=True)
+    [(loaded, dead)] = fetch(dsn, "SELECT (SELECT count(*) FROM fleet.hoverboard),"
+                             " (SELECT count(*) FROM platform.dead_letters)")
+    if loaded != expect_rows or dead:
+        raise RuntimeError(f"sink run {label}: {loaded} rows and {dead} dead letters, "
+                           f"expected {expect_rows} rows")
+    batches = [b for w in writers for b in w.batches if b.get("rows")]
+    spark_ms: dict[str, float] = {}
+    for p in progress:
+        for key, ms in _durations(p).items():
+            spark_ms[key] = spark_ms.get(key, 0) + ms
+    return {"elapsed_s": elapsed, "rows": loaded, "rows_per_s": loaded / elapsed,
+            "batches": len(batches), "cpu": cpu.cores,
+            "cpu_us": {"spark_jvm": jvm_cpu / loaded * 1e6, "python_driver": me_cpu / loaded * 1e6,
+                       "postgres": pg_cpu / loaded * 1e6,
+                       "total": (jvm_cpu + me_cpu + pg_cpu) / loaded * 1e6},
+            "to_arrow_s": sum(b.get("to_arrow_s", 0) for b in batches),
+            "load_s": sum(b["load_s"] for b in batches),
+            "copy_merge_s": sum(b["copy_merge_s"] for b in batches),
+            "bookkeeping_s": sum(b["bookkeeping_s"] for b in batches),
+            "commit_s": sum(b["commit_s"] for b in batches),
+            "writer_s": sum(b["writer_s"] for b in batches),
+            "spark_duration_ms": spark_ms}
+
+
+def run_baseline(dsn: str, spec: TableSpec, payload: bytes, expect_rows: int) -> dict:
+    """The warehouse's own best for the sink's semantics: COPY into a temporary staging
+    table and the same set-based merge, in one transaction, committed. Only that is timed
+    (the CSV is built beforehand, the connection is open)."""
+    truncate(dsn)
+    stage = f"stage_{spec.table_name}"
+    columns = sql.SQL(", ").join(map(sql.Identifier, spec.load_columns))
+    with psycopg.connect(dsn) as conn, MachineCpu() as cpu:
+        [(pid,)] = conn.execute("SELECT pg_backend_pid()").fetchall()
+        conn.commit()
+        server, me = psutil.Process(pid), psutil.Process()
+        server0, me0 = cpu_seconds([server]), cpu_seconds([me])
+        t0 = time.perf_counter()
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute(sql.SQL(
+                "CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
+                sql.Identifier(stage), sql.Identifier(spec.schema_name, spec.table_name)))
+            with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+                    sql.Identifier(stage), columns)) as pipe:
+                pipe.write(payload)
+            t_copy = time.perf_counter()
+            cur.execute(merge_statement(spec, stage))
+            written = cur.rowcount
+            t_merge = time.perf_counter()
+        t1 = time.perf_counter()
+        server_cpu, me_cpu = cpu_seconds([server]) - server0, cpu_seconds([me]) - me0
+    if written != expect_rows:
+        raise RuntimeError(f"baseline merged {written} rows, expected {expect_rows}")
+    return {"elapsed_s": t1 - t0, "rows_per_s": written / (t1 - t0), "copy_s": t_copy - t0,
+            "merge_s": t_merge - t_copy, "commit_s": t1 - t_merge, "cpu": cpu.cores,
+            "cpu_us": {"postgres": server_cpu / written * 1e6, "python": me_cpu / written * 1e6,
+                       "total": (server_cpu + me_cpu) / written * 1e6}}
+
+
+def run_read_only(spark, topic: str, bootstrap: str, expect_rows: int) -> dict:
+    """The ceiling of any Spark sink here: the same records read from Kafka (batch query) and
+    collected to the driver with ``toArrow``, no parsing, no checks, no load."""
+    from spark.transform import decode
+
+    jvms = spark_jvms()
+    frame = decode(spark.read.format("kafka").option("kafka.bootstrap.servers", bootstrap)
+                   .option("subscribe", topic).option("startingOffsets", "earliest")
+                   .option("includeHeaders", "true").load())
+    jvm0, t0 = cpu_seconds(jvms), time.perf_counter()
+    rows = frame.toArrow().num_rows
+    elapsed = time.perf_counter() - t0
+    if rows != expect_rows:
+        raise RuntimeError(f"read {rows} records of {topic}, expected {expect_rows}")
+    return {"rows_per_s": rows / elapsed, "elapsed_s": elapsed,
+            "jvm_cpu_us": (cpu_seconds(jvms) - jvm0) / rows * 1e6}
+
+
+def baseline_payload(spec: TableSpec, events: list[dict], topic: str) -> tuple[bytes, float]:
+    """The same rows as CSV: rows_from_events, with the Kafka metadata the sink writes (so
+    both COPY the same columns), then to_csv. Returns the CSV and the seconds it took."""
+    import pyarrow as pa
+
+    t0 = time.perf_counter()
+    now = datetime.now(UTC)
+    rows = rows_from_events(spec, events, received_at=[now] * len(events))
+    count = len(events)
+    for name, array in (("source_topic", pa.array([topic] * count, pa.string())),
+                        ("source_partition", pa.array([i % 6 for i in range(count)], pa.int32())),
+                        ("source_offset", pa.array(range(count), pa.int64()))):
+        rows = rows.set_column(rows.schema.get_field_index(name), name, array)
+    payload = to_csv(spec, rows)
+    return payload, time.perf_counter() - t0
+
+
+def bench_throughput(stack: Stack, scratch: Scratch, s: Settings) -> None:
+    spec = table_spec(MESSAGE_TYPE)
+    schema = latest(MESSAGE_TYPE).schema
+    base = SinkConfig.load(SINK_CONF)  # its checkpoint is replaced by a scratch one
+    events = telemetry(s.events)
+    topic = scratch.topic("throughput")
+    warm_topic = scratch.topic("warmup")
+    t0 = time.perf_counter()
+    produce(stack.bootstrap, topic, events)
+    produce(stack.bootstrap, warm_topic, telemetry(s.warmup_events, seed=7))
+    log(f"produced {len(events)} events to {topic} in {time.perf_counter() - t0:.1f} s")
+    sink_dsn = scratch.database("sink")
+    baseline_dsn = scratch.database("copy")
+    payload, csv_s = baseline_payload(spec, events, topic)
+
+    log("starting the SparkSession")
+    t0 = time.perf_counter()
+    spark = spark_session()
+    session_s = time.perf_counter() - t0
+    try:
+        t0 = time.perf_counter()
+        run_sink(spark, base, warm_topic, sink_dsn, stack.bootstrap, schema, scratch.workdir,
+                 "warmup", 10**9, s.warmup_events)
+        log(f"session {session_s:.1f} s, warm-up run {time.perf_counter() - t0:.1f} s")
+        shapes = [("sink_throughput", 10**9)]
+        if s.conf_batches:
+            shapes.append(("sink_throughput_conf_batches", base.max_offsets_per_trigger))
+        read_runs = [run_read_only(spark, topic, stack.bootstrap, len(events))
+                     for _ in range(s.runs)]
+        for bench, max_offsets in shapes:
+            sink_runs, copy_runs = [], []
+            for run in range(s.runs):  # interleaved, so drift of the shared machine hits both
+                sink_runs.append(run_sink(spark, base, topic, sink_dsn, stack.bootstrap,
+                                          schema, scratch.workdir, f"{bench}_{run}",
+                                          max_offsets, len(events)))
+                copy_runs.append(run_baseline(baseline_dsn, spec, payload, len(events)))
+                log(f"{bench} run {run + 1}/{s.runs}: sink {sink_runs[-1]['rows_per_s']:.0f}"
+                    f" rows/s ({sink_runs[-1]['batches']} batches), COPY + merge "
+                    f"{copy_runs[-1]['rows_per_s']:.0f} rows/s")
+            emit(throughput_line(bench, sink_runs, copy_runs, read_runs, len(events),
+                                 max_offsets, csv_s, len(payload), session_s, stack.n_part))
+    finally:
+        spark.stop()
+        truncate(sink_dsn)
+        truncate(baseline_dsn)
+
+
+def throughput_line(bench: str, sink_runs: list[dict], copy_runs: list[dict],
+                    read_runs: list[dict], rows: int, max_offsets: int, csv_s: float,
+                    csv_bytes: int, session_s: float, partitions: int) -> dict:
+    sink = median(x["rows_per_s"] for x in sink_runs)
+    copy = median(x["rows_per_s"] for x in copy_runs)
+
+    def m(runs: list[dict], key: str, digits: int = 3) -> float:
+        return r(median(x[key] for x in runs), digits)
+
+    spark_keys = sorted({k for x in sink_runs for k in x["spark_duration_ms"]})
+    return {
+        "bench": bench, "unit": "rows/s", "value": r(sink, 0), "baseline": r(copy, 0),
+        "baseline_name": "plain psycopg: COPY into a temp staging table + the same "
+                         "merge_statement, one transaction, committed (CSV prepared beforehand)",
+        "ratio": r(sink / copy, 3), "goal": ">= 0.5",
+        "seconds": m(sink_runs, "elapsed_s"), "baseline_seconds": m(copy_runs, "elapsed_s"),
+        "runs": [r(x["rows_per_s"], 0) for x in sink_runs],
+        "baseline_runs": [r(x["rows_per_s"], 0) for x in copy_runs],
+        "phases_s": {
+            "query_total": m(sink_runs, "elapsed_s"),
+            "spark_to_arrow": m(sink_runs, "to_arrow_s"),
+            "load_total": m(sink_runs, "load_s"),
+            "load_csv_copy_merge": m(sink_runs, "copy_merge_s"),
+            "load_bookkeeping": m(sink_runs, "bookkeeping_s"),
+            "load_commit": m(sink_runs, "commit_s"),
+            "writer_other": r(median(x["writer_s"] - x["to_arrow_s"] - x["load_s"]
+                                     for x in sink_runs), 3),
+            "outside_foreach_batch": r(median(x["elapsed_s"] - x["writer_s"]
+                                              for x in sink_runs), 3),
+        },
+        "baseline_phases_s": {"copy": m(copy_runs, "copy_s"), "merge": m(copy_runs, "merge_s"),
+                              "commit": m(copy_runs, "commit_s"),
+                              "to_csv_not_timed": r(csv_s, 3)},
+        "spark_duration_ms": {k: r(median(x["spark_duration_ms"].get(k, 0) for x in sink_runs),
+                                   0) for k in spark_keys},
+        "cpu_us_per_row": {
+            "sink": {k: r(median(x["cpu_us"][k] for x in sink_runs), 1)
+                     for k in sink_runs[0]["cpu_us"]},
+            "baseline": {k: r(median(x["cpu_us"][k] for x in copy_runs), 1)
+                         for k in copy_runs[0]["cpu_us"]},
+        },
+        "cpu_ratio": r(median(x["cpu_us"]["total"] for x in copy_runs)
+                       / median(x["cpu_us"]["total"] for x in sink_runs), 3),
+        "cpu_ratio_is": "baseline CPU per row / sink CPU per row (what the ratio would be if "
+                        "each had the machine to itself and were CPU-bound)",
+        "spark_read_only": {
+            "rows_per_s": r(median(x["rows_per_s"] for x in read_runs), 0),
+            "jvm_cpu_us_per_row": r(median(x["jvm_cpu_us"] for x in read_runs), 1),
+            "ratio_to_baseline": r(median(x["rows_per_s"] for x in read_runs) / copy, 3),
+            "runs": [r(x["rows_per_s"], 0) for x in read_runs],
+            "what": "the same records read from Kafka and collected with toArrow, no parsing, "
+                    "checks or load: the ceiling of any sink built this way on this machine",
+        },
+        "cpu_busy_cores": {"sink": m(sink_runs, "cpu", 2), "baseline": m(copy_runs, "cpu", 2),
+                           "note": "whole machine, everyone's work"},
+        "params": {"rows": rows, "batches": sink_runs[0]["batches"],
+                   "max_offsets_per_trigger": max_offsets, "partitions": partitions, "runs":
+                   len(sink_runs), "csv_mib": r(csv_bytes / 2**20, 1),
+                   "session_start_s_excluded": r(session_s, 1), "master": "local[2]"},
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# End-to-end freshness: ingest API -> Kafka -> sink job (subprocess) -> warehouse
+# ---------------------------------------------------------------------------------------
+
+class SinkProcess:
+    """``python -m spark.sink_job`` on a scratch copy of the hoverboard sink config."""
+
+    def __init__(self, stack: Stack, dsn: str, workdir: Path, trigger_s: float | None,
+                 label: str) -> None:
+        self.dsn = dsn
+        self.folder = workdir / f"job-{label}"
+        self.folder.mkdir(parents=True)
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read(SINK_CONF)
+        section = parser["sink"]
+        section["starting_offsets"] = "latest"
+        section["checkpoint_location"] = str(self.folder / "checkpoint")
+        if trigger_s is not None:
+            section["trigger_seconds"] = f"{trigger_s:g}"
+        self.conf = self.folder / "hoverboard_sink.conf"
+        with self.conf.open("w") as fh:
+            parser.write(fh)
+        self.config = SinkConfig.load(self.conf)
+        self.env = {**os.environ, **stack.env, "HOVER_WAREHOUSE_DSN": dsn,
+                    "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'plugins'}"}
+        self.log_path = self.folder / "driver.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> SinkProcess:
+        with self.log_path.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "spark.sink_job", "--config", str(self.conf)],
+                cwd=REPO, env=self.env, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def cpu_seconds(self) -> float:
+        """CPU of the driver and everything it started (its JVM)."""
+        try:
+            root = psutil.Process(self.proc.pid)
+            total = 0.0
+            for p in [root, *root.children(recursive=True)]:
+                t = p.cpu_times()
+                total += t.user + t.system + t.children_user + t.children_system
+            return total
+        except psutil.Error:
+            return 0.0
+
+    def stop(self) -> None:
+        """SIGINT (the job closes its loader, the JVM shuts down), then the whole session
+        this benchmark started (its own process group), by id."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self.proc.pid, sig)  # our own session: the driver's pid is its id
+            except ProcessLookupError:
+                break
+            time.sleep(2)
+        if self.proc.poll() is None:
+            self.proc.wait(timeout=10)
+
+
+@dataclass
+class PostResult:
+    requests: int
+    errors: int
+    accepted: int
+    rejected: int
+    failed: int
+    elapsed: float
+    latencies_s: list[float]
+    statuses: dict[int, int]
+
+
+async def _post_at_rate(url: str, api_key: str, bodies: list[tuple[str, bytes]],
+                        per_s: float, clients: int) -> PostResult:
+    """Open loop: request i is due at start + i / per_s, whatever the earlier ones do, over
+    at most ``clients`` connections."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    counts = {"accepted": 0, "rejected": 0, "failed": 0, "errors": 0}
+    connector = aiohttp.TCPConnector(limit=clients, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def one(key: str, body: bytes, scheduled: float) -> None:
+            try:
+                async with session.post(url, data=body, headers={
+                        "Content-Type": "application/json", "X-API-Key": api_key,
+                        "X-Hover-Key": key}) as response:
+                    raw = await response.read()
+                    statuses[response.status] = statuses.get(response.status, 0) + 1
+                    try:
+                        result = orjson.loads(raw)
+                    except orjson.JSONDecodeError:
+                        result = {}
+                    # A 503 still names what it stored: those rows will be loaded too.
+                    for k in ("accepted", "rejected", "failed"):
+                        counts[k] += int(result.get(k, 0)) if isinstance(result, dict) else 0
+                    if response.status != 200:
+                        counts["errors"] += 1
+            except (aiohttp.ClientError, TimeoutError):
+                counts["errors"] += 1
+            latencies.append(time.perf_counter() - scheduled)
+
+        start = time.perf_counter() + 0.05
+        tasks = []
+        for i, (key, body) in enumerate(bodies):
+            scheduled = start + i / per_s
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(key, body, scheduled)))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - start
+    latencies.sort()
+    return PostResult(len(bodies), counts["errors"], counts["accepted"], counts["rejected"],
+                      counts["failed"], elapsed, latencies, statuses)
+
+
+def request_bodies(first_id: int, boards: int, requests: int, per_request: int,
+                   first_turn: int = 0) -> list[tuple[str, bytes]]:
+    """``requests`` JSON arrays of ``per_request`` events of one board each (its key in
+    X-Hover-Key, so NGINX routes it like a sensor's), boards taking turns."""
+    out = []
+    for i in range(requests):
+        board = first_id + i % boards
+        turn = first_turn + i // boards
+        events = [sample(MESSAGE_TYPE, id=board, event_time=(
+            EPOCH + timedelta(seconds=turn * per_request + j)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            speed=round((i + j) % 800 / 10, 1)) for j in range(per_request)]
+        out.append((key_text(events[0], ["id"]), orjson.dumps(events)))
+    return out
+
+
+class VisibilityPoller(threading.Thread):
+    """Polls the warehouse every ``interval`` s and notes when each load transaction (rows
+    share its ``loaded_at``) first became visible: the freshness a reader sees."""
+
+    def __init__(self, dsn: str, interval: float = 0.1) -> None:
+        super().__init__(daemon=True, name="visibility-poller")
+        self.dsn = dsn
+        self.interval = interval
+        self.seen: dict[datetime, float] = {}
+        self.halt = threading.Event()
+        self.error: Exception | None = None
+
+    def run(self) -> None:
+        try:
+            with psycopg.connect(self.dsn, autocommit=True) as conn:
+                last = datetime(1970, 1, 1, tzinfo=UTC)
+                while not self.halt.is_set():
+                    rows = conn.execute("SELECT DISTINCT loaded_at FROM fleet.hoverboard"
+                                        " WHERE loaded_at > %s", (last,)).fetchall()
+                    now = time.time()
+                    for (loaded_at,) in rows:
+                        self.seen.setdefault(loaded_at, now)
+                        last = max(last, loaded_at)
+                    self.halt.wait(self.interval)
+        except Exception as exc:  # noqa: BLE001 - reported by the caller
+            self.error = exc
+
+
+def wait_ready(job: SinkProcess, stack: Stack, first_id: int, timeout: float = 240) -> float:
+    """Post a small batch every 2 s until one of them is in the warehouse: the query has
+    resolved its starting offsets, run a batch and loaded it. Returns the seconds it took."""
+    url = f"{stack.ingest_url}/ingest/{MESSAGE_TYPE}"
+    t0 = time.monotonic()
+    turn = 0
+    while time.monotonic() - t0 < timeout:
+        if not job.alive():
+            raise RuntimeError(f"the sink job exited {job.proc.returncode}:\n{job.log_tail()}")
+        asyncio.run(_post_at_rate(url, stack.api_key,
+                                  request_bodies(first_id, 1, 1, 5, first_turn=turn), 1, 1))
+        turn += 1
+        time.sleep(2)
+        [(n,)] = fetch(job.dsn, "SELECT count(*) FROM fleet.hoverboard WHERE id = %s",
+                       (first_id,))
+        if n:
+            return time.monotonic() - t0
+    raise RuntimeError(f"the sink job loaded nothing within {timeout} s:\n{job.log_tail()}")
+
+
+def freshness_run(job: SinkProcess, stack: Stack, s: Settings, first_id: int) -> dict:
+    url = f"{stack.ingest_url}/ingest/{MESSAGE_TYPE}"
+    per_s = s.rate / s.request_events
+    bodies = request_bodies(first_id, s.boards, int(per_s * s.rate_s), s.request_events)
+    last_id = first_id + s.boards - 1
+    poller = VisibilityPoller(job.dsn)
+    poller.start()
+    cpu0 = job.cpu_seconds()
+    with MachineCpu() as cpu:
+        t_start = datetime.now(UTC)
+        posted = asyncio.run(_post_at_rate(url, stack.api_key, bodies, per_s, s.clients))
+        t0 = time.monotonic()
+        loaded = 0
+        while time.monotonic() - t0 < s.drain_timeout_s:
+            [(loaded,)] = fetch(job.dsn, "SELECT count(*) FROM fleet.hoverboard"
+                                " WHERE id BETWEEN %s AND %s", (first_id, last_id))
+            if loaded >= posted.accepted or not job.alive():
+                break
+            time.sleep(0.25)
+        drain_s = time.monotonic() - t0
+        time.sleep(0.3)  # let the poller see the last commit
+    job_cpu = job.cpu_seconds() - cpu0
+    job_cores = job_cpu / (posted.elapsed + drain_s)
+    poller.halt.set()
+    poller.join(5)
+    if poller.error is not None:
+        raise RuntimeError(f"visibility poller: {poller.error}")
+    rows = fetch(job.dsn, "SELECT received_at, loaded_at FROM fleet.hoverboard"
+                 " WHERE id BETWEEN %s AND %s", (first_id, last_id))
+    fresh = sorted((la - ra).total_seconds() for ra, la in rows)
+    visible = sorted(poller.seen[la] - ra.timestamp() for ra, la in rows if la in poller.seen)
+    batches = fetch(job.dsn, "SELECT batch_id, input_rows, rows_per_second, batch_time"
+                    " FROM platform.stream_progress WHERE batch_time >= %s ORDER BY batch_id",
+                    (t_start,))
+    # Per batch: how long the writer took (input_rows / rows_per_second: toArrow + COPY
+    # + merge) and the time between the ends of consecutive batches.
+    busy = [n / rps for _, n, rps, _ in batches if rps]
+    gaps = [(b[3] - a[3]).total_seconds() for a, b in zip(batches, batches[1:], strict=False)]
+    per_batch_max = {}
+    for ra, la in rows:
+        lag = (la - ra).total_seconds()
+        per_batch_max[la] = max(per_batch_max.get(la, 0.0), lag)
+    return {
+        "accepted": posted.accepted, "loaded": loaded, "rejected": posted.rejected,
+        "failed": posted.failed, "http_errors": posted.errors, "statuses": posted.statuses,
+        "requests": posted.requests, "post_elapsed_s": posted.elapsed,
+        "rate": posted.accepted / posted.elapsed,
+        "http_p50_ms": percentile(posted.latencies_s, 50) * 1000,
+        "http_p99_ms": percentile(posted.latencies_s, 99) * 1000,
+        "p50": percentile(fresh, 50), "p99": percentile(fresh, 99),
+        "max": fresh[-1] if fresh else float("nan"),
+        "visible_p50": percentile(visible, 50), "visible_p99": percentile(visible, 99),
+        "visible_max": visible[-1] if visible else float("nan"),
+        "visible_rows": len(visible), "drain_s": drain_s,
+        "batches": len(batches),
+        "batch_rows_median": median(b[1] for b in batches) if batches else None,
+        "batch_busy_s_median": median(busy) if busy else None,
+        "batch_busy_s_max": max(busy) if busy else None,
+        "batch_gap_s_median": median(gaps) if gaps else None,
+        "batch_gap_s_max": max(gaps) if gaps else None,
+        "oldest_row_per_batch_s_median": median(per_batch_max.values())
+        if per_batch_max else None,
+        "cpu": cpu.cores, "job_cpu": job_cores,
+        "job_cpu_us_per_row": job_cpu / loaded * 1e6 if loaded else None,
+        "job_cpu_s_per_batch": job_cpu / len(batches) if batches else None,
+    }
+
+
+def bench_freshness(stack: Stack, scratch: Scratch, s: Settings,
+                    triggers: list[float | None]) -> None:
+    if not stack.ingest_url or not stack.api_key:
+        raise SystemExit("HOVER_INGEST_URL / HOVER_INGEST_API_KEYS missing from stack.env")
+    # Board ids no one else uses: above anything the simulator or tests send, unique per run.
+    id_base = 7_000_000_000_000 + (time.time_ns() // 10**6 % 10**9) * 1000
+    conf_trigger = SinkConfig.load(SINK_CONF).trigger_seconds
+    for index, trigger in enumerate(triggers):
+        dsn = scratch.database(f"fresh{index}")
+        job = SinkProcess(stack, dsn, scratch.workdir, trigger, f"t{index}")
+        effective = job.config.trigger_seconds
+        log(f"freshness: sink job with trigger_seconds={effective:g} "
+            f"(max_offsets_per_trigger={job.config.max_offsets_per_trigger})")
+        job.start()
+        try:
+            runs = []
+            first = id_base + index * 100_000
+            ready_s = wait_ready(job, stack, first)
+            log(f"sink job loading after {ready_s:.1f} s; warming up with "
+                f"{s.freshness_warmup_s:g} s of load")
+            # A fresh JVM runs the first batches several times slower (JIT): the measured
+            # runs start warm, the warm-up's own figures are reported as the cold start.
+            cold = freshness_run(job, stack, replace(s, rate_s=s.freshness_warmup_s),
+                                 first + 5_000)
+            log(f"cold start: p50 {cold['p50']:.2f} s p99 {cold['p99']:.2f} s, "
+                f"{cold['batches']} batches")
+            time.sleep(max(2.0, 2 * effective))
+            for run in range(s.runs):
+                first = id_base + index * 100_000 + (run + 1) * 10_000
+                runs.append(freshness_run(job, stack, s, first))
+                x = runs[-1]
+                log(f"freshness trigger {effective:g} s run {run + 1}/{s.runs}: "
+                    f"{x['rate']:.0f} ev/s, accepted {x['accepted']} loaded {x['loaded']}, "
+                    f"p50 {x['p50']:.2f} s p99 {x['p99']:.2f} s max {x['max']:.2f} s "
+                    f"(visible p99 {x['visible_p99']:.2f} s), {x['batches']} batches")
+                if not job.alive():
+                    raise RuntimeError(f"sink job died:\n{job.log_tail()}")
+        finally:
+            job.stop()
+        emit(freshness_line(runs, s, effective, conf_trigger, job.config, ready_s, cold))
+
+
+def freshness_line(runs: list[dict], s: Settings, trigger: float, conf_trigger: float | None,
+                   config: SinkConfig, ready_s: float, cold: dict) -> dict:
+    def m(key: str, digits: int = 3):
+        values = [x[key] for x in runs if x[key] is not None]
+        return r(median(values), digits) if values else None
+
+    p99 = median(x["p99"] for x in runs)
+    return {
+        "bench": "freshness", "unit": "s (loaded_at - received_at)",
+        "trigger_seconds": trigger,
+        "config": "spark/conf/hoverboard_sink.conf" if trigger == conf_trigger
+        else f"scratch copy with trigger_seconds = {trigger:g}",
+        "value": r(p99, 3), "value_is": "p99", "goal": "p99 <= 5 s",
+        "goal_met": bool(p99 <= 5.0),
+        "p50": m("p50"), "p99": r(p99, 3), "max": m("max"),
+        "visible_p50": m("visible_p50"), "visible_p99": m("visible_p99"),
+        "visible_max": m("visible_max"),
+        "visible_note": "when a reader polling every 0.1 s first saw the rows (commit "
+                        "included); loaded_at is now() of the load transaction, taken before "
+                        "COPY, merge and commit",
+        "rate": m("rate", 0), "rate_goal": s.rate,
+        "accepted": [x["accepted"] for x in runs], "loaded": [x["loaded"] for x in runs],
+        "all_loaded": all(x["accepted"] == x["loaded"] for x in runs),
+        "rejected": sum(x["rejected"] for x in runs), "failed": sum(x["failed"] for x in runs),
+        "http_errors": sum(x["http_errors"] for x in runs),
+        "http_p50_ms": m("http_p50_ms", 1), "http_p99_ms": m("http_p99_ms", 1),
+        "runs": [r(x["p99"], 3) for x in runs],
+        "runs_p50": [r(x["p50"], 3) for x in runs],
+        "runs_max": [r(x["max"], 3) for x in runs],
+        "runs_sink_job_cores": [r(x["job_cpu"], 2) for x in runs],
+        "runs_batches": [x["batches"] for x in runs],
+        "batches": {
+            "rows_median": m("batch_rows_median", 0),
+            "writer_s_median": m("batch_busy_s_median"),
+            "writer_s_max": m("batch_busy_s_max"),
+            "interval_s_median": m("batch_gap_s_median"),
+            "interval_s_max": m("batch_gap_s_max"),
+            "oldest_row_s_median": m("oldest_row_per_batch_s_median"),
+            "note": "writer_s = input_rows / rows_per_second of platform.stream_progress: "
+                    "toArrow (the Spark work) + COPY + merge; interval = between batch ends",
+        },
+        "drain_s": m("drain_s", 2),
+        "cold_start": {"p50": r(cold["p50"], 3), "p99": r(cold["p99"], 3),
+                       "max": r(cold["max"], 3), "batches": cold["batches"],
+                       "all_loaded": cold["accepted"] == cold["loaded"],
+                       "duration_s": s.freshness_warmup_s,
+                       "what": "the first load on the freshly started job (not in the "
+                               "figures above): its JVM is not warm yet"},
+        "cpu_busy_cores": {"machine": m("cpu", 2), "sink_job": m("job_cpu", 2),
+                           "note": "machine: everyone's work; sink_job: the driver and its JVM"},
+        "sink_job_cpu": {"us_per_row": m("job_cpu_us_per_row", 1),
+                         "s_per_batch": m("job_cpu_s_per_batch", 2)},
+        "params": {"rate_per_s": s.rate, "duration_s": s.rate_s,
+                   "events_per_request": s.request_events, "clients": s.clients,
+                   "boards": s.boards, "runs": len(runs), "topic": config.topic,
+                   "max_offsets_per_trigger": config.max_offsets_per_trigger,
+                   "job_ready_s": r(ready_s, 1), "via": "HOVER_INGEST_URL (NGINX, 2 instances)"},
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Orchestration
+# ---------------------------------------------------------------------------------------
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM: clean up (job, topics, databases) as for Ctrl-C
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="50k rows, 15 s of load, one repetition")
+    parser.add_argument("--only", default="throughput,freshness",
+                        help="comma-separated subset of: throughput,freshness")
+    parser.add_argument("--triggers", default="conf,1",
+                        help="trigger intervals (s) of the freshness runs; 'conf' = the "
+                             "configuration's value (default: conf,1)")
+    args = parser.parse_args(argv)
+    settings = QUICK if args.quick else FULL
+    only = set(filter(None, args.only.split(",")))
+    unknown = only - {"throughput", "freshness"}
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    triggers: list[float | None] = []
+    for item in filter(None, args.triggers.split(",")):
+        triggers.append(None if item == "conf" else float(item))
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    stack = Stack.load()
+    # The stack's configuration for this process too (Spark jars, SPARK_LOCAL_IP, ...).
+    for key, value in stack.env.items():
+        os.environ.setdefault(key, value)
+    emit({"bench": "machine", "cpus": os.cpu_count(), "cpu_model": _cpu_model(),
+          "memory_gib": r(psutil.virtual_memory().total / 2**30, 1),
+          "load_avg_1m": r(os.getloadavg()[0]), "python": sys.version.split()[0],
+          "quick": args.quick, "n_part": stack.n_part})
+    run_id = f"{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    scratch = Scratch(stack, run_id)
+    # Spark's scratch space (of this process's JVM and of the sink jobs it starts) inside
+    # the work dir, removed at the end even if a JVM had to be killed.
+    os.environ["SPARK_LOCAL_DIRS"] = str(scratch.workdir / "spark-local")
+    try:
+        if "throughput" in only:
+            bench_throughput(stack, scratch, settings)
+        if "freshness" in only:
+            bench_freshness(stack, scratch, settings, triggers)
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+    finally:
+        scratch.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
