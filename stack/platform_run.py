@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import requests
 
@@ -50,9 +51,13 @@ class AirflowApi:
         self.session.patch(f"{self.url}/api/v2/dags/{dag_id}", json={"is_paused": False},
                            timeout=30).raise_for_status()
 
-    def trigger(self, dag_id: str, conf: dict | None = None) -> str:
+    def trigger(self, dag_id: str, conf: dict | None = None, *,
+                logical_date: datetime | None = None) -> str:
+        """A manual run; with ``logical_date`` it gets a data interval (the backup of the
+        day before needs one), without it none."""
+        when = logical_date.isoformat() if logical_date else None
         response = self.session.post(f"{self.url}/api/v2/dags/{dag_id}/dagRuns", json={
-            "logical_date": None, "conf": conf or {}}, timeout=30)
+            "logical_date": when, "conf": conf or {}}, timeout=30)
         response.raise_for_status()
         return response.json()["dag_run_id"]
 
@@ -118,7 +123,7 @@ def up(args: argparse.Namespace) -> int:
     if wait_until(lambda: _warehouse_rows(env) > 0 or simulator.poll() is not None, 300, 5):
         _say(f"rows are landing in the warehouse ({_warehouse_rows(env)} telemetry rows)")
         airflow.trigger("data_quality")
-        airflow.trigger("warehouse_backup")
+        airflow.trigger("warehouse_backup", logical_date=datetime.now(UTC))
         _say("data_quality and warehouse_backup triggered once now (then hourly / daily)")
     if args.detach:
         _say(f"detached: the simulator keeps running (pid {simulator.pid}); "
