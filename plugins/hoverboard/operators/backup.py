@@ -35,6 +35,17 @@ def _day(value: Any, name: str) -> date:
         raise ValueError(f"{name} must be a date (YYYY-MM-DD), not {value!r}") from None
 
 
+# A manual run triggered without a logical date has no data interval (Airflow 3): it then
+# backs up the day before it ran, like a scheduled run at that time would.
+DAY_BEFORE_RUN = (
+    "{{ (data_interval_start if data_interval_start is defined and data_interval_start"
+    " else dag_run.run_after - macros.timedelta(days=1)) | ds }}"
+)
+DAY_OF_RUN = (
+    "{{ (data_interval_end if data_interval_end is defined and data_interval_end"
+    " else dag_run.run_after) | ds }}"
+)
+
 class _BackupOperator(BaseOperator):
     """What every backup operator shares: where the warehouse and the store are.
 
@@ -76,14 +87,15 @@ class WarehouseBackupOperator(_BackupOperator):
     Returns the backup's summary (backup id, location, rows, checksum) for the verify task.
 
     :param table: ``hoverboard``, ``trip`` (by day) or ``customer`` (snapshot).
-    :param day: the day (``YYYY-MM-DD``), usually ``{{ data_interval_start | ds }}``.
+    :param day: the day (``YYYY-MM-DD``); by default the run's data interval, or for a
+        manual run without a logical date (no interval), the day before it ran.
     :param settle_seconds: loads this close to the backup's start may still be in flight;
         rows loaded from then on are left out of the verification's comparison.
     """
 
     template_fields: Sequence[str] = (*_BackupOperator.template_fields, "table", "day")
 
-    def __init__(self, *, table: str, day: str | date = "{{ data_interval_start | ds }}",
+    def __init__(self, *, table: str, day: str | date = DAY_BEFORE_RUN,
                  settle_seconds: float = 60.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.table = table
@@ -112,7 +124,7 @@ class WarehouseBackupVerifyOperator(_BackupOperator):
     template_fields: Sequence[str] = (*_BackupOperator.template_fields, "table", "day",
                                       "backup")
 
-    def __init__(self, *, table: str, day: str | date = "{{ data_interval_start | ds }}",
+    def __init__(self, *, table: str, day: str | date = DAY_BEFORE_RUN,
                  backup: dict[str, Any] | str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.table = table
@@ -142,14 +154,15 @@ class WarehouseBackupRetentionOperator(_BackupOperator):
 
     :param tables: the tables whose backups are pruned.
     :param keep_days: how many days of backups to keep.
-    :param reference_day: the day counted from, usually ``{{ data_interval_end | ds }}``.
+    :param reference_day: the day counted from; by default the end of the run's data
+        interval, or the day a manual run without a logical date ran.
     """
 
     template_fields: Sequence[str] = (*_BackupOperator.template_fields, "tables", "keep_days",
                                       "reference_day")
 
     def __init__(self, *, tables: Sequence[str], keep_days: int | str = 30,
-                 reference_day: str | date = "{{ data_interval_end | ds }}",
+                 reference_day: str | date = DAY_OF_RUN,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.tables = tables
