@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import subprocess
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
@@ -80,3 +82,24 @@ def read_from(bootstrap: str, topic: str, start: dict[int, int]) -> list:
     finally:
         consumer.close()
     return messages
+
+
+@contextmanager
+def scratch_database(admin_dsn: str, prefix: str, *, migrate: bool = True) -> Iterator[str]:
+    """A new database on the stack's server (all migrations applied unless ``migrate`` is
+    False), dropped afterwards; yields its DSN."""
+    import psycopg
+    from hoverboard.warehouse.migrations import MigrationRunner
+    from psycopg import sql
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    dsn = admin_dsn.rsplit("/", 1)[0] + "/" + name
+    try:
+        if migrate:
+            MigrationRunner(lambda: psycopg.connect(dsn), "postgres").migrate()
+        yield dsn
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))

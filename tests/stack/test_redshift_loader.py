@@ -14,12 +14,11 @@ import boto3
 import psycopg
 import pytest
 from botocore.config import Config
-from hoverboard.warehouse.migrations import MigrationRunner
 from psycopg import sql
 
 from loader.redshift import RedshiftLoader
 from loader.tables import rows_from_events, table_spec
-from tests.support import sample
+from tests.support import sample, scratch_database
 
 
 class ClientCopyRedshiftLoader(RedshiftLoader):
@@ -33,15 +32,8 @@ class ClientCopyRedshiftLoader(RedshiftLoader):
 
 @pytest.fixture
 def warehouse(stack_env):
-    name = f"rstest_{uuid.uuid4().hex[:10]}"
-    admin = stack_env["HOVER_WAREHOUSE_DSN"]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = admin.rsplit("/", 1)[0] + "/" + name
-    MigrationRunner(lambda: psycopg.connect(dsn), "postgres").migrate()
-    yield dsn
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "rstest") as dsn:
+        yield dsn
 
 
 @pytest.fixture

@@ -20,8 +20,6 @@ import psycopg
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
-from hoverboard.warehouse.migrations import MigrationRunner
-from psycopg import sql
 
 from alerts.emitter import AlertEmitter
 from loader.postgres import PostgresLoader
@@ -31,7 +29,7 @@ from spark.config import CONF_DIR, SinkConfig
 from spark.sink_job import start
 from stack.process import wait_until
 from tests.stack.test_alerts import alerts_with
-from tests.support import end_offsets, sample
+from tests.support import end_offsets, sample, scratch_database
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,15 +37,8 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def warehouse(stack_env):
     """An empty database with every migration applied; its DSN."""
-    name = f"sinktest_{uuid.uuid4().hex[:10]}"
-    admin = stack_env["HOVER_WAREHOUSE_DSN"]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = admin.rsplit("/", 1)[0] + "/" + name
-    MigrationRunner(lambda: psycopg.connect(dsn), "postgres").migrate()
-    yield dsn
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "sinktest") as dsn:
+        yield dsn
 
 
 @pytest.fixture
