@@ -26,7 +26,6 @@ stdout; progress on stderr. Everything is removed at the end.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -49,6 +48,7 @@ from hoverboard.backup.tables import backup_table
 from hoverboard.warehouse.migrations import MigrationRunner
 from psycopg import sql
 
+from benchmarks.common import emit, make_log
 from stack import envfile
 from stack.config import StackConfig
 
@@ -67,13 +67,7 @@ FROM generate_series(0, %(rows)s - 1) g,
 """
 
 
-def emit(record: dict) -> None:
-    sys.stdout.write(json.dumps(record) + "\n")
-    sys.stdout.flush()
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+log = make_log("backup_bench")
 
 
 def r(value: float, digits: int = 3) -> float:

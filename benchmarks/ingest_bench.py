@@ -37,14 +37,13 @@ import resource
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import timeit
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +53,15 @@ import requests
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from benchmarks.common import (
+    cpu_model,
+    emit,
+    interrupt_as_keyboard,
+    make_log,
+    median,
+    percentile,
+    r,
+)
 from ingest_api.config import CONF_DIR, load_message_configs
 from ingest_api.service import MessageType, ingest_records
 from ingest_api.sinks import Delivery
@@ -102,29 +110,7 @@ QUICK = Settings(runs=1, rate_runs=1, batch_s=4, batch_size=500, batch_clients=8
                  tuning_rate_s=3)
 
 
-def log(message: str) -> None:
-    print(f"[ingest_bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def emit(record: dict) -> None:
-    sys.stdout.write(orjson.dumps(record).decode() + "\n")
-    sys.stdout.flush()
-
-
-def median(values: Iterable[float]) -> float:
-    return statistics.median(list(values))
-
-
-def r(value: float | None, digits: int = 2) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def percentile(sorted_values: list[float], p: float) -> float:
-    """Nearest-rank percentile of an already sorted list."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, -(-len(sorted_values) * p // 100))
-    return sorted_values[int(min(rank, len(sorted_values))) - 1]
+log = make_log("ingest_bench")
 
 
 # ---------------------------------------------------------------------------------------
@@ -1156,9 +1142,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.generator == "wrk" and not shutil.which("wrk"):
         parser.error("wrk is not installed (apt-get install wrk)")
 
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, interrupt_as_keyboard)
     emit({"bench": "machine", "cpus": os.cpu_count(),
-          "cpu_model": _cpu_model(), "memory_gib": r(psutil.virtual_memory().total / 2**30, 1),
+          "cpu_model": cpu_model(), "memory_gib": r(psutil.virtual_memory().total / 2**30, 1),
           "load_avg_1m": r(os.getloadavg()[0]), "python": sys.version.split()[0],
           "quick": args.quick, "generator": "wrk" if use_wrk else "python",
           "gunicorn_defaults": {"workers": int(_conf_default("workers")),
@@ -1209,8 +1195,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt  # SIGTERM: clean up (servers, topics) as for Ctrl-C
 
 
 class _ValidationOnly:
@@ -1218,14 +1202,6 @@ class _ValidationOnly:
         self.settings = settings
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 if __name__ == "__main__":

@@ -49,7 +49,6 @@ import configparser
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -70,6 +69,15 @@ from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from psycopg import sql
 
+from benchmarks.common import (
+    cpu_model,
+    emit,
+    interrupt_as_keyboard,
+    make_log,
+    median,
+    percentile,
+    r,
+)
 from loader.base import to_csv
 from loader.postgres import PostgresLoader, merge_statement
 from loader.tables import TableSpec, rows_from_events, table_spec
@@ -110,29 +118,7 @@ QUICK = Settings(events=50_000, runs=1, warmup_events=20_000, conf_batches=False
                  freshness_warmup_s=10)
 
 
-def log(message: str) -> None:
-    print(f"[sink_bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def emit(record: dict) -> None:
-    sys.stdout.write(orjson.dumps(record).decode() + "\n")
-    sys.stdout.flush()
-
-
-def median(values: Iterable[float]) -> float:
-    return statistics.median(list(values))
-
-
-def r(value: float | None, digits: int = 2) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def percentile(sorted_values: list[float], p: float) -> float:
-    """Nearest-rank percentile of an already sorted list."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, -(-len(sorted_values) * p // 100))
-    return sorted_values[int(min(rank, len(sorted_values))) - 1]
+log = make_log("sink_bench")
 
 
 class MachineCpu:
@@ -1042,18 +1028,8 @@ def freshness_line(runs: list[dict], s: Settings, trigger: float, conf_trigger: 
 # Orchestration
 # ---------------------------------------------------------------------------------------
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt  # SIGTERM: clean up (job, topics, databases) as for Ctrl-C
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1075,12 +1051,12 @@ def main(argv: list[str] | None = None) -> int:
     for item in filter(None, args.triggers.split(",")):
         triggers.append(None if item == "conf" else float(item))
 
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, interrupt_as_keyboard)
     stack = Stack.load()
     # The stack's configuration for this process too (Spark jars, SPARK_LOCAL_IP, ...).
     for key, value in stack.env.items():
         os.environ.setdefault(key, value)
-    emit({"bench": "machine", "cpus": os.cpu_count(), "cpu_model": _cpu_model(),
+    emit({"bench": "machine", "cpus": os.cpu_count(), "cpu_model": cpu_model(),
           "memory_gib": r(psutil.virtual_memory().total / 2**30, 1),
           "load_avg_1m": r(os.getloadavg()[0]), "python": sys.version.split()[0],
           "quick": args.quick, "n_part": stack.n_part})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 from dataclasses import dataclass
 
 from flask import Flask, g
@@ -38,6 +39,11 @@ class IngestState:
 
 def _build_sink(name: str, app: Flask) -> Sink:
     if name == "kafka":
+        if not app.config["KAFKA_BOOTSTRAP"]:
+            raise RuntimeError(
+                "no Kafka address: set HOVER_KAFKA_BOOTSTRAP (bin/stack up writes it to "
+                "stack.env) or HOVER_INGEST_KAFKA_BOOTSTRAP"
+            )
         return KafkaSink(app.config["KAFKA_BOOTSTRAP"], ack_timeout_s=app.config["ACK_TIMEOUT_S"],
                          extra_config=app.config["KAFKA_PRODUCER_CONFIG"])
     if name == "warehouse":
@@ -50,6 +56,8 @@ def _build_sink(name: str, app: Flask) -> Sink:
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.config.from_object(DefaultConfig)
+    app.config["KAFKA_BOOTSTRAP"] = os.environ.get("HOVER_KAFKA_BOOTSTRAP")
+    app.config["SCHEMA_REGISTRY_URL"] = os.environ.get("HOVER_SCHEMA_REGISTRY_URL")
     app.config.from_prefixed_env("HOVER_INGEST")
     if test_config:
         app.config.update(test_config)

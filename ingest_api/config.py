@@ -22,8 +22,11 @@ SINKS = ("kafka", "warehouse")
 class DefaultConfig:
     #: Message files to load: a path, a glob, or several separated by ":".
     MESSAGE_CONF = str(CONF_DIR / "*.conf")
-    KAFKA_BOOTSTRAP = os.environ.get("HOVER_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-    SCHEMA_REGISTRY_URL = os.environ.get("HOVER_SCHEMA_REGISTRY_URL")
+    #: Read from HOVER_KAFKA_BOOTSTRAP / HOVER_SCHEMA_REGISTRY_URL when the app is created
+    #: (not at import); no Kafka address means no start, never a silent default.
+    KAFKA_BOOTSTRAP: str | None = None
+    #: None: schemas come from schemas/ (files) instead of the registry.
+    SCHEMA_REGISTRY_URL: str | None = None
     #: Longest a request waits for Kafka's acknowledgement before answering 503.
     ACK_TIMEOUT_S = 5.0
     #: Retry-After sent with a 503.

@@ -156,6 +156,9 @@ def stop(record: PidRecord, *, sig: int = signal.SIGTERM, timeout: float = 30.0,
     try:
         # The pid leads its own session (spawn starts it so), hence pgid == pid.
         (os.killpg if group else os.kill)(record.pid, sig)
+        # A paused (SIGSTOP) process only acts on the signal once continued; continuing a
+        # running one changes nothing.
+        (os.killpg if group else os.kill)(record.pid, signal.SIGCONT)
     except ProcessLookupError:
         return False
     if wait_until(lambda: not record.alive(), timeout):

@@ -103,3 +103,26 @@ def scratch_database(admin_dsn: str, prefix: str, *, migrate: bool = True) -> It
     finally:
         with psycopg.connect(admin_dsn, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@contextmanager
+def scratch_topic(bootstrap: str, prefix: str, partitions: int = 3) -> Iterator[str]:
+    """A new topic on the stack's broker, deleted afterwards; yields its name."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # must outlive its futures
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    admin.create_topics([NewTopic(name, num_partitions=partitions,
+                                  replication_factor=1)])[name].result(30)
+    try:
+        yield name
+    finally:
+        admin.delete_topics([name])[name].result(30)
+
+
+def warehouse_connection(stack_env: dict[str, str], dsn: str) -> str:
+    """The stack's warehouse_default connection (JSON) pointed at the database of ``dsn``."""
+    import json
+
+    connection = json.loads(stack_env["AIRFLOW_CONN_WAREHOUSE_DEFAULT"])
+    return json.dumps({**connection, "schema": dsn.rsplit("/", 1)[1]})

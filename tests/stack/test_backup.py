@@ -23,8 +23,10 @@ from hoverboard.backup.engines import ARROW_TYPES, PostgresEngine, RedshiftEngin
 from hoverboard.backup.layout import Layout
 from hoverboard.backup.service import BackupError, BackupMismatch, BackupService
 from hoverboard.backup.store import ObjectStore
-from hoverboard.warehouse.migrations import MigrationRunner, discover
+from hoverboard.warehouse.migrations import discover
 from psycopg import sql
+
+from tests.support import scratch_database
 
 DAY = date(2026, 11, 26)
 
@@ -69,15 +71,8 @@ FROM generate_series(1, %(rows)s) g
 @pytest.fixture
 def warehouse(stack_env):
     """A scratch database with every migration applied; its DSN."""
-    name = f"bktest_{uuid.uuid4().hex[:10]}"
-    admin = stack_env["HOVER_WAREHOUSE_DSN"]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = admin.rsplit("/", 1)[0] + "/" + name
-    MigrationRunner(lambda: psycopg.connect(dsn), "postgres", applied_by="pytest").migrate()
-    yield dsn
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "bktest") as dsn:
+        yield dsn
 
 
 @pytest.fixture

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import psycopg
 import pytest
 from hoverboard.quality.checks import build_checks, load_config
-from hoverboard.warehouse.migrations import MigrationRunner
-from psycopg import sql
 
 from tests.stack.test_alerts import alerts_with
+from tests.support import scratch_database, warehouse_connection
 
 SEED = """
 INSERT INTO fleet.hoverboard (id, event_time, elevation, temperature, latitude, longitude,
@@ -45,18 +43,10 @@ UPDATE fleet.customer SET loaded_at = now() - interval '1 day';
 
 @pytest.fixture
 def warehouse(stack_env):
-    name = f"dqtest_{uuid.uuid4().hex[:10]}"
-    admin = stack_env["HOVER_WAREHOUSE_DSN"]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = admin.rsplit("/", 1)[0] + "/" + name
-    MigrationRunner(lambda: psycopg.connect(dsn), "postgres").migrate()
-    with psycopg.connect(dsn) as conn:
-        conn.execute(SEED)
-    connection = stack_env["AIRFLOW_CONN_WAREHOUSE_DEFAULT"].replace('"warehouse"', f'"{name}"')
-    yield dsn, connection
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "dqtest") as dsn:
+        with psycopg.connect(dsn) as conn:
+            conn.execute(SEED)
+        yield dsn, warehouse_connection(stack_env, dsn)
 
 
 def run_dag(airflow_env, connection: str) -> subprocess.CompletedProcess[str]:

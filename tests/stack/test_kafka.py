@@ -6,19 +6,16 @@ import uuid
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 
 from stack.services.kafka import TOPICS
-from tests.support import java_partitions
+from tests.support import java_partitions, scratch_topic
 
 
 @pytest.fixture
-def scratch_topic(stack_env: dict[str, str]):
-    admin = AdminClient({"bootstrap.servers": stack_env["HOVER_KAFKA_BOOTSTRAP"]})
-    name = f"test-keys-{uuid.uuid4().hex[:8]}"
-    admin.create_topics([NewTopic(name, num_partitions=7, replication_factor=1)])[name].result(30)
-    yield name, 7
-    admin.delete_topics([name])[name].result(30)
+def keys_topic(stack_env: dict[str, str]):
+    with scratch_topic(stack_env["HOVER_KAFKA_BOOTSTRAP"], "test-keys", partitions=7) as name:
+        yield name, 7
 
 
 def test_platform_topics_exist_with_configured_partitions(stack_env: dict[str, str]) -> None:
@@ -28,8 +25,8 @@ def test_platform_topics_exist_with_configured_partitions(stack_env: dict[str, s
         assert len(topics[topic].partitions) == int(stack_env["HOVER_N_PART"])
 
 
-def test_keyed_records_land_in_the_java_default_partition(stack_env, scratch_topic) -> None:
-    topic, partitions = scratch_topic
+def test_keyed_records_land_in_the_java_default_partition(stack_env, keys_topic) -> None:
+    topic, partitions = keys_topic
     keys = ["1", "42", "4711", "board-17", "17|230", "été", str(2**62)]
     producer = Producer({
         "bootstrap.servers": stack_env["HOVER_KAFKA_BOOTSTRAP"],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-import uuid
 from pathlib import Path
 
 import psycopg
@@ -15,19 +14,15 @@ from hoverboard.warehouse.migrations import (
     MigrationRunner,
     discover,
 )
-from psycopg import sql
+
+from tests.support import scratch_database
 
 
 @pytest.fixture
 def empty_db(stack_env):
     """A fresh database on the stack's server; its DSN."""
-    name = f"migtest_{uuid.uuid4().hex[:10]}"
-    admin = stack_env["HOVER_WAREHOUSE_DSN"]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield admin.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "migtest", migrate=False) as dsn:
+        yield dsn
 
 
 @pytest.fixture

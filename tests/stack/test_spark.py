@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pyspark
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from stack.services.spark import SPARK_VERSION
+from tests.support import scratch_topic
 
 
 def test_connector_matches_the_installed_pyspark() -> None:
@@ -23,9 +22,11 @@ def test_connector_jars_come_from_the_cache(stack_env) -> None:
 
 def test_spark_reads_a_kafka_topic(stack_env, spark) -> None:
     bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
-    topic = f"test-spark-{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": bootstrap})  # must outlive the future
-    admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])[topic].result(30)
+    with scratch_topic(bootstrap, "test-spark") as topic:
+        read_back_through_spark(spark, bootstrap, topic)
+
+
+def read_back_through_spark(spark, bootstrap: str, topic: str) -> None:
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all",
                          "partitioner": "murmur2_random"})
     sent = {f"board-{i}": f'{{"id": {i}}}' for i in range(20)}

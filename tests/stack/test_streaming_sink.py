@@ -12,14 +12,12 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import replace
 from pathlib import Path
 
 import psycopg
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from alerts.emitter import AlertEmitter
 from loader.postgres import PostgresLoader
@@ -29,7 +27,7 @@ from spark.config import CONF_DIR, SinkConfig
 from spark.sink_job import start
 from stack.process import wait_until
 from tests.stack.test_alerts import alerts_with
-from tests.support import end_offsets, sample, scratch_database
+from tests.support import end_offsets, sample, scratch_database, scratch_topic
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,11 +41,8 @@ def warehouse(stack_env):
 
 @pytest.fixture
 def topic(stack_env):
-    admin = AdminClient({"bootstrap.servers": stack_env["HOVER_KAFKA_BOOTSTRAP"]})
-    name = f"sinktest-{uuid.uuid4().hex[:8]}"
-    admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])[name].result(30)
-    yield name
-    admin.delete_topics([name])[name].result(30)
+    with scratch_topic(stack_env["HOVER_KAFKA_BOOTSTRAP"], "sinktest") as name:
+        yield name
 
 
 def sink_config(message_type: str, topic: str, tmp_path: Path, **changes) -> SinkConfig:

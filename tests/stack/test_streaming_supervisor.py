@@ -16,19 +16,16 @@ import sys
 import uuid
 from pathlib import Path
 
-import psycopg
 import pytest
-from confluent_kafka.admin import AdminClient, NewTopic
 from hoverboard.streaming.launcher import LocalProcessLauncher
 from hoverboard.streaming.policy import Policy
 from hoverboard.streaming.registry import discover_jobs
 from hoverboard.streaming.supervisor import StreamingSupervisor
-from hoverboard.warehouse.migrations import MigrationRunner
-from psycopg import sql
 
 from stack.process import PidRecord, wait_until
 from tests.stack.test_alerts import alerts_with
 from tests.stack.test_streaming_sink import fetch, produce, telemetry
+from tests.support import scratch_database, scratch_topic
 
 REPO = Path(__file__).resolve().parents[2]
 WAREHOUSE_CONN_ID = "streamtest_warehouse"
@@ -38,28 +35,20 @@ WAREHOUSE_CONN_ID = "streamtest_warehouse"
 def warehouse(stack_env, monkeypatch):
     """An empty migrated database; the driver (HOVER_WAREHOUSE_DSN) and the supervisor (an
     Airflow connection) both point at it. Yields (dsn, connection JSON)."""
-    name = f"suptest_{uuid.uuid4().hex[:10]}"
-    admin = stack_env["HOVER_WAREHOUSE_DSN"]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = admin.rsplit("/", 1)[0] + "/" + name
-    MigrationRunner(lambda: psycopg.connect(dsn), "postgres").migrate()
-    connection = stack_env["AIRFLOW_CONN_WAREHOUSE_DEFAULT"].replace('"warehouse"', f'"{name}"')
-    assert connection != stack_env["AIRFLOW_CONN_WAREHOUSE_DEFAULT"]
-    monkeypatch.setenv("HOVER_WAREHOUSE_DSN", dsn)
-    monkeypatch.setenv(f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}", connection)
-    yield dsn, connection
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "suptest") as dsn:
+        name = dsn.rsplit("/", 1)[1]
+        connection = stack_env["AIRFLOW_CONN_WAREHOUSE_DEFAULT"].replace(
+            '"warehouse"', f'"{name}"')
+        assert connection != stack_env["AIRFLOW_CONN_WAREHOUSE_DEFAULT"]
+        monkeypatch.setenv("HOVER_WAREHOUSE_DSN", dsn)
+        monkeypatch.setenv(f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}", connection)
+        yield dsn, connection
 
 
 @pytest.fixture
 def topic(stack_env):
-    admin = AdminClient({"bootstrap.servers": stack_env["HOVER_KAFKA_BOOTSTRAP"]})
-    name = f"suptest-{uuid.uuid4().hex[:8]}"
-    admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])[name].result(30)
-    yield name
-    admin.delete_topics([name])[name].result(30)
+    with scratch_topic(stack_env["HOVER_KAFKA_BOOTSTRAP"], "suptest") as name:
+        yield name
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ import boto3
 import psycopg
 import pytest
 from botocore.config import Config
-from hoverboard.warehouse.migrations import MigrationRunner
 from psycopg import sql
 
 from tests.stack.test_backup import CUSTOMER, HOVERBOARD, TRIP, in_day, rows_as_text, seed
+from tests.support import scratch_database, warehouse_connection
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = "2026-11-26"
@@ -26,23 +26,15 @@ DAY = "2026-11-26"
 @pytest.fixture
 def scratch(stack_env):
     """A migrated scratch database, its Airflow connection JSON, and a backup prefix."""
-    name = f"bkdag_{uuid.uuid4().hex[:10]}"
-    admin = stack_env["HOVER_WAREHOUSE_DSN"]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = admin.rsplit("/", 1)[0] + "/" + name
-    MigrationRunner(lambda: psycopg.connect(dsn), "postgres", applied_by="pytest").migrate()
-    connection = {**json.loads(stack_env["AIRFLOW_CONN_WAREHOUSE_DEFAULT"]), "schema": name}
     prefix = f"tests/dag-{uuid.uuid4().hex[:10]}"
-    yield dsn, json.dumps(connection), prefix
+    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "bkdag") as dsn:
+        yield dsn, warehouse_connection(stack_env, dsn), prefix
     s3 = boto3.client("s3", endpoint_url=stack_env["HOVER_S3_ENDPOINT"],
                       config=Config(s3={"addressing_style": "path"}))
     bucket = stack_env["HOVER_BACKUP_BUCKET"]
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", ()):
             s3.delete_object(Bucket=bucket, Key=item["Key"])
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import psycopg
 import pytest
 from hoverboard.warehouse.migrations import discover
-from psycopg import sql
+
+from tests.support import scratch_database, warehouse_connection
 
 
 @pytest.fixture
 def scratch_warehouse(stack_env):
     """An empty database and the Airflow connection JSON that points at it."""
-    name = f"dagtest_{uuid.uuid4().hex[:10]}"
-    admin = stack_env["HOVER_WAREHOUSE_DSN"]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    connection = {**json.loads(stack_env["AIRFLOW_CONN_WAREHOUSE_DEFAULT"]), "schema": name}
-    yield admin.rsplit("/", 1)[0] + "/" + name, json.dumps(connection)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "dagtest", migrate=False) as dsn:
+        yield dsn, warehouse_connection(stack_env, dsn)
 
 
 def airflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Protocol
 
 from hoverboard.streaming.registry import REPO_ROOT, Job
-from stack.process import PidRecord, StackError, spawn, tail, wait_until
+from stack.process import PidRecord, StackError, spawn, stop, tail
 
 log = logging.getLogger(__name__)
 
@@ -208,20 +208,8 @@ class LocalProcessLauncher:
             if record is None or not record.alive():
                 return None
             handle = self._handle(job, record)
-            for sig in (signal.SIGTERM, signal.SIGCONT):
-                try:
-                    # spawn() made the driver a session leader: its pgid is its pid.
-                    os.killpg(record.pid, sig)
-                except ProcessLookupError:
-                    return handle
-            if not wait_until(lambda: not record.alive(), self.stop_timeout_s):
-                log.warning("%s: pid %d ignored SIGTERM for %.0f s; killing it", job.name,
-                            record.pid, self.stop_timeout_s)
-                try:
-                    os.killpg(record.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                wait_until(lambda: not record.alive(), 10)
+            # spawn() made the driver a session leader: signal its whole group (the JVM).
+            stop(record, sig=signal.SIGTERM, timeout=self.stop_timeout_s, group=True)
             return handle
 
     def log_tail(self, job: Job, lines: int = 30) -> str:

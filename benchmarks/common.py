@@ -1,0 +1,54 @@
+"""What every benchmark shares: JSON-line output, progress on stderr, small statistics."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import orjson
+
+
+def emit(record: dict) -> None:
+    """One result: a JSON line on stdout (progress goes to stderr)."""
+    sys.stdout.write(orjson.dumps(record).decode() + "\n")
+    sys.stdout.flush()
+
+
+def make_log(name: str) -> Callable[[str], None]:
+    def log(message: str) -> None:
+        print(f"[{name} {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    return log
+
+
+def median(values: Iterable[float]) -> float:
+    return statistics.median(list(values))
+
+
+def r(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    """Nearest-rank percentile of an already sorted list."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, -(-len(sorted_values) * p // 100))
+    return sorted_values[int(min(rank, len(sorted_values))) - 1]
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def interrupt_as_keyboard(signum, frame) -> None:
+    """SIGTERM handler: clean up (servers, topics, databases) exactly as for Ctrl-C."""
+    raise KeyboardInterrupt
