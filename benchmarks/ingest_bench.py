@@ -15,10 +15,11 @@ end. Prints one JSON object per measurement on stdout (progress goes to stderr):
 - ``fixed_rate``: open-loop 1,000 req/s, latency measured from each request's scheduled
   send time (so queueing is not hidden by coordinated omission). Goal p99 <= 20 ms.
 - ``validation``: microseconds per event, jsonschema (reference) and the hot path
-  (``EventValidator.errors``, fastjsonschema) per message type, and the cost of explaining
+  (``EventValidator.errors``, jsonschema-rs) per message type, and the cost of explaining
   an invalid event; ``service_path``: the API's per-record CPU without HTTP and Kafka.
 - ``memory``: resident memory per gunicorn worker after the load.
-- ``tuning``: the single-event figures for HOVER_INGEST_WORKERS x HOVER_INGEST_THREADS.
+- ``tuning``: the single-event figures per gunicorn worker class (HOVER_INGEST_WORKER_CLASS)
+  and number of workers (and threads, for gthread).
 
 Every figure is the median of several runs (the machine is shared and small); ``runs``
 holds each run. The load generator shares the machine's cores with the servers and the
@@ -46,6 +47,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 import psutil
@@ -92,20 +94,35 @@ class Settings:
     rate_s: float
     warmup_s: float
     validation_number: int
-    tuning: tuple[tuple[int, int, bool], ...]  # workers, threads, SO_REUSEPORT per worker
+    tuning: tuple[ServerConfig, ...]
     tuning_runs: int
     tuning_single_s: float
     tuning_rate_s: float
 
 
+class ServerConfig(NamedTuple):
+    """A gunicorn configuration under test; threads only matter to gthread workers."""
+
+    worker_class: str
+    workers: int
+    threads: int = 1
+
+    @property
+    def tag(self) -> str:
+        threads = f"t{self.threads}" if self.worker_class == "gthread" else ""
+        return f"{self.worker_class}-w{self.workers}{threads}"
+
+
 FULL = Settings(runs=5, rate_runs=3, batch_s=10, batch_size=500, batch_clients=8, single_s=10,
                 connections=64, rate=1000, rate_s=20, warmup_s=3, validation_number=10000,
-                tuning=tuple((w, t, False) for w in (1, 2, 3) for t in (8, 32, 64))
-                + ((2, 32, True), (3, 32, True), (2, 64, True)), tuning_runs=3,
+                tuning=tuple(ServerConfig("gevent", w) for w in (1, 2, 3))
+                + tuple(ServerConfig("gthread", w, t) for w, t in ((1, 32), (2, 32), (2, 64))),
+                tuning_runs=3,
                 tuning_single_s=5, tuning_rate_s=8)
 QUICK = Settings(runs=1, rate_runs=1, batch_s=4, batch_size=500, batch_clients=8, single_s=4,
                  connections=64, rate=1000, rate_s=5, warmup_s=1, validation_number=3000,
-                 tuning=((1, 32, False), (2, 32, False), (2, 32, True)), tuning_runs=1,
+                 tuning=(ServerConfig("gevent", 1), ServerConfig("gevent", 2),
+                         ServerConfig("gthread", 2, 32)), tuning_runs=1,
                  tuning_single_s=3,
                  tuning_rate_s=3)
 
@@ -211,22 +228,16 @@ class Gunicorn:
     """A gunicorn master started by this benchmark with ingest_api/gunicorn.conf.py."""
 
     def __init__(self, label: str, app: str, port: int, env: dict[str, str], workdir: Path,
-                 ready_path: str, workers: int | None = None, threads: int | None = None,
-                 reuse_port: bool = False):
+                 ready_path: str, config: ServerConfig | None = None):
         self.label, self.app, self.port, self.ready_path = label, app, port, ready_path
-        self.reuse_port = reuse_port
         self.env = dict(env)
         self.env.pop("GUNICORN_CMD_ARGS", None)
-        if reuse_port:
-            # Settings from GUNICORN_CMD_ARGS override the configuration file: each worker
-            # then opens its own SO_REUSEPORT socket and the kernel spreads connections.
-            self.env["GUNICORN_CMD_ARGS"] = "--reuse-port"
         self.env["HOVER_INGEST_BIND"] = f"127.0.0.1:{port}"
         self.env["HOVER_INGEST_NAME"] = f"bench-{label}"
-        if workers is not None:
-            self.env["HOVER_INGEST_WORKERS"] = str(workers)
-        if threads is not None:
-            self.env["HOVER_INGEST_THREADS"] = str(threads)
+        if config is not None:
+            self.env["HOVER_INGEST_WORKER_CLASS"] = config.worker_class
+            self.env["HOVER_INGEST_WORKERS"] = str(config.workers)
+            self.env["HOVER_INGEST_THREADS"] = str(config.threads)
         self.workdir = workdir
         self.proc: subprocess.Popen | None = None
         self.worker_procs: list[psutil.Process] = []
@@ -238,6 +249,16 @@ class Gunicorn:
     @property
     def threads(self) -> int:
         return int(self.env.get("HOVER_INGEST_THREADS") or _conf_default("threads"))
+
+    @property
+    def worker_class(self) -> str:
+        return self.env.get("HOVER_INGEST_WORKER_CLASS") or _conf_default("worker_class")
+
+    def params(self) -> dict:
+        params = {"worker_class": self.worker_class, "workers": self.expected_workers}
+        if self.worker_class == "gthread":
+            params["threads"] = self.threads
+        return params
 
     def start(self, timeout: float = 90) -> Gunicorn:
         prom = Path(tempfile.mkdtemp(prefix=f"prom-{self.label}-", dir=self.workdir))
@@ -265,8 +286,7 @@ class Gunicorn:
             time.sleep(0.2)
         while len(self.workers()) < self.expected_workers and time.monotonic() < deadline:
             time.sleep(0.1)
-        log(f"{self.label} up on :{self.port}, {len(self.workers())} workers x "
-            f"{self.threads} threads{', reuse_port' if self.reuse_port else ''}")
+        log(f"{self.label} up on :{self.port}, {self.params()}")
         return self
 
     def workers(self) -> list[psutil.Process]:
@@ -306,11 +326,13 @@ class Gunicorn:
         log(f"{self.label} stopped")
 
 
+SERVER_VARS = ("HOVER_INGEST_WORKER_CLASS", "HOVER_INGEST_WORKERS", "HOVER_INGEST_THREADS")
+
+
 def _conf_default(name: str) -> str:
-    """workers/threads of ingest_api/gunicorn.conf.py when the environment does not say."""
+    """A setting of ingest_api/gunicorn.conf.py when the environment does not say."""
     namespace: dict = {}
-    saved = {k: os.environ.pop(k) for k in ("HOVER_INGEST_WORKERS", "HOVER_INGEST_THREADS")
-             if k in os.environ}
+    saved = {k: os.environ.pop(k) for k in SERVER_VARS if k in os.environ}
     had_prom = "PROMETHEUS_MULTIPROC_DIR" in os.environ
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -770,7 +792,7 @@ def bench_batch(ctx: Context) -> None:
           "cpu": {"api": cpu_summary(api_cpu), "baseline": cpu_summary(raw_cpu)},
           "params": {"batch_size": s.batch_size, "clients": s.batch_clients,
                      "duration_s": s.batch_s, "runs": s.runs,
-                     "workers": ctx.api.expected_workers, "threads": ctx.api.threads}})
+                     **ctx.api.params()}})
 
 
 def single_event_requests(port: int, api_key: str, count: int = 1000) -> tuple[list[bytes],
@@ -826,7 +848,7 @@ def bench_single(ctx: Context) -> None:
                         "baseline": cpu_summary(m["bare_cpu"])},
           "params": {"connections": s.connections, "duration_s": s.single_s, "runs": s.runs,
                      "generator": "wrk -t1" if ctx.use_wrk else "python asyncio",
-                     "workers": ctx.api.expected_workers, "threads": ctx.api.threads}})
+                     **ctx.api.params()}})
 
 
 def measure_rate(ctx: Context, server: Gunicorn, duration: float, runs: int,
@@ -878,7 +900,7 @@ def bench_rate(ctx: Context) -> None:
           "params": {"duration_s": s.rate_s, "runs": s.rate_runs,
                      "max_connections": s.connections,
                      "generator": "python asyncio, latency from scheduled send time",
-                     "workers": ctx.api.expected_workers, "threads": ctx.api.threads}})
+                     **ctx.api.params()}})
 
 
 def per_call_us(fn: Callable, arg, number: int, repeat: int = 7) -> tuple[float, float]:
@@ -976,23 +998,21 @@ def bench_memory(ctx: Context) -> None:
           "workers": api, "baseline_workers": bare,
           "note": "after the batch, single-event and fixed-rate load; USS = memory not "
                   "shared with the master or other workers",
-          "params": {"workers": ctx.api.expected_workers, "threads": ctx.api.threads}})
+          "params": ctx.api.params()})
 
 
 def bench_tuning(ctx: Context) -> None:
     """Every configuration runs at once (idle servers cost next to nothing) and the runs go
     round-robin over them, so a change in the machine's other load hits all alike."""
     s = ctx.settings
-    log(f"tuning: workers x threads = {list(s.tuning)}, {s.tuning_runs} rounds")
-    servers: dict[tuple[int, int, bool], tuple[Gunicorn, Gunicorn]] = {}
+    log(f"tuning: {[c.tag for c in s.tuning]}, {s.tuning_runs} rounds")
+    servers: dict[ServerConfig, tuple[Gunicorn, Gunicorn]] = {}
     results = {c: {"api": [], "bare": [], "api_cpu": [], "bare_cpu": [], "rate": [],
                    "rate_cpu": []} for c in s.tuning}
     try:
-        for workers, threads, reuse_port in s.tuning:
-            tag = f"w{workers}t{threads}{'rp' if reuse_port else ''}"
-            servers[(workers, threads, reuse_port)] = (
-                ctx.start_api(f"api-{tag}", workers, threads, reuse_port),
-                ctx.start_bare(f"bare-{tag}", workers, threads, reuse_port))
+        for config in s.tuning:
+            servers[config] = (ctx.start_api(f"api-{config.tag}", config),
+                               ctx.start_bare(f"bare-{config.tag}", config))
         for api, bare in servers.values():
             closed_loop(ctx, api, 1, s.connections)
             closed_loop(ctx, bare, 1, s.connections)
@@ -1008,8 +1028,7 @@ def bench_tuning(ctx: Context) -> None:
                     results[config][key] += m[key]
                 results[config]["rate"] += rate["results"]
                 results[config]["rate_cpu"] += rate["cpu"]
-                log(f"  round {round_ + 1} w{config[0]} t{config[1]}"
-                    f"{' reuse_port' if config[2] else ''}: "
+                log(f"  round {round_ + 1} {config.tag}: "
                     f"{m['api'][0].rps:,.0f} req/s (bare {m['bare'][0].rps:,.0f}), "
                     f"1000 req/s p99 {rate['results'][0].ms(99):.1f} ms")
     finally:
@@ -1018,11 +1037,11 @@ def bench_tuning(ctx: Context) -> None:
             bare.stop()
 
     rows = []
-    for (workers, threads, reuse_port), m in results.items():
+    for config, m in results.items():
         api_rps = median(x.rps for x in m["api"])
         bare_rps = median(x.rps for x in m["bare"])
-        row = {"bench": "tuning", "workers": workers, "threads": threads,
-               "reuse_port": reuse_port, "unit": "requests/s", "value": r(api_rps, 0),
+        row = {"bench": "tuning", **config._asdict(), "unit": "requests/s",
+               "value": r(api_rps, 0),
                "baseline": r(bare_rps, 0),
                "ratio": r(api_rps / bare_rps, 3),
                "p50_ms": r(median(wrk_ms(x, 50) for x in m["api"])),
@@ -1041,22 +1060,25 @@ def bench_tuning(ctx: Context) -> None:
         rows.append(row)
         emit(row)
     best = max(rows, key=lambda x: (x["rate_p99_ms"] <= 20, x["value"]))
-    default = (int(_conf_default("workers")), int(_conf_default("threads")))
-    current = next((x for x in rows if (x["workers"], x["threads"]) == default
-                    and not x["reuse_port"]), None)
-    summary = {"bench": "tuning_best", "workers": best["workers"], "threads": best["threads"],
-               "reuse_port": best["reuse_port"],
+    default = ServerConfig(_conf_default("worker_class"), int(_conf_default("workers")),
+                           int(_conf_default("threads")))
+    current = next((x for x in rows if x["worker_class"] == default.worker_class
+                    and x["workers"] == default.workers
+                    and (default.worker_class != "gthread" or x["threads"] == default.threads)),
+                   None)
+    summary = {"bench": "tuning_best", "worker_class": best["worker_class"],
+               "workers": best["workers"], "threads": best["threads"],
                "value": best["value"], "unit": "requests/s", "p99_ms": best["p99_ms"],
                "rate_p99_ms": best["rate_p99_ms"],
-               "default": {"workers": default[0], "threads": default[1]},
+               "default": default._asdict(),
                "meets_rate_goal": best["rate_p99_ms"] <= 20,
                "rule": "highest closed-loop requests/s among configurations meeting "
                        "p99 <= 20 ms at the fixed rate (among all when none does)",
-               "table_columns": ["workers", "threads", "reuse_port", "requests/s",
+               "table_columns": ["worker class", "workers", "threads", "requests/s",
                                  "ratio to bare",
                                  "closed-loop p50 ms", "closed-loop p99 ms",
                                  "1000 req/s p50 ms", "1000 req/s p99 ms"],
-               "table": [[x["workers"], x["threads"], x["reuse_port"], x["value"], x["ratio"],
+               "table": [[x["worker_class"], x["workers"], x["threads"], x["value"], x["ratio"],
                           x["p50_ms"], x["p99_ms"], x["rate_p50_ms"], x["rate_p99_ms"]]
                          for x in rows]}
     if current is not None:
@@ -1084,7 +1106,7 @@ class Context:
             n: c.key_fields for n, c in load_message_configs(self.message_conf).items()}
         self.server_env = {**os.environ, **stack.env, "HOVER_INGEST_MESSAGE_CONF":
                            self.message_conf}
-        for var in ("HOVER_INGEST_WORKERS", "HOVER_INGEST_THREADS"):
+        for var in SERVER_VARS:
             self.server_env.pop(var, None)  # the configuration file's defaults unless tuned
         self.wrk_script: Path | None = None
         self.api: Gunicorn | None = None
@@ -1094,22 +1116,19 @@ class Context:
         except psutil.Error:
             self.broker = []
 
-    def _start(self, label: str, app: str, ready: str, workers, threads,
-               reuse_port: bool = False) -> Gunicorn:
+    def _start(self, label: str, app: str, ready: str,
+               config: ServerConfig | None) -> Gunicorn:
         self.port = free_port(self.port + 1)
         server = Gunicorn(label, app, self.port, self.server_env, self.workdir, ready,
-                          workers, threads, reuse_port)
+                          config)
         self.servers.append(server)
         return server.start()
 
-    def start_api(self, label: str = "api", workers=None, threads=None,
-                  reuse_port: bool = False) -> Gunicorn:
-        return self._start(label, "ingest_api.wsgi:app", "/ready", workers, threads, reuse_port)
+    def start_api(self, label: str = "api", config: ServerConfig | None = None) -> Gunicorn:
+        return self._start(label, "ingest_api.wsgi:app", "/ready", config)
 
-    def start_bare(self, label: str = "bare", workers=None, threads=None,
-                   reuse_port: bool = False) -> Gunicorn:
-        return self._start(label, "benchmarks.bare_app:app", "/health", workers, threads,
-                           reuse_port)
+    def start_bare(self, label: str = "bare", config: ServerConfig | None = None) -> Gunicorn:
+        return self._start(label, "benchmarks.bare_app:app", "/health", config)
 
     def groups(self, server: Gunicorn) -> dict[str, list[psutil.Process]]:
         return {"server": server.processes(), "broker": self.broker}

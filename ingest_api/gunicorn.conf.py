@@ -1,21 +1,27 @@
 """gunicorn settings of an ingest instance; every value can be overridden from the environment.
 
-Threads, not more processes: a request spends almost all its time waiting for Kafka's
-acknowledgement, and one producer per process batches the records of all its threads, so
-a few processes with many threads keep many acknowledgements in flight at once.
-2 workers x 32 threads was the best of 1-3 x 8-64 in benchmarks/ingest_bench.py (README).
+gevent workers: a request spends almost all its time waiting for Kafka's acknowledgement,
+and a greenlet waits for a fraction of what a thread costs (no OS thread switches, no GIL
+hand-offs between request threads and the producer's poll thread). One producer per worker
+batches the records of all its requests. One worker per instance, and more instances behind
+NGINX to use more cores: in benchmarks/ingest_bench.py (``--only tuning``, README) a second
+worker in the same instance added ~14 % requests/s but more than doubled the p99 latency at
+1,000 req/s (past the 20 ms goal), and gthread workers were slower than gevent ones.
+``HOVER_INGEST_WORKER_CLASS=gthread`` (with HOVER_INGEST_THREADS) is the threaded alternative.
 """
 
 import os
 import tempfile
 
 bind = os.environ.get("HOVER_INGEST_BIND", "127.0.0.1:8000")
-worker_class = "gthread"
-workers = int(os.environ.get("HOVER_INGEST_WORKERS", "2"))
-threads = int(os.environ.get("HOVER_INGEST_THREADS", "32"))
-# One listening socket per worker: with gthread a worker keeps every keep-alive connection it
-# accepted, and without this one worker was seen holding all of them (16 of 114 benchmark
-# runs lost half their capacity that way; none of 18 with it).
+worker_class = os.environ.get("HOVER_INGEST_WORKER_CLASS", "gevent")
+workers = int(os.environ.get("HOVER_INGEST_WORKERS", "1"))
+# Concurrent requests per gevent worker; beyond it, connections wait in the listen backlog.
+worker_connections = int(os.environ.get("HOVER_INGEST_WORKER_CONNECTIONS", "1000"))
+threads = int(os.environ.get("HOVER_INGEST_THREADS", "32"))  # gthread only
+# One listening socket per worker: with several workers, one was seen holding every
+# keep-alive connection (16 of 114 gthread benchmark runs lost half their capacity that way;
+# none of 18 with it).
 reuse_port = True
 # A request is bounded by ACK_TIMEOUT_S (5 s by default); a worker silent for much longer
 # than that is stuck and gets replaced.

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from functools import cache
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -34,3 +35,11 @@ def render() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+@cache
+def for_type(message_type: str) -> tuple:
+    """The per-type children (accepted, rejected by schema, failed, latency), looked up once
+    rather than on every request."""
+    return (ACCEPTED.labels(message_type), REJECTED.labels(message_type, "schema"),
+            FAILED.labels(message_type), LATENCY.labels(message_type))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -29,10 +29,9 @@ class MessageType:
         return self.config.name
 
 
-@dataclass(frozen=True)
-class RecordOutcome:
+class RecordOutcome(NamedTuple):
     """What happened to one record: accepted (stored), rejected (invalid) or failed (the
-    sink did not confirm it; the client should retry)."""
+    sink did not confirm it; the client should retry). A named tuple: one per record."""
 
     status: str  # "accepted" | "rejected" | "failed"
     errors: tuple[FieldError, ...] = ()

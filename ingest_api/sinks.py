@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Callable
+from functools import partial
+from typing import Any, NamedTuple, Protocol
 
 from confluent_kafka import KafkaError, Producer
 
@@ -20,19 +21,19 @@ from schemas.keys import JAVA_COMPATIBLE_PARTITIONER
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class OutgoingEvent:
+# Named tuples rather than dataclasses: one of each is made per record on the hot path, and a
+# tuple costs a fraction of a frozen dataclass to build.
+class OutgoingEvent(NamedTuple):
     topic: str
     key: bytes
     value: bytes
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
+    headers: list[tuple[str, bytes]] | tuple = ()
     #: The validated event and its type, for sinks that write rows rather than bytes.
     message_type: str = ""
     record: dict | None = None
 
 
-@dataclass(frozen=True)
-class Delivery:
+class Delivery(NamedTuple):
     ok: bool
     partition: int | None = None
     offset: int | None = None
@@ -64,22 +65,29 @@ class _PendingBatch:
                 if self._remaining == 0:
                     self.done.set()
 
-    def callback(self, index: int):
-        def on_delivery(err: KafkaError | None, msg) -> None:
-            if err is not None:
-                self.resolve(index, Delivery(False, error=f"{err.name()}: {err.str()}"))
-            else:
-                self.resolve(index, Delivery(True, msg.partition(), msg.offset()))
-        return on_delivery
+    def on_delivery(self, index: int, err: KafkaError | None, msg) -> None:
+        if err is not None:
+            self.resolve(index, Delivery(False, error=f"{err.name()}: {err.str()}"))
+        else:
+            self.resolve(index, Delivery(True, msg.partition(), msg.offset()))
 
 
 class KafkaSink:
     """One idempotent producer per process (``acks=all``) shared by all request threads.
 
     Requests do not serialize on Kafka round trips: each request produces its records and
-    waits on its own event, while a background thread polls the producer, so many requests
-    wait for their acknowledgements at once and librdkafka batches their records together.
+    waits on its own event while the producer is polled for delivery reports in the
+    background, so many requests wait for their acknowledgements at once and librdkafka
+    batches their records together.
+
+    Under gunicorn's gevent worker (the served configuration) requests are greenlets on one
+    OS thread, so the producer is polled by a greenlet, never blocking: a blocking poll would
+    stall every request of the worker. Anywhere else (tests, a threaded server) a thread
+    polls with a timeout.
     """
+
+    #: How often a cooperative poller looks for delivery reports while records are in flight.
+    POLL_INTERVAL_S = 0.0005
 
     def __init__(self, bootstrap_servers: str, *, ack_timeout_s: float,
                  extra_config: dict | None = None) -> None:
@@ -102,6 +110,7 @@ class KafkaSink:
         self._producer: Producer | None = None
         self._owner_pid: int | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._broken = False
         self.undelivered = 0
 
@@ -121,8 +130,19 @@ class KafkaSink:
             return self._producer
 
     def _poll_loop(self, producer: Producer) -> None:
+        if not _cooperative():
+            while not self._stop.is_set() and producer is self._producer:
+                producer.poll(0.05)
+            return
+        import gevent
+
         while not self._stop.is_set() and producer is self._producer:
-            producer.poll(0.05)
+            producer.poll(0)
+            if len(producer):  # records queued or awaiting their acknowledgement
+                gevent.sleep(self.POLL_INTERVAL_S)
+            else:  # idle: sleep until send() has something in flight
+                self._wake.clear()
+                self._wake.wait(1.0)
 
     def _on_error(self, err: KafkaError) -> None:
         if err.fatal():
@@ -145,13 +165,15 @@ class KafkaSink:
                 continue
             try:
                 producer.produce(event.topic, value=event.value, key=event.key,
-                                 headers=event.headers, on_delivery=batch.callback(index))
+                                 headers=event.headers,
+                                 on_delivery=partial(batch.on_delivery, index))
             except BufferError:
                 refused_keys.add(event.key)
                 batch.resolve(index, Delivery(False, error="producer queue full"))
             except Exception as exc:  # noqa: BLE001 - KafkaException, bad topic...
                 refused_keys.add(event.key)
                 batch.resolve(index, Delivery(False, error=str(exc)))
+        self._wake.set()
         # message.timeout.ms makes librdkafka report every record by then; the margin
         # covers the poll interval.
         batch.done.wait(self.ack_timeout_s + 1.0)
@@ -168,7 +190,7 @@ class KafkaSink:
 
     def readiness_problem(self, topics: tuple[str, ...] = ()) -> str | None:
         try:
-            metadata = self._get().list_topics(timeout=2)
+            metadata = _off_the_event_loop(self._get().list_topics, timeout=2)
         except Exception as exc:  # noqa: BLE001
             return f"Kafka unreachable: {exc}"
         if not metadata.brokers:
@@ -182,8 +204,9 @@ class KafkaSink:
         producer = self._producer
         if producer is None or self._owner_pid != os.getpid():
             return
-        left = producer.flush(timeout)
+        left = _off_the_event_loop(producer.flush, timeout)
         self._stop.set()
+        self._wake.set()
         if left:
             log.error("closing the Kafka producer with %d records undelivered", left)
 
@@ -252,3 +275,23 @@ def _received_at(event: OutgoingEvent):
         if name == RECEIVED_AT:
             return datetime.fromtimestamp(int(value) / 1000, UTC)
     return None
+
+
+def _cooperative() -> bool:
+    """Whether this process runs greenlets on a gevent-patched ``threading`` (gunicorn's
+    gevent worker patches before it loads the app)."""
+    try:
+        from gevent import monkey
+    except ImportError:
+        return False
+    return monkey.is_module_patched("threading")
+
+
+def _off_the_event_loop(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a librdkafka call that blocks (metadata, flush) so that it does not stall the
+    worker's other requests: in gevent's thread pool when cooperative, inline otherwise."""
+    if not _cooperative():
+        return call(*args, **kwargs)
+    import gevent
+
+    return gevent.get_hub().threadpool.apply(call, args, kwargs)

@@ -54,18 +54,19 @@ def post_events(message_type: str) -> Response:
     accepted = sum(o.status == "accepted" for o in outcomes)
     rejected = sum(o.status == "rejected" for o in outcomes)
     failed = len(outcomes) - accepted - rejected
-    metrics.ACCEPTED.labels(message_type).inc(accepted)
+    accepted_total, rejected_total, failed_total, latency = metrics.for_type(message_type)
+    accepted_total.inc(accepted)
     if rejected:
-        metrics.REJECTED.labels(message_type, "schema").inc(rejected)
+        rejected_total.inc(rejected)
     if failed:
-        metrics.FAILED.labels(message_type).inc(failed)
+        failed_total.inc(failed)
         error = next(o.delivery.error for o in outcomes if o.status == "failed")
         current_app.extensions["hover_alerts"].emit(
             "sink_unavailable", f"{message_type} events not stored ({error}); clients get 503",
             details={"message_type": message_type, "failed": failed, "error": error,
                      "sink": mtype.config.sink},
             rate_key=f"sink:{message_type}")
-    metrics.LATENCY.labels(message_type).observe(time.perf_counter() - started)
+    latency.observe(time.perf_counter() - started)
     schema = {"subject": mtype.schema.subject, "version": mtype.schema.version}
     retry_after = {"Retry-After": str(current_app.config["RETRY_AFTER_S"])}
 

@@ -53,7 +53,7 @@ def ingest_api(stack_env: dict[str, str], log: Path, *, port: int | None = None,
     """An ingest API under gunicorn on a free port, stopped (and waited for) at the end."""
     port = port or free_port()
     env = {**os.environ, **stack_env, "HOVER_INGEST_BIND": f"127.0.0.1:{port}",
-           "HOVER_INGEST_WORKERS": "1", "HOVER_INGEST_THREADS": "16",
+           "HOVER_INGEST_WORKERS": "1",
            "HOVER_INGEST_NAME": "hover-ingest-simulator-test", **overrides}
     with log.open("wb") as out:
         process = subprocess.Popen(

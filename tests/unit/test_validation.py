@@ -1,4 +1,4 @@
-"""The hot-path validator (fastjsonschema) agrees with the reference (jsonschema) on a
+"""The hot-path validator (jsonschema-rs) agrees with the reference (jsonschema) on a
 corpus of valid and invalid events, and both enforce our formats."""
 
 from __future__ import annotations
