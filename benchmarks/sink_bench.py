@@ -517,9 +517,9 @@ def run_read_only(spark, topic: str, bootstrap: str, expect_rows: int) -> dict:
     from spark.transform import decode
 
     jvms = spark_jvms()
-    frame = decode(spark.read.format("kafka").option("kafka.bootstrap.servers", bootstrap)
-                   .option("subscribe", topic).option("startingOffsets", "earliest")
-                   .option("includeHeaders", "true").load())
+    frame = decode(spark.read.format("kafka").options(**sink_job.KAFKA_SOURCE_OPTIONS)
+                   .option("kafka.bootstrap.servers", bootstrap)
+                   .option("subscribe", topic).option("startingOffsets", "earliest").load())
     jvm0, t0 = cpu_seconds(jvms), time.perf_counter()
     rows = frame.toArrow().num_rows
     elapsed = time.perf_counter() - t0

@@ -10,10 +10,7 @@ from pyspark.sql import functions as F
 
 from loader.tables import METADATA_COLUMNS, TableSpec
 from schemas import headers
-from spark.schema import column_at, node_at, spark_type, typed, violations
-
-#: Columns of a checked batch besides the table's: what dead letters are made of.
-DEAD_LETTER_EXTRA = ("raw_key", "raw_value", "problems")
+from spark.schema import column_at, node_at, spark_type, typed
 
 
 def received_at(kafka_headers: Column) -> Column:
@@ -38,19 +35,14 @@ def decode(kafka: DataFrame) -> DataFrame:
     )
 
 
-def check_and_flatten(decoded: DataFrame, schema: Mapping[str, Any], spec: TableSpec) -> DataFrame:
-    """One row per record: the table's columns (meaningful where ``problems`` is empty),
-    the load metadata, the raw record, and the list of schema violations."""
+def flatten(decoded: DataFrame, schema: Mapping[str, Any], spec: TableSpec) -> DataFrame:
+    """One row per record: the table's columns parsed with the schema's Spark type (null
+    where a record does not fit it), the load metadata and the raw record, which
+    ``spark.checks`` validates and dead letters keep."""
     event = F.from_json(F.col("json"), spark_type(schema))
     with_event = decoded.withColumn("event", event)
     table_columns = [
         typed(node_at(schema, pointer), column_at(F.col("event"), pointer)).alias(column)
         for column, pointer in spec.columns
     ]
-    return with_event.select(
-        *table_columns,
-        *METADATA_COLUMNS,
-        "raw_key",
-        "raw_value",
-        violations(schema, F.col("event"), F.col("json")).alias("problems"),
-    )
+    return with_event.select(*table_columns, *METADATA_COLUMNS, "raw_key", "raw_value")

@@ -1,16 +1,21 @@
-"""The Spark sink's schema and checks, derived from the JSON Schema, on small DataFrames."""
+"""The Spark sink's schema, flattening and checks, derived from the JSON Schema, on small
+DataFrames."""
 
 from __future__ import annotations
 
 import json
 
+import pyarrow as pa
 import pytest
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from loader.tables import table_spec
 from schemas import latest, message_types
 from schemas.validation import EventValidator
-from spark.schema import spark_type, violations
+from spark.checks import batch_problems, required_pointers, unconverted, valid_mask
+from spark.schema import spark_type
+from spark.transform import flatten
 from tests.support import sample
 from tests.unit.test_validation import mutations
 
@@ -24,29 +29,56 @@ def test_struct_type_follows_the_json_schema() -> None:
     assert struct["isdocked"].dataType == T.BooleanType()
 
 
+def _checked(spark, message_type: str, raw: list[str]):
+    """What the sink's BatchWriter does to a batch: flatten in Spark, check on the driver."""
+    schema = latest(message_type).schema
+    spec = table_spec(message_type)
+    decoded = spark.createDataFrame(
+        [(v.encode(), v, "t", 0, i, None) for i, v in enumerate(raw)],
+        "raw_value binary, json string, source_topic string, source_partition int, "
+        "source_offset long, received_at timestamp",
+    ).withColumn("raw_key", F.lit(None).cast("binary"))
+    rows = flatten(decoded, schema, spec).toArrow()
+    problems = batch_problems(rows["raw_value"].to_pylist(), EventValidator(schema))
+    return rows, problems, unconverted(rows, spec, schema, problems)
+
+
 @pytest.mark.parametrize("message_type", message_types())
-def test_spark_checks_agree_with_the_api_validator(spark, message_type) -> None:
+def test_valid_records_are_loadable_and_invalid_ones_explained(spark, message_type) -> None:
     schema = latest(message_type).schema
     validator = EventValidator(schema)
     corpus = [sample(message_type), *mutations(sample(message_type)),
               {**sample(message_type), next(iter(schema["required"])): None}]
     raw = [json.dumps(record) for record in corpus] + ["not json", "", "[1, 2]", "42"]
-    df = spark.createDataFrame([(i, v) for i, v in enumerate(raw)], ["i", "value"])
-    checked = df.select(
-        "i", violations(schema, F.from_json("value", spark_type(schema)), F.col("value"))
-        .alias("problems"))
-    verdicts = {row.i: list(row.problems) for row in checked.collect()}
-    for i, record in enumerate(corpus):
-        api_ok = validator.is_valid_reference(record)
-        assert (verdicts[i] == []) == api_ok, (record, verdicts[i], validator.errors(record))
-    for i in range(len(corpus), len(raw)):
-        assert verdicts[i] == ["(record): not a JSON object"], raw[i]
+    rows, problems, final = _checked(spark, message_type, raw)
+    verdicts = [validator.is_valid_reference(record) for record in corpus]
+    assert True in verdicts and False in verdicts
+    for index, ok in enumerate(verdicts):
+        assert (problems[index] is None) == ok, (corpus[index], problems[index])
+    # Spark's parse of every valid record fills every required column: nothing valid is
+    # turned away (or would break a NOT NULL) because two parsers disagree.
+    assert final == problems
+    assert rows.filter(valid_mask(final)).num_rows == verdicts.count(True)
+    for index in range(len(corpus), len(raw)):
+        assert problems[index].startswith("(record): "), raw[index]
+    assert "not a JSON object" in problems[len(corpus)]
 
 
-def test_a_violation_names_the_field(spark) -> None:
-    schema = latest("hoverboard").schema
+def test_a_problem_names_the_field(spark) -> None:
     event = sample("hoverboard", charge=140, location={"latitude": 95, "longitude": 0})
-    df = spark.createDataFrame([(json.dumps(event),)], ["value"])
-    [row] = df.select(violations(schema, F.from_json("value", spark_type(schema)),
-                                 F.col("value")).alias("p")).collect()
-    assert sorted(row.p) == ["/charge: above 100", "/location/latitude: above 90"]
+    _, problems, _ = _checked(spark, "hoverboard", [json.dumps(event)])
+    assert problems[0].startswith("/charge: ")
+    assert "; /location/latitude: " in problems[0]
+
+
+def test_a_valid_record_spark_cannot_convert_goes_to_the_dead_letters(spark) -> None:
+    schema = latest("hoverboard").schema
+    spec = table_spec("hoverboard")
+    rows, problems, _ = _checked(spark, "hoverboard", [json.dumps(sample("hoverboard"))])
+    assert problems == [None]
+    # As if Spark had parsed the required event time as null.
+    column = rows.schema.get_field_index("event_time")
+    broken = rows.set_column(column, "event_time", pa.nulls(1, rows["event_time"].type))
+    [problem] = unconverted(broken, spec, schema, problems)
+    assert problem.startswith("/event_time: valid, but the sink could not convert it")
+    assert "/location/latitude" in set(required_pointers(schema))
