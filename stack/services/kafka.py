@@ -123,12 +123,14 @@ class Kafka(Service):
     def launch(self) -> Launch:
         argv = [
             self._java(),
-            "-Xms128m",
+            # G1 and the full JIT, as Kafka ships: with the serial GC and C1 only (quicker to
+            # start) a Python producer at 1,000 msg/s saw its acknowledgements' p99 at
+            # 12.4 ms and p99.9 at 35 ms; with these, 8.5 ms and 20-28 ms once warm. The
+            # ingest API's p99 goal (20 ms) rests on that tail. A fixed heap: no resizing.
+            "-Xms512m",
             "-Xmx512m",
-            # One small local node: the serial GC and C1 start twice as fast and use less
-            # memory; production brokers keep Kafka's own G1 defaults.
-            "-XX:+UseSerialGC",
-            "-XX:TieredStopAtLevel=1",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.conf_dir / 'log4j2.xml'}",
             "-cp", self._classpath(),
