@@ -3,10 +3,10 @@
 gevent workers: a request spends almost all its time waiting for Kafka's acknowledgement,
 and a greenlet waits for a fraction of what a thread costs (no OS thread switches, no GIL
 hand-offs between request threads and the producer's poll thread). One producer per worker
-batches the records of all its requests. One worker per instance, and more instances behind
-NGINX to use more cores: in benchmarks/ingest_bench.py (``--only tuning``, README) a second
-worker in the same instance added ~14 % requests/s but more than doubled the p99 latency at
-1,000 req/s (past the 20 ms goal), and gthread workers were slower than gevent ones.
+batches the records of all its requests. One worker per core: in benchmarks/ingest_bench.py
+(``--only tuning``, README) two gevent workers on two cores served ~10 % more requests/s
+than one, a third added nothing and hurt the p99 at 1,000 req/s, and gthread workers were
+slower at the same p99. The local stack runs several instances of one worker each.
 ``HOVER_INGEST_WORKER_CLASS=gthread`` (with HOVER_INGEST_THREADS) is the threaded alternative.
 """
 
@@ -15,7 +15,7 @@ import tempfile
 
 bind = os.environ.get("HOVER_INGEST_BIND", "127.0.0.1:8000")
 worker_class = os.environ.get("HOVER_INGEST_WORKER_CLASS", "gevent")
-workers = int(os.environ.get("HOVER_INGEST_WORKERS", "1"))
+workers = int(os.environ.get("HOVER_INGEST_WORKERS") or os.cpu_count() or 1)
 # Concurrent requests per gevent worker; beyond it, connections wait in the listen backlog.
 worker_connections = int(os.environ.get("HOVER_INGEST_WORKER_CONNECTIONS", "1000"))
 threads = int(os.environ.get("HOVER_INGEST_THREADS", "32"))  # gthread only

@@ -2,8 +2,10 @@
 
 Each instance is its own service, ``ingest_1`` ... ``ingest_N`` (``HOVER_INGEST_INSTANCES``,
 default 2), on consecutive ports from ``HOVER_INGEST_BASE_PORT`` (default 18001), with the
-gunicorn settings of ``ingest_api/gunicorn.conf.py``. Clients use the balancer (the
-``nginx`` service); the instances' own ports are for probes and for tests that pick one.
+gunicorn settings of ``ingest_api/gunicorn.conf.py`` but one worker each
+(``HOVER_INGEST_WORKERS`` overrides): the instances together already use the machine's
+cores. Clients use the balancer (the ``nginx`` service); the instances' own ports are for
+probes and for tests that pick one.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class IngestInstance(Service):
             "HOVER_INGEST_BIND": self.address,
             "HOVER_INGEST_NAME": self.name,
             "HOVER_INGEST_INSTANCE_NAME": self.name,
+            "HOVER_INGEST_WORKERS": os.environ.get("HOVER_INGEST_WORKERS", "1"),
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         }
         argv = [str(self._gunicorn()), "-c", str(GUNICORN_CONF), WSGI_APP]
