@@ -42,7 +42,7 @@ class SinkConfig:
             schema_subject=section["schema_subject"],
             schema_version=section.get("schema_version", "latest"),
             trigger_seconds=section.getfloat("trigger_seconds", 2.0),
-            max_offsets_per_trigger=section.getint("max_offsets_per_trigger", 20000),
+            max_offsets_per_trigger=section.getint("max_offsets_per_trigger", 100000),
             starting_offsets=section.get("starting_offsets", "earliest"),
             checkpoint_location=expand("checkpoint_location"),
         )
