@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any, NamedTuple, Protocol
@@ -184,6 +185,18 @@ class KafkaSink:
         self.undelivered += sum(1 for r in results if not r.ok)
         return results
 
+    def _flush(self, producer: Producer, timeout: float) -> int:
+        if not _cooperative():
+            return producer.flush(timeout)
+        # Delivery reports resolve gevent events, which only this thread may touch: flush
+        # here, a little at a time, rather than in a thread of gevent's pool.
+        import gevent
+
+        deadline = time.monotonic() + timeout
+        while (left := producer.flush(0)) and time.monotonic() < deadline:
+            gevent.sleep(self.POLL_INTERVAL_S)
+        return left
+
     def queue_depth(self) -> int:
         producer = self._producer
         return len(producer) if producer is not None and self._owner_pid == os.getpid() else 0
@@ -204,9 +217,14 @@ class KafkaSink:
         producer = self._producer
         if producer is None or self._owner_pid != os.getpid():
             return
-        left = _off_the_event_loop(producer.flush, timeout)
+        left = self._flush(producer, timeout)
         self._stop.set()
         self._wake.set()
+        # Let the producer go: librdkafka's threads would otherwise keep reconnecting (and
+        # logging) for as long as the process lives.
+        with self._lock:
+            if self._producer is producer:
+                self._producer = None
         if left:
             log.error("closing the Kafka producer with %d records undelivered", left)
 
@@ -288,8 +306,9 @@ def _cooperative() -> bool:
 
 
 def _off_the_event_loop(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run a librdkafka call that blocks (metadata, flush) so that it does not stall the
-    worker's other requests: in gevent's thread pool when cooperative, inline otherwise."""
+    """Run a blocking librdkafka call that serves no callbacks (metadata) so that it does not
+    stall the worker's other requests: in gevent's thread pool when cooperative, inline
+    otherwise."""
     if not _cooperative():
         return call(*args, **kwargs)
     import gevent
