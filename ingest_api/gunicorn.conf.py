@@ -15,6 +15,13 @@ import tempfile
 
 bind = os.environ.get("HOVER_INGEST_BIND", "127.0.0.1:8000")
 worker_class = os.environ.get("HOVER_INGEST_WORKER_CLASS", "gevent")
+if worker_class == "gevent":
+    # Patch before anything imports ssl, urllib3 or aiohttp (the master's lifecycle alerts
+    # do, and workers inherit them): patched later, as gunicorn's worker does, they keep
+    # unpatched, blocking references (gevent issue 1016).
+    from gevent import monkey
+
+    monkey.patch_all()
 workers = int(os.environ.get("HOVER_INGEST_WORKERS") or os.cpu_count() or 1)
 # Concurrent requests per gevent worker; beyond it, connections wait in the listen backlog.
 worker_connections = int(os.environ.get("HOVER_INGEST_WORKER_CONNECTIONS", "1000"))
