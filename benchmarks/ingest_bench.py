@@ -16,7 +16,9 @@ end. Prints one JSON object per measurement on stdout (progress goes to stderr):
   send time (so queueing is not hidden by coordinated omission). Goal p99 <= 20 ms.
 - ``validation``: microseconds per event, jsonschema (reference) and the hot path
   (``EventValidator.errors``, jsonschema-rs) per message type, and the cost of explaining
-  an invalid event; ``service_path``: the API's per-record CPU without HTTP and Kafka.
+  an invalid event; ``service_path``: the API's per-record CPU without HTTP and Kafka;
+  ``gc_pause``: a full garbage collection in a process holding the app, with and without
+  the ``gc.freeze()`` that gunicorn.conf.py applies to each worker.
 - ``memory``: resident memory per gunicorn worker after the load.
 - ``tuning``: the single-event figures per gunicorn worker class (HOVER_INGEST_WORKER_CLASS)
   and number of workers (and threads, for gthread).
@@ -973,6 +975,39 @@ def bench_validation(ctx: Context) -> None:
           "note": "ingest_records per record with an instant sink: validation, key, "
                   "orjson.dumps, outcome objects; no HTTP, no Kafka",
           "params": {"batch_size": len(batch)}})
+    bench_gc_pause()
+
+
+def bench_gc_pause(repeat: int = 5) -> None:
+    """A full garbage collection in a process holding the app, as a gunicorn worker does:
+    a gevent worker answers nobody meanwhile. gunicorn.conf.py freezes the start-up objects
+    (``post_worker_init``); the baseline is the same collection unfrozen."""
+    import gc
+
+    from ingest_api import create_app
+
+    app = create_app({"API_KEYS": "gc-pause-" + "k" * 20, "KAFKA_BOOTSTRAP": "127.0.0.1:9",
+                      "SCHEMA_REGISTRY_URL": None})
+
+    def full_collection_ms() -> float:
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            gc.collect()
+            times.append((time.perf_counter() - t0) * 1000)
+        return median(times)
+
+    tracked = len(gc.get_objects())
+    unfrozen = full_collection_ms()
+    gc.freeze()
+    try:
+        frozen = full_collection_ms()
+    finally:
+        gc.unfreeze()
+    emit({"bench": "gc_pause", "unit": "ms", "value": r(frozen, 2), "baseline": r(unfrozen, 2),
+          "baseline_name": "the same full collection without gc.freeze()",
+          "tracked_objects": tracked, "params": {"repeat": repeat, "statistic": "median"}})
+    del app
 
 
 def bench_memory(ctx: Context) -> None:

@@ -49,6 +49,15 @@ def child_exit(server, worker):
     multiprocess.mark_process_dead(worker.pid)
 
 
+def post_worker_init(worker):
+    # The app's ~200k start-up objects live as long as the worker; a full garbage collection
+    # walking them took ~40 ms, during which a gevent worker answers nobody. Frozen, they
+    # are skipped by every collection (~0 ms).
+    import gc
+
+    gc.freeze()
+
+
 def worker_int(worker):
     # Deliver what is still queued before the worker goes away.
     state = getattr(worker.wsgi, "extensions", {}).get("hover_ingest")
