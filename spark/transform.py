@@ -1,4 +1,5 @@
-"""Pure DataFrame transformations of the sink: Kafka records in, table rows and dead letters out."""
+"""Pure DataFrame transformations of the sink: Kafka records in, table rows (with the raw
+record, for the checks and dead letters) out."""
 
 from __future__ import annotations
 
