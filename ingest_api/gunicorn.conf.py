@@ -15,13 +15,6 @@ import tempfile
 
 bind = os.environ.get("HOVER_INGEST_BIND", "127.0.0.1:8000")
 worker_class = os.environ.get("HOVER_INGEST_WORKER_CLASS", "gevent")
-if worker_class == "gevent":
-    # Patch before anything imports ssl, urllib3 or aiohttp (the master's lifecycle alerts
-    # do, and workers inherit them): patched later, as gunicorn's worker does, they keep
-    # unpatched, blocking references (gevent issue 1016).
-    from gevent import monkey
-
-    monkey.patch_all()
 workers = int(os.environ.get("HOVER_INGEST_WORKERS") or os.cpu_count() or 1)
 # Concurrent requests per gevent worker; beyond it, connections wait in the listen backlog.
 worker_connections = int(os.environ.get("HOVER_INGEST_WORKER_CONNECTIONS", "1000"))
@@ -47,6 +40,17 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_starting(server):
+    if worker_class == "gevent":
+        # Patch in the master before anything imports urllib3 or aiohttp (its lifecycle
+        # alerts do, and workers inherit them): patched later, as gunicorn's worker does,
+        # they keep unpatched, blocking ssl references (gevent issue 1016). A hook, not the
+        # module level, so that reading this file (benchmarks do) patches nothing.
+        from gevent import monkey
+
+        monkey.patch_all()
 
 
 def post_worker_init(worker):
