@@ -4,8 +4,8 @@ gevent workers: a request spends almost all its time waiting for Kafka's acknowl
 and a greenlet waits for a fraction of what a thread costs (no OS thread switches, no GIL
 hand-offs between request threads and the producer's poll thread). One producer per worker
 batches the records of all its requests. One worker per core: in benchmarks/ingest_bench.py
-(``--only tuning``, README) two gevent workers on two cores served ~10 % more requests/s
-than one, a third added nothing and hurt the p99 at 1,000 req/s, and gthread workers were
+(``--only tuning``, README) two gevent workers on two cores served 10-20 % more requests/s
+than one, a third added little and hurt the p99 at 1,000 req/s, and gthread workers were
 slower at the same p99. The local stack runs several instances of one worker each.
 ``HOVER_INGEST_WORKER_CLASS=gthread`` (with HOVER_INGEST_THREADS) is the threaded alternative.
 """
