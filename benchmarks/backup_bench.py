@@ -48,9 +48,7 @@ from hoverboard.backup.tables import backup_table
 from hoverboard.warehouse.migrations import MigrationRunner
 from psycopg import sql
 
-from benchmarks.common import emit, make_log
-from stack import envfile
-from stack.config import StackConfig
+from benchmarks.common import emit, make_log, running_stack
 
 DAY = date(2026, 11, 26)
 GOAL = 0.5
@@ -193,10 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = args.rows or (200_000 if args.quick else 1_000_000)
     repeat = args.repeat or (2 if args.quick else 3)
 
-    config = StackConfig.from_env()
-    if not config.env_file.exists():
-        raise SystemExit(f"{config.env_file} missing: start the stack first (bin/stack up)")
-    env = envfile.load(config.env_file)
+    _, env = running_stack()
     emit({"bench": "machine", "cpus": os.cpu_count(), "load_avg_1m": r(os.getloadavg()[0], 2),
           "rows": rows, "repeat": repeat, "quick": args.quick})
 

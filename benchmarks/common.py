@@ -52,3 +52,20 @@ def cpu_model() -> str:
 def interrupt_as_keyboard(signum, frame) -> None:
     """SIGTERM handler: clean up (servers, topics, databases) exactly as for Ctrl-C."""
     raise KeyboardInterrupt
+
+
+def running_stack():
+    """The running local stack's configuration and its generated environment (stack.env),
+    or exit saying how to start it."""
+    from stack import envfile
+    from stack.config import StackConfig
+
+    config = StackConfig.from_env()
+    if not config.env_file.exists():
+        raise SystemExit(f"{config.env_file} missing: start the stack first (bin/stack up)")
+    return config, envfile.load(config.env_file)
+
+
+def api_keys(env: dict[str, str]) -> list[str]:
+    """The ingest API keys of a stack environment, in order."""
+    return [k.strip() for k in env.get("HOVER_INGEST_API_KEYS", "").split(",") if k.strip()]

@@ -58,6 +58,7 @@ from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from benchmarks.common import (
+    api_keys,
     cpu_model,
     emit,
     interrupt_as_keyboard,
@@ -65,6 +66,7 @@ from benchmarks.common import (
     median,
     percentile,
     r,
+    running_stack,
 )
 from ingest_api.config import CONF_DIR, load_message_configs
 from ingest_api.service import MessageType, ingest_records
@@ -73,8 +75,6 @@ from schemas import latest
 from schemas.keys import JAVA_COMPATIBLE_PARTITIONER, key_bytes
 from schemas.registry import ResolvedSchema
 from schemas.validation import EventValidator
-from stack import envfile
-from stack.config import StackConfig
 from tests.support import sample
 
 REPO = Path(__file__).resolve().parent.parent
@@ -146,11 +146,8 @@ class Stack:
 
     @classmethod
     def load(cls) -> Stack:
-        config = StackConfig.from_env()
-        if not config.env_file.exists():
-            raise SystemExit(f"{config.env_file} missing: start the stack first (bin/stack up)")
-        env = envfile.load(config.env_file)
-        keys = [k.strip() for k in env.get("HOVER_INGEST_API_KEYS", "").split(",") if k.strip()]
+        config, env = running_stack()
+        keys = api_keys(env)
         if not keys:
             raise SystemExit(f"no HOVER_INGEST_API_KEYS in {config.env_file}")
         kafka_pid = None

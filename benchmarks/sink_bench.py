@@ -71,6 +71,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from psycopg import sql
 
 from benchmarks.common import (
+    api_keys,
     cpu_model,
     emit,
     interrupt_as_keyboard,
@@ -78,6 +79,7 @@ from benchmarks.common import (
     median,
     percentile,
     r,
+    running_stack,
 )
 from loader.base import to_csv
 from loader.postgres import PostgresLoader, merge_statement
@@ -86,7 +88,6 @@ from schemas import headers, latest
 from schemas.keys import JAVA_COMPATIBLE_PARTITIONER, key_bytes, key_text
 from spark import sink_job
 from spark.config import CONF_DIR, SinkConfig
-from stack import envfile
 from stack.config import StackConfig
 from tests.support import sample
 
@@ -182,11 +183,8 @@ class Stack:
 
     @classmethod
     def load(cls) -> Stack:
-        config = StackConfig.from_env()
-        if not config.env_file.exists():
-            raise SystemExit(f"{config.env_file} missing: start the stack first (bin/stack up)")
-        env = envfile.load(config.env_file)
-        keys = [k.strip() for k in env.get("HOVER_INGEST_API_KEYS", "").split(",") if k.strip()]
+        _, env = running_stack()
+        keys = api_keys(env)
         return cls(env, env["HOVER_KAFKA_BOOTSTRAP"], env["HOVER_WAREHOUSE_DSN"],
                    int(env.get("HOVER_N_PART", 6)), env.get("HOVER_INGEST_URL", ""),
                    keys[0] if keys else "")
