@@ -54,9 +54,9 @@ def on_starting(server):
 
 
 def post_worker_init(worker):
-    # The app's ~200k start-up objects live as long as the worker; a full garbage collection
-    # walking them took ~40 ms, during which a gevent worker answers nobody. Frozen, they
-    # are skipped by every collection (~0 ms).
+    # The app's ~200k start-up objects live as long as the worker; a full garbage
+    # collection walking them took ~35 ms (gc_pause in benchmarks.ingest_bench), during
+    # which a gevent worker answers nobody. Frozen, they are skipped (~0 ms).
     import gc
 
     gc.freeze()

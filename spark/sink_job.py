@@ -69,7 +69,8 @@ KAFKA_SOURCE_OPTIONS = {
     # A micro-batch reads up to the latest offsets, so a task's last fetch asks for records
     # that do not exist yet and the broker holds it for fetch.max.wait.ms (500 ms by
     # default) before the task can finish. 10 ms halved the time to read 200k records
-    # (benchmarks.sink_bench); the consumer is idle between batches anyway.
+    # (timed once with and without; sink_bench's spark_read_only line times it with);
+    # the consumer is idle between batches anyway.
     "kafka.fetch.max.wait.ms": "10",
 }
 

@@ -125,7 +125,8 @@ class Kafka(Service):
             self._java(),
             # G1 and the full JIT, as Kafka ships: with the serial GC and C1 only (quicker to
             # start) a Python producer at 1,000 msg/s saw its acknowledgements' p99 at
-            # 12.4 ms and p99.9 at 35 ms; with these, 8.5 ms and 20-28 ms once warm. The
+            # 12.4 ms and p99.9 at 35 ms; with these, 8.5 ms and 20-28 ms once warm (a
+            # one-off measurement, not one of the repository's benchmarks). The
             # ingest API's p99 goal (20 ms) rests on that tail. A fixed heap: no resizing.
             "-Xms512m",
             "-Xmx512m",
