@@ -922,8 +922,8 @@ INVALID = {
 class NullSink:
     """Acknowledges at once: the API's own per-record work without Kafka."""
 
-    def send(self, events):
-        return [Delivery(True, 0, i) for i in range(len(events))]
+    def send(self, batch):
+        return [Delivery(True, 0, i) for i in range(len(batch))]
 
 
 def bench_validation(ctx: Context) -> None:

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from ingest_api.config import MessageConfig
-from ingest_api.sinks import Delivery, OutgoingEvent, Sink
+from ingest_api.sinks import Delivery, OutgoingBatch, Sink
 from schemas import headers as kafka_headers
 from schemas.keys import key_bytes
 from schemas.registry import ResolvedSchema
@@ -38,16 +38,13 @@ class RecordOutcome(NamedTuple):
     delivery: Delivery | None = None
 
     def as_item(self, index: int) -> dict[str, Any]:
-        item: dict[str, Any] = {"index": index}
         if self.status == "accepted":
-            item.update(status=201, result="accepted",
-                        partition=self.delivery.partition, offset=self.delivery.offset)
-        elif self.status == "rejected":
-            item.update(status=422, result="rejected",
-                        errors=[e.as_dict() for e in self.errors])
-        else:
-            item.update(status=503, result="failed", error=self.delivery.error)
-        return item
+            return {"index": index, "status": 201, "result": "accepted",
+                    "partition": self.delivery.partition, "offset": self.delivery.offset}
+        if self.status == "rejected":
+            return {"index": index, "status": 422, "result": "rejected",
+                    "errors": [e.as_dict() for e in self.errors]}
+        return {"index": index, "status": 503, "result": "failed", "error": self.delivery.error}
 
 
 def ingest_records(message_type: MessageType, sink: Sink, records: Sequence[Any], *,
@@ -59,25 +56,22 @@ def ingest_records(message_type: MessageType, sink: Sink, records: Sequence[Any]
         (kafka_headers.SCHEMA_VERSION, str(message_type.schema.version).encode()),
         (kafka_headers.REQUEST_ID, request_id.encode()),
     ]
+    validator, key_fields = message_type.validator, message_type.config.key_fields
+    every_record_valid = validator.all_valid(records)  # one call for the common case
     outcomes: list[RecordOutcome | None] = []
     valid_positions: list[int] = []
-    events: list[OutgoingEvent] = []
+    batch = OutgoingBatch(message_type.config.topic, message_type.name, headers, [], [], [])
     for position, record in enumerate(records):
-        errors = message_type.validator.errors(record)
+        errors = () if every_record_valid else validator.errors(record)
         if errors:
             outcomes.append(RecordOutcome("rejected", tuple(errors)))
             continue
         outcomes.append(None)
         valid_positions.append(position)
-        events.append(OutgoingEvent(
-            topic=message_type.config.topic,
-            key=key_bytes(record, message_type.config.key_fields),
-            value=orjson.dumps(record),
-            headers=headers,
-            message_type=message_type.name,
-            record=record,
-        ))
-    for position, delivery in zip(valid_positions, sink.send(events) if events else [],
+        batch.keys.append(key_bytes(record, key_fields))
+        batch.values.append(orjson.dumps(record))
+        batch.records.append(record)
+    for position, delivery in zip(valid_positions, sink.send(batch) if valid_positions else (),
                                   strict=True):
         outcomes[position] = RecordOutcome("accepted" if delivery.ok else "failed",
                                            delivery=delivery)

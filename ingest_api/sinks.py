@@ -7,6 +7,7 @@ for events whose delivery succeeded.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -22,18 +23,25 @@ from schemas.keys import JAVA_COMPATIBLE_PARTITIONER
 log = logging.getLogger(__name__)
 
 
-# Named tuples rather than dataclasses: one of each is made per record on the hot path, and a
-# tuple costs a fraction of a frozen dataclass to build.
-class OutgoingEvent(NamedTuple):
+class OutgoingBatch(NamedTuple):
+    """The accepted events of one request: one type, one topic, one set of headers, and the
+    events' keys, values and records in parallel lists (a request can carry thousands of
+    events, and per-event objects were a measurable share of the hot path)."""
+
     topic: str
-    key: bytes
-    value: bytes
-    headers: list[tuple[str, bytes]] | tuple = ()
-    #: The validated event and its type, for sinks that write rows rather than bytes.
-    message_type: str = ""
-    record: dict | None = None
+    message_type: str
+    headers: list[tuple[str, bytes]]
+    keys: list[bytes]
+    values: list[bytes]
+    #: The validated events, for sinks that write rows rather than bytes.
+    records: list[dict]
+
+    def __len__(self) -> int:  # the number of events, not of fields
+        return len(self.keys)
 
 
+# A named tuple rather than a dataclass: one is made per record, and a tuple costs a fraction
+# of a frozen dataclass to build.
 class Delivery(NamedTuple):
     ok: bool
     partition: int | None = None
@@ -42,29 +50,29 @@ class Delivery(NamedTuple):
 
 
 class Sink(Protocol):
-    def send(self, events: list[OutgoingEvent]) -> list[Delivery]: ...
+    def send(self, batch: OutgoingBatch) -> list[Delivery]: ...
     def readiness_problem(self, topics: tuple[str, ...] = ()) -> str | None: ...
     def close(self, timeout: float = 10.0) -> None: ...
 
 
 class _PendingBatch:
-    """Delivery reports of one request, filled in by the producer's poll thread."""
+    """Delivery reports of one request, filled in by whoever polls the producer."""
 
     def __init__(self, size: int) -> None:
         self.results: list[Delivery | None] = [None] * size
-        self._remaining = size
-        self._lock = threading.Lock()
+        self._size = size
+        # Counted with itertools.count, whose next() is atomic under the GIL: reports come
+        # from the poll thread while the request thread resolves refused records, and a lock
+        # per record was a visible cost.
+        self._resolved = itertools.count(1)
         self.done = threading.Event()
         if size == 0:
             self.done.set()
 
     def resolve(self, index: int, delivery: Delivery) -> None:
-        with self._lock:
-            if self.results[index] is None:
-                self.results[index] = delivery
-                self._remaining -= 1
-                if self._remaining == 0:
-                    self.done.set()
+        self.results[index] = delivery
+        if next(self._resolved) == self._size:
+            self.done.set()
 
     def on_delivery(self, index: int, err: KafkaError | None, msg) -> None:
         if err is not None:
@@ -153,34 +161,35 @@ class KafkaSink:
         else:
             log.warning("Kafka producer: %s", err)
 
-    def send(self, events: list[OutgoingEvent]) -> list[Delivery]:
+    def send(self, batch: OutgoingBatch) -> list[Delivery]:
         producer = self._get()
-        batch = _PendingBatch(len(events))
+        pending = _PendingBatch(len(batch))
+        produce, topic, headers, on_delivery = (producer.produce, batch.topic, batch.headers,
+                                                pending.on_delivery)
         # Once a record of a key could not be queued, later records of that key in the
         # batch are not sent either: a retry must not find record n+1 stored without n.
         refused_keys: set[bytes] = set()
-        for index, event in enumerate(events):
-            if event.key in refused_keys:
-                batch.resolve(index, Delivery(False, error="an earlier record of this key "
-                                                           "was not stored"))
+        for index, (key, value) in enumerate(zip(batch.keys, batch.values, strict=True)):
+            if refused_keys and key in refused_keys:
+                pending.resolve(index, Delivery(False, error="an earlier record of this key "
+                                                             "was not stored"))
                 continue
             try:
-                producer.produce(event.topic, value=event.value, key=event.key,
-                                 headers=event.headers,
-                                 on_delivery=partial(batch.on_delivery, index))
+                produce(topic, value=value, key=key, headers=headers,
+                        on_delivery=partial(on_delivery, index))
             except BufferError:
-                refused_keys.add(event.key)
-                batch.resolve(index, Delivery(False, error="producer queue full"))
+                refused_keys.add(key)
+                pending.resolve(index, Delivery(False, error="producer queue full"))
             except Exception as exc:  # noqa: BLE001 - KafkaException, bad topic...
-                refused_keys.add(event.key)
-                batch.resolve(index, Delivery(False, error=str(exc)))
+                refused_keys.add(key)
+                pending.resolve(index, Delivery(False, error=str(exc)))
         self._wake.set()
         # message.timeout.ms makes librdkafka report every record by then; the margin
         # covers the poll interval.
-        batch.done.wait(self.ack_timeout_s + 1.0)
+        pending.done.wait(self.ack_timeout_s + 1.0)
         results = [
             r if r is not None else Delivery(False, error="no acknowledgement in time")
-            for r in batch.results
+            for r in pending.results
         ]
         self.undelivered += sum(1 for r in results if not r.ok)
         return results
@@ -249,28 +258,19 @@ class WarehouseSink:
                 self._owner_pid = os.getpid()
             return self._loader
 
-    def send(self, events: list[OutgoingEvent]) -> list[Delivery]:
+    def send(self, batch: OutgoingBatch) -> list[Delivery]:
         from loader.tables import rows_from_events, table_spec
 
-        by_type: dict[str, list[int]] = {}
-        for index, event in enumerate(events):
-            by_type.setdefault(event.message_type, []).append(index)
-        results: list[Delivery] = [Delivery(False, error="not loaded")] * len(events)
-        for message_type, indexes in by_type.items():
-            batch = [events[i] for i in indexes]
-            try:
-                rows = rows_from_events(
-                    table_spec(message_type), [e.record for e in batch],
-                    received_at=[_received_at(e) for e in batch])
-                self._get().load(table_spec(message_type), rows)
-                outcome = Delivery(True)
-            except Exception as exc:  # noqa: BLE001 - any failure: not stored, 503
-                log.error("warehouse load of %d %s events failed: %s", len(batch),
-                          message_type, exc)
-                outcome = Delivery(False, error=f"warehouse: {type(exc).__name__}")
-            for i in indexes:
-                results[i] = outcome
-        return results
+        spec = table_spec(batch.message_type)
+        try:
+            rows = rows_from_events(spec, batch.records,
+                                    received_at=[_received_at(batch.headers)] * len(batch))
+            self._get().load(spec, rows)
+        except Exception as exc:  # noqa: BLE001 - any failure: not stored, 503
+            log.error("warehouse load of %d %s events failed: %s", len(batch),
+                      batch.message_type, exc)
+            return [Delivery(False, error=f"warehouse: {type(exc).__name__}")] * len(batch)
+        return [Delivery(True)] * len(batch)
 
     def readiness_problem(self, topics: tuple[str, ...] = ()) -> str | None:
         try:
@@ -284,12 +284,12 @@ class WarehouseSink:
             self._loader.close()
 
 
-def _received_at(event: OutgoingEvent):
+def _received_at(headers: list[tuple[str, bytes]]):
     from datetime import UTC, datetime
 
     from schemas.headers import RECEIVED_AT
 
-    for name, value in event.headers:
+    for name, value in headers:
         if name == RECEIVED_AT:
             return datetime.fromtimestamp(int(value) / 1000, UTC)
     return None
