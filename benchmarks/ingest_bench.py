@@ -704,7 +704,7 @@ def producer_config(bootstrap: str) -> dict:
         "enable.idempotence": True,
         "partitioner": JAVA_COMPATIBLE_PARTITIONER,
         "message.timeout.ms": 5000,
-        "linger.ms": 2,
+        "linger.ms": 5,
         "compression.type": "lz4",
     }
 
