@@ -16,11 +16,14 @@ from spark.schema import column_at, node_at, spark_type, typed
 
 def received_at(kafka_headers: Column) -> Column:
     """The ingest API's receive time from the record's headers (null if absent)."""
-    # try_*: under ANSI mode a missing or malformed header would otherwise fail the whole
-    # batch, and a failed batch is replayed forever.
-    matching = F.filter(kafka_headers, lambda h: h["key"] == F.lit(headers.RECEIVED_AT))
-    millis = F.try_element_at(matching, F.lit(1))["value"].cast("string").try_cast("long")
-    return F.timestamp_millis(millis)
+    # array_position and an index compile to Java with the rest of the projection. The
+    # higher-order filter used before is interpreted, and each header field it read looked
+    # up the SQL configuration: a fifth of the JVM's CPU reading a topic (JFR profile).
+    position = F.array_position(kafka_headers["key"], headers.RECEIVED_AT)  # 1-based, 0: none
+    value = F.when(position > 0, kafka_headers["value"][position - 1])
+    # try_cast: under ANSI mode a malformed header would otherwise fail the whole batch, and
+    # a failed batch is replayed forever.
+    return F.timestamp_millis(value.cast("string").try_cast("long"))
 
 
 def decode(kafka: DataFrame) -> DataFrame:

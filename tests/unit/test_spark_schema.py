@@ -82,3 +82,28 @@ def test_a_valid_record_spark_cannot_convert_goes_to_the_dead_letters(spark) -> 
     [problem] = unconverted(broken, spec, schema, problems)
     assert problem.startswith("/event_time: valid, but the sink could not convert it")
     assert "/location/latitude" in set(required_pointers(schema))
+
+
+def test_the_receive_time_comes_from_its_header_wherever_it_is(spark) -> None:
+    """Kafka headers as the source gives them: the receive time is read from its header in
+    any position; absent, garbled or without headers at all it is null, never an error."""
+    from schemas import headers
+    from spark.transform import received_at
+
+    other = ("hover-request-id", b"r1")
+    cases = [
+        [(headers.RECEIVED_AT, b"1795800000123"), other],
+        [other, ("x", None), (headers.RECEIVED_AT, b"1795800000456")],
+        [other],
+        [(headers.RECEIVED_AT, b"soon")],
+        [(headers.RECEIVED_AT, None)],
+        [],
+        None,
+        [(headers.RECEIVED_AT, b"1795800000789"), (headers.RECEIVED_AT, b"1")],  # first wins
+    ]
+    frame = spark.createDataFrame(
+        [(i, h) for i, h in enumerate(cases)],
+        "i int, headers array<struct<key: string, value: binary>>")
+    millis = [r["t"] for r in frame.select(
+        "i", F.unix_millis(received_at(F.col("headers"))).alias("t")).orderBy("i").collect()]
+    assert millis == [1795800000123, 1795800000456, None, None, None, None, None, 1795800000789]
