@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import orjson
 
@@ -21,6 +24,25 @@ def make_log(name: str) -> Callable[[str], None]:
     def log(message: str) -> None:
         print(f"[{name} {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
     return log
+
+
+T = TypeVar("T")
+
+
+def run_load(load: Coroutine[Any, Any, T]) -> T:
+    """Run a load generator with this process's garbage collector off.
+
+    A collection in the generator (tens of thousands of tasks and results alive) froze every
+    request in flight for 40-140 ms, and the latency figures charged it to the server:
+    timestamping the slow requests of a 1,000 req/s run put them all in such pauses, with the
+    server's workers and the broker busy as usual. Off, that run's p99 went from 28 to 15 ms
+    and its maximum from 143 to 37 ms. One collection first, so the run starts clean."""
+    gc.collect()
+    gc.disable()
+    try:
+        return asyncio.run(load)
+    finally:
+        gc.enable()
 
 
 def median(values: Iterable[float]) -> float:

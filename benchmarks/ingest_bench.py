@@ -66,6 +66,7 @@ from benchmarks.common import (
     median,
     percentile,
     r,
+    run_load,
     running_stack,
 )
 from ingest_api.config import CONF_DIR, load_message_configs
@@ -537,7 +538,7 @@ async def _closed_loop(port: int, reqs: list[bytes], connections: int, duration:
 
 def closed_loop_python(port: int, reqs: list[bytes], connections: int, duration: float,
                        ok_status: int) -> LoadResult:
-    return asyncio.run(_closed_loop(port, reqs, connections, duration, ok_status))
+    return run_load(_closed_loop(port, reqs, connections, duration, ok_status))
 
 
 WRK_SCRIPT = r"""
@@ -653,7 +654,7 @@ async def _open_loop(port: int, reqs: list[bytes], rate: float, duration: float,
 
 def open_loop(port: int, reqs: list[bytes], rate: float, duration: float,
               connections: int) -> LoadResult:
-    return asyncio.run(_open_loop(port, reqs, rate, duration, connections))
+    return run_load(_open_loop(port, reqs, rate, duration, connections))
 
 
 async def _batch_load(port: int, reqs: list[bytes], clients: int, duration: float
@@ -761,7 +762,7 @@ def bench_batch(ctx: Context) -> None:
                ("hover-schema-version", str(latest("hoverboard").version).encode()),
                ("hover-request-id", uuid.uuid4().hex.encode())]
     topic = ctx.topics.names["hoverboard"]
-    asyncio.run(_batch_load(ctx.api.port, reqs, s.batch_clients, s.warmup_s))  # warm-up
+    run_load(_batch_load(ctx.api.port, reqs, s.batch_clients, s.warmup_s))  # warm-up
 
     api_runs, raw_runs, api_cpu, raw_cpu, api_p50, api_p99, errors = [], [], [], [], [], [], 0
     for run in range(s.runs):
@@ -771,7 +772,7 @@ def bench_batch(ctx: Context) -> None:
         raw_cpu.append(meter.sample(meter.self_cores, raw["acked"]))
         errors += raw["failed"]
         with CpuMeter(ctx.groups(ctx.api), ctx.api.workers()) as meter:
-            accepted, n_req, errs, elapsed, lat = asyncio.run(
+            accepted, n_req, errs, elapsed, lat = run_load(
                 _batch_load(ctx.api.port, reqs, s.batch_clients, s.batch_s))
         api_runs.append(accepted / elapsed)
         api_cpu.append(meter.sample(meter.self_cores, accepted))

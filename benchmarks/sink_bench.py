@@ -79,6 +79,7 @@ from benchmarks.common import (
     median,
     percentile,
     r,
+    run_load,
     running_stack,
 )
 from loader.base import to_csv
@@ -843,7 +844,7 @@ def wait_ready(job: SinkProcess, stack: Stack, first_id: int, timeout: float = 2
     while time.monotonic() - t0 < timeout:
         if not job.alive():
             raise RuntimeError(f"the sink job exited {job.proc.returncode}:\n{job.log_tail()}")
-        asyncio.run(_post_at_rate(url, stack.api_key,
+        run_load(_post_at_rate(url, stack.api_key,
                                   request_bodies(first_id, 1, 1, 5, first_turn=turn), 1, 1))
         turn += 1
         time.sleep(2)
@@ -864,7 +865,7 @@ def freshness_run(job: SinkProcess, stack: Stack, s: Settings, first_id: int) ->
     cpu0 = job.cpu_seconds()
     with MachineCpu() as cpu:
         t_start = datetime.now(UTC)
-        posted = asyncio.run(_post_at_rate(url, stack.api_key, bodies, per_s, s.clients))
+        posted = run_load(_post_at_rate(url, stack.api_key, bodies, per_s, s.clients))
         t0 = time.monotonic()
         loaded = 0
         while time.monotonic() - t0 < s.drain_timeout_s:
