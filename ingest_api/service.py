@@ -60,7 +60,7 @@ def ingest_records(message_type: MessageType, sink: Sink, records: Sequence[Any]
     every_record_valid = validator.all_valid(records)  # one call for the common case
     outcomes: list[RecordOutcome | None] = []
     valid_positions: list[int] = []
-    batch = OutgoingBatch(message_type.config.topic, message_type.name, headers, [], [], [])
+    batch = OutgoingBatch(message_type.config.topic, message_type.name, headers)
     for position, record in enumerate(records):
         errors = () if every_record_valid else validator.errors(record)
         if errors:

@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, NamedTuple, Protocol
 
@@ -23,7 +24,8 @@ from schemas.keys import JAVA_COMPATIBLE_PARTITIONER
 log = logging.getLogger(__name__)
 
 
-class OutgoingBatch(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class OutgoingBatch:
     """The accepted events of one request: one type, one topic, one set of headers, and the
     events' keys, values and records in parallel lists (a request can carry thousands of
     events, and per-event objects were a measurable share of the hot path)."""
@@ -31,12 +33,12 @@ class OutgoingBatch(NamedTuple):
     topic: str
     message_type: str
     headers: list[tuple[str, bytes]]
-    keys: list[bytes]
-    values: list[bytes]
+    keys: list[bytes] = field(default_factory=list)
+    values: list[bytes] = field(default_factory=list)
     #: The validated events, for sinks that write rows rather than bytes.
-    records: list[dict]
+    records: list[dict] = field(default_factory=list)
 
-    def __len__(self) -> int:  # the number of events, not of fields
+    def __len__(self) -> int:
         return len(self.keys)
 
 
