@@ -136,3 +136,28 @@ def test_every_version_is_a_valid_schema_with_an_event_time(message_type: str) -
         EventValidator(version.schema)  # raises on an invalid schema
         assert version.schema["additionalProperties"] is False
         assert time_fields[message_type] in version.schema["required"]
+
+
+def test_the_fast_schema_rewrites_formats_only_where_they_are_formats() -> None:
+    """A property named "format", an enum value, a format neither validator knows and a
+    format next to the schema's own pattern: both validators still agree."""
+    schema = {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "type": "object",
+        "properties": {
+            "format": {"type": "string", "enum": [{"format": "email"}, "csv"]},
+            "site": {"type": "string", "format": "uri"},
+            "seen": {"type": "string", "format": "date-time", "pattern": "^2026-"},
+        },
+    }
+    validator = EventValidator(schema)
+    cases = [
+        ({"format": "csv"}, True),
+        ({"format": "tsv"}, False),
+        ({"site": "not a uri"}, True),  # unknown formats are annotations for both
+        ({"seen": "2026-11-27T09:00:00Z"}, True),
+        ({"seen": "2025-11-27T09:00:00Z"}, False),  # the schema's own pattern still applies
+        ({"seen": "2026-02-30T09:00:00Z"}, False),  # and so does the format
+    ]
+    for record, valid in cases:
+        assert validator.is_valid_fast(record) is validator.is_valid_reference(record) is valid
