@@ -6,7 +6,7 @@ import pyarrow as pa
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from loader.base import InTransaction, to_csv
+from loader.base import InTransaction, csv_chunks
 from loader.tables import TableSpec
 
 
@@ -64,7 +64,8 @@ class PostgresLoader:
                 copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
                     sql.Identifier(stage), columns)
                 with cur.copy(copy) as pipe:
-                    pipe.write(to_csv(spec, rows))
+                    for chunk in csv_chunks(spec, rows):
+                        pipe.write(chunk)
                 cur.execute(merge_statement(spec, stage))
                 written = cur.rowcount
             if in_transaction is not None:
