@@ -4,9 +4,10 @@ gevent workers: a request spends almost all its time waiting for Kafka's acknowl
 and a greenlet waits for a fraction of what a thread costs (no OS thread switches, no GIL
 hand-offs between request threads and the producer's poll thread). One producer per worker
 batches the records of all its requests. One worker per core: in benchmarks/ingest_bench.py
-(``--only tuning``, README) two gevent workers on two cores served 10-20 % more requests/s
-than one, a third added little and hurt the p99 at 1,000 req/s, and gthread workers were
-slower at the same p99. The local stack runs several instances of one worker each.
+(``--only tuning``, README) two gevent workers on two cores served 9-20 % more requests/s
+than one and gthread workers were slower at the same p99. A third gevent worker added 5 %
+in one measurement (with a worse p99) and 19 % in another, which the benchmark's rule does
+not count beyond its noise. The local stack runs several instances of one worker each.
 ``HOVER_INGEST_WORKER_CLASS=gthread`` (with HOVER_INGEST_THREADS) is the threaded alternative.
 """
 
