@@ -33,10 +33,12 @@ def run_load(load: Coroutine[Any, Any, T]) -> T:
     """Run a load generator with this process's garbage collector off.
 
     A collection in the generator (tens of thousands of tasks and results alive) froze every
-    request in flight for 40-140 ms, and the latency figures charged it to the server:
-    timestamping the slow requests of a 1,000 req/s run put them all in such pauses, with the
-    server's workers and the broker busy as usual. Off, that run's p99 went from 28 to 15 ms
-    and its maximum from 143 to 37 ms. One collection first, so the run starts clean."""
+    request in flight for 40-140 ms, and the latency figures charged it to the server. This
+    was found once, with a script outside the repository that timestamped the slow requests
+    of a 1,000 req/s run: they all fell in such pauses while the server's workers and the
+    broker were busy as usual, and with the collector off that run's p99 went from 28 to
+    15 ms. The ``fixed_rate`` line of ``benchmarks.ingest_bench`` shows the current figures.
+    One collection first, so the run starts clean."""
     gc.collect()
     gc.disable()
     try:

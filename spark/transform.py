@@ -18,7 +18,8 @@ def received_at(kafka_headers: Column) -> Column:
     """The ingest API's receive time from the record's headers (null if absent)."""
     # array_position and an index compile to Java with the rest of the projection. The
     # higher-order filter used before is interpreted, and each header field it read looked
-    # up the SQL configuration: a fifth of the JVM's CPU reading a topic (JFR profile).
+    # up the SQL configuration: a fifth of the JVM's samples reading a topic in a one-off
+    # JFR profile (not part of the benchmarks).
     position = F.array_position(kafka_headers["key"], headers.RECEIVED_AT)  # 1-based, 0: none
     value = F.when(position > 0, kafka_headers["value"][position - 1])
     # try_cast: under ANSI mode a malformed header would otherwise fail the whole batch, and
