@@ -108,7 +108,7 @@ class Kafka(Service):
                 "-cp", self._classpath(),
                 "kafka.tools.StorageTool", "format",
                 "--config", str(self.conf_dir / "server.properties"),
-                "--cluster-id", _cluster_id(),
+                "--cluster-id", cluster_id(),
                 "--ignore-formatted",
             ],
             capture_output=True,
@@ -198,8 +198,16 @@ class Kafka(Service):
         return f"{self.bootstrap_servers} (topics {topics}, {self.config.n_part} partitions)"
 
 
-def _cluster_id() -> str:
-    # Kafka cluster ids are 16 random bytes in URL-safe base64 without padding.
+def cluster_id() -> str:
+    """A new Kafka cluster id: 16 random bytes in URL-safe base64 without padding.
+
+    URL-safe base64 may begin with ``-``, which ``kafka-storage format`` reads as an option
+    ("argument --cluster-id: expected one argument"), one fresh stack in 64. Kafka's own
+    ``Uuid.randomUuid()`` draws again in that case, and so does this.
+    """
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
+import uuid
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from stack import envfile
 from stack.artifacts import ArtifactSet, Coordinate, _pom
 from stack.config import DEFAULT_PORTS, StackConfig
+from stack.services import kafka
 
 
 def test_env_file_round_trips_awkward_values(tmp_path) -> None:
@@ -64,3 +67,18 @@ def test_cache_folder_changes_with_the_coordinates(tmp_path) -> None:
     b = ArtifactSet("x", (Coordinate("g:a:2"),))
     assert a.path(tmp_path) != b.path(tmp_path)
     assert not a.is_cached(tmp_path)
+
+
+def test_kafka_cluster_id_never_starts_with_a_dash(monkeypatch) -> None:
+    # 0xF8 makes the first base64 character index 62, which URL-safe base64 writes as "-":
+    # kafka-storage would take such an id for an option and refuse to format.
+    drawn = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=b"\x04" + bytes(15))])
+    monkeypatch.setattr(kafka.uuid, "uuid4", lambda: next(drawn))
+    assert kafka.cluster_id() == "BAAAAAAAAAAAAAAAAAAAAA"
+
+
+def test_kafka_cluster_id_is_16_bytes_of_url_safe_base64() -> None:
+    for _ in range(200):
+        value = kafka.cluster_id()
+        assert len(value) == 22 and not value.startswith("-")
+        assert len(base64.urlsafe_b64decode(value + "==")) == 16
