@@ -7,6 +7,7 @@ through the ``stack`` fixture; tests in ``tests/unit`` need nothing running.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 
@@ -79,3 +80,7 @@ def spark():
     )
     yield session
     session.stop()
+    # py4j says goodbye at INFO from __del__ at interpreter exit, when the handler that
+    # importing Airflow put on the root logger still points at pytest's stdout capture,
+    # closed by then: a "Logging error" trace after every run, and no information.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
