@@ -23,6 +23,9 @@ goes to stderr):
   not distort; ``cpu_ratio`` is the ratio those imply. ``spark_read_only`` is the ceiling of
   any sink built this way: the same records read from Kafka and collected with ``toArrow``,
   nothing else.
+- ``spark_stages``: the JVM CPU per row of each step of the sink's Spark phase (the Kafka
+  source, decoding, parsing and flattening, collecting to the driver), each a batch query
+  over the same topic, and the time the goal leaves for all of it (the baseline's).
 - ``sink_throughput_conf_batches``: the same with the configuration's own
   ``max_offsets_per_trigger`` (what a sink catching up after an outage does).
 - ``freshness``: the real sink job (``python -m spark.sink_job``) on the platform's
@@ -511,17 +514,40 @@ def run_baseline(dsn: str, spec: TableSpec, payload: bytes, expect_rows: int) ->
                        "total": (server_cpu + me_cpu) / written * 1e6}}
 
 
-def run_read_only(spark, topic: str, bootstrap: str, expect_rows: int) -> dict:
-    """The ceiling of any Spark sink here: the same records read from Kafka (batch query) and
-    collected to the driver with ``toArrow``, no parsing, no checks, no load."""
-    from spark.transform import decode
+#: How far Spark takes the topic in each ``spark_stages`` measurement. kafka_source, decode,
+#: parse_flatten, collect_flattened each add one step to the one before (the last is the
+#: sink's Spark phase), so the differences of their JVM CPU are the steps' costs;
+#: collect_decoded is decode + toArrow, the ``spark_read_only`` ceiling.
+SPARK_STAGES = ("kafka_source", "decode", "parse_flatten", "collect_decoded",
+                "collect_flattened")
+
+
+def run_read_only(spark, topic: str, bootstrap: str, expect_rows: int, schema: dict,
+                  stage: str = "collect_decoded") -> dict:
+    """The same records read from Kafka (batch query) and taken as far as ``stage``:
+    ``kafka_source`` (the source's rows, discarded by Spark's ``noop`` writer), ``decode``
+    (raw bytes, JSON text, origin, receive-time header; noop), ``parse_flatten`` (the
+    table's columns from ``from_json``; noop), ``collect_decoded`` (decode, then collected
+    to the driver with ``toArrow``: the ``spark_read_only`` ceiling) and
+    ``collect_flattened`` (what the sink's ``toArrow`` does). No checks, no load."""
+    from spark.transform import decode, flatten
 
     jvms = spark_jvms()
-    frame = decode(spark.read.format("kafka").options(**sink_job.KAFKA_SOURCE_OPTIONS)
-                   .option("kafka.bootstrap.servers", bootstrap)
-                   .option("subscribe", topic).option("startingOffsets", "earliest").load())
+    source = (spark.read.format("kafka").options(**sink_job.KAFKA_SOURCE_OPTIONS)
+              .option("kafka.bootstrap.servers", bootstrap)
+              .option("subscribe", topic).option("startingOffsets", "earliest").load())
+    frame = {"kafka_source": lambda: source,
+             "decode": lambda: decode(source),
+             "parse_flatten": lambda: flatten(decode(source), schema, table_spec(MESSAGE_TYPE)),
+             "collect_decoded": lambda: decode(source),
+             "collect_flattened": lambda: flatten(decode(source), schema,
+                                                  table_spec(MESSAGE_TYPE))}[stage]()
     jvm0, t0 = cpu_seconds(jvms), time.perf_counter()
-    rows = frame.toArrow().num_rows
+    if stage.startswith("collect_"):
+        rows = frame.toArrow().num_rows
+    else:
+        frame.write.format("noop").mode("overwrite").save()
+        rows = expect_rows  # checked by the collecting stages, which read the same topic
     elapsed = time.perf_counter() - t0
     if rows != expect_rows:
         raise RuntimeError(f"read {rows} records of {topic}, expected {expect_rows}")
@@ -573,8 +599,12 @@ def bench_throughput(stack: Stack, scratch: Scratch, s: Settings) -> None:
         shapes = [("sink_throughput", 10**9)]
         if s.conf_batches:
             shapes.append(("sink_throughput_conf_batches", base.max_offsets_per_trigger))
-        read_runs = [run_read_only(spark, topic, stack.bootstrap, len(events))
-                     for _ in range(s.runs)]
+        for stage in SPARK_STAGES:  # each query shape once on the warm-up topic: JIT, codegen
+            run_read_only(spark, warm_topic, stack.bootstrap, s.warmup_events, schema, stage)
+        stage_runs = {stage: [run_read_only(spark, topic, stack.bootstrap, len(events), schema,
+                                            stage) for _ in range(s.runs)]
+                      for stage in SPARK_STAGES}
+        read_runs = stage_runs["collect_decoded"]
         for bench, max_offsets in shapes:
             sink_runs, copy_runs = [], []
             for run in range(s.runs):  # interleaved, so drift of the shared machine hits both
@@ -587,6 +617,7 @@ def bench_throughput(stack: Stack, scratch: Scratch, s: Settings) -> None:
                     f"{copy_runs[-1]['rows_per_s']:.0f} rows/s")
             emit(throughput_line(bench, sink_runs, copy_runs, read_runs, len(events),
                                  max_offsets, csv_s, len(payload), session_s, stack.n_part))
+        emit(stages_line(stage_runs, copy_runs, len(events)))
     finally:
         spark.stop()
         truncate(sink_dsn)
@@ -653,6 +684,32 @@ def throughput_line(bench: str, sink_runs: list[dict], copy_runs: list[dict],
                    "max_offsets_per_trigger": max_offsets, "partitions": partitions, "runs":
                    len(sink_runs), "csv_mib": r(csv_bytes / 2**20, 1),
                    "session_start_s_excluded": r(session_s, 1), "master": "local[2]"},
+    }
+
+
+def stages_line(stage_runs: dict[str, list[dict]], copy_runs: list[dict], rows: int) -> dict:
+    """Where Spark's CPU goes before the load, and what that means for the goal: at a ratio
+    of 0.5 everything the sink adds to the baseline's time must fit in the baseline's time."""
+    copy_s = median(x["elapsed_s"] for x in copy_runs)
+    jvm = {stage: median(x["jvm_cpu_us"] for x in runs) for stage, runs in stage_runs.items()}
+    cores = os.cpu_count() or 1
+    collect_s = jvm["collect_flattened"] * rows / 1e6 / cores
+    return {
+        "bench": "spark_stages", "unit": "JVM CPU us per row", "rows": rows,
+        "jvm_cpu_us_per_row": {stage: r(us, 1) for stage, us in jvm.items()},
+        "rows_per_s": {stage: r(median(x["rows_per_s"] for x in runs), 0)
+                       for stage, runs in stage_runs.items()},
+        "runs": {stage: [r(x["jvm_cpu_us"], 1) for x in runs]
+                 for stage, runs in stage_runs.items()},
+        "stages_are": "each adds a step to the one before: kafka_source (the source's rows, "
+                      "noop writer), decode, parse_flatten (noop), collect_flattened (toArrow: "
+                      "the sink's Spark phase); collect_decoded is decode + toArrow. Each "
+                      "includes its query's fixed cost (planning, tasks) spread over the rows",
+        "collect_flattened_min_s": r(collect_s, 2),
+        "budget_s_at_ratio_0_5": r(copy_s, 2),
+        "budget_is": "the baseline's own time: at 0.5 all the sink adds (Spark, checks, "
+                     "bookkeeping) must fit in it; collect_flattened_min_s is the Spark phase "
+                     f"alone with its JVM CPU spread perfectly over all {cores} cores",
     }
 
 
