@@ -49,6 +49,7 @@ log = logging.getLogger("spark.sink_job")
 def build_session(app_name: str) -> SparkSession:
     from pyspark import SparkConf
 
+    log_level = spark_log_level()  # a typo fails here, before a session is started
     builder = SparkSession.builder.appName(app_name).config("spark.sql.session.timeZone", "UTC")
     # spark-submit's --master (the supervisor's, from the spark_default connection) wins;
     # HOVER_SPARK_MASTER only applies to a driver started directly with python.
@@ -59,8 +60,25 @@ def build_session(app_name: str) -> SparkSession:
     if os.environ.get("SPARK_LOCAL_IP"):
         builder = (builder.config("spark.driver.host", os.environ["SPARK_LOCAL_IP"])
                    .config("spark.driver.bindAddress", os.environ["SPARK_LOCAL_IP"]))
-    return (builder.config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+    spark = (builder.config("spark.ui.enabled", "false")
+             .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+    # At INFO, Spark writes dozens of lines per micro-batch (a batch every few seconds,
+    # forever: gigabytes a day into the job's log). The progress is in
+    # platform.stream_progress and this job logs one line per batch itself.
+    spark.sparkContext.setLogLevel(log_level)
+    return spark
+
+
+SPARK_LOG_LEVELS = ("ALL", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF")
+
+
+def spark_log_level() -> str:
+    """Spark's (log4j's) level for the driver: ``HOVER_SPARK_LOG_LEVEL``, WARN by default."""
+    level = os.environ.get("HOVER_SPARK_LOG_LEVEL", "WARN").strip().upper()
+    if level not in SPARK_LOG_LEVELS:
+        raise ValueError(f"HOVER_SPARK_LOG_LEVEL={level!r}: expected one of "
+                         f"{', '.join(SPARK_LOG_LEVELS)}")
+    return level
 
 
 #: Options of the Kafka source shared by the streaming job and the benchmark's read-only run.

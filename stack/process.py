@@ -92,15 +92,53 @@ def http_status(url: str, timeout: float = 2.0) -> int | None:
 
 
 def tail(path: Path, lines: int = 20) -> str:
-    try:
-        with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - 16384))
-            text = fh.read().decode("utf-8", "replace")
-    except FileNotFoundError:
-        return "(no log file yet)"
+    """The last lines of a log, reaching into its newest rotated copy (``<log>.1``, see
+    :func:`rotate_log`) when the log was emptied moments ago."""
+    text = ""
+    for candidate in (path, path.with_name(f"{path.name}.1")):
+        try:
+            with candidate.open("rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                size = fh.tell()
+                fh.seek(max(0, size - 16384))
+                text = fh.read().decode("utf-8", "replace") + text
+        except FileNotFoundError:
+            if candidate is path:
+                return "(no log file yet)"
+            break
+        if len(text.splitlines()) >= lines:
+            break
     return "\n".join(text.splitlines()[-lines:])
+
+
+def rotate_log(path: Path, *, max_bytes: int, backups: int) -> bool:
+    """Keep a log that a running process appends to under ``max_bytes``: past it, the log
+    becomes ``<log>.1`` (older copies shift up to ``<log>.<backups>``, the oldest goes) and
+    the log is emptied in place. Returns whether it rotated.
+
+    The writer holds the file open (``spawn`` gives it an O_APPEND descriptor), so renaming
+    the file would leave it writing to the renamed copy, and logging.handlers' rotation only
+    works for a writer in this process. What remains is logrotate's ``copytruncate``, done
+    here because nothing schedules logrotate for the jobs of an Airflow worker. Whatever the
+    writer appends during the copy goes to the copy too; only lines written between the
+    last read and the truncation could be lost.
+    """
+    try:
+        if path.stat().st_size <= max_bytes:
+            return False
+    except FileNotFoundError:
+        return False
+    for index in range(backups - 1, 0, -1):
+        older = path.with_name(f"{path.name}.{index}")
+        if older.exists():
+            os.replace(older, path.with_name(f"{path.name}.{index + 1}"))
+    with path.open("r+b") as log:
+        if backups > 0:
+            with path.with_name(f"{path.name}.1").open("wb") as copy:
+                while chunk := log.read(1 << 20):  # to the end, including what arrives meanwhile
+                    copy.write(chunk)
+        log.truncate(0)
+    return True
 
 
 def spawn(

@@ -129,6 +129,9 @@ def test_killed_job_is_restarted_by_the_next_supervisor_run(airflow_env, stack_e
     events_before = telemetry(600, boards=20)
     produce(bootstrap, topic, "hoverboard", events_before[:400])
     assert wait_until(lambda: count(dsn) == 400, 150), job_log(jobs_dir, name)
+    # The driver logs a line per batch; Spark's own per-batch INFO lines stay out of it.
+    first_log = (jobs_dir / f"{name}.log").read_text()
+    assert f"{name} batch " in first_log and "Streaming query made progress" not in first_log
 
     os.killpg(pid, signal.SIGKILL)  # the driver and its JVM
     assert wait_until(lambda: not alive(jobs_dir, name), 30)
@@ -138,7 +141,9 @@ def test_killed_job_is_restarted_by_the_next_supervisor_run(airflow_env, stack_e
         [str(Path(sys.executable).with_name("airflow")), "dags", "test", "streaming_supervisor",
          "-c", json.dumps({"jobs": str(conf)})],
         env={**airflow_env, "AIRFLOW_CONN_WAREHOUSE_DEFAULT": connection,
-             "HOVER_WAREHOUSE_DSN": dsn, "HOVER_SPARK_JOBS_DIR": str(jobs_dir)},
+             "HOVER_WAREHOUSE_DSN": dsn, "HOVER_SPARK_JOBS_DIR": str(jobs_dir),
+             # The dead job's log is past this: the round rotates it before the restart.
+             "HOVER_SPARK_JOB_LOG_MAX_BYTES": "1000"},
         capture_output=True, text=True, timeout=300)
     output = run.stdout + run.stderr
     (jobs_dir / "dags-test.out").write_text(output)  # kept with the job's log, for failures
@@ -168,7 +173,22 @@ def test_killed_job_is_restarted_by_the_next_supervisor_run(airflow_env, stack_e
     assert alert["airflow"]["run_id"].startswith("manual__")
     assert alert["airflow"]["try_number"] == 1
     assert alert["details"]["pid"] == new_pid
-    assert alert["details"]["previous_log_tail"]  # why it ended, for the operator
+    # Why it ended, for the operator: the round emptied the log before the restart, so the
+    # tail comes from the rotated copy, which holds the first run's batches.
+    assert alert["details"]["previous_log_tail"].strip()
+    assert f"{name} batch " in (jobs_dir / f"{name}.log.1").read_text()
+
+    # A running job's log rotated under it: the job goes on writing, at the start of the
+    # emptied log (its descriptor appends), and the old lines are in the copy.
+    [job] = discover_jobs(str(conf)).values()
+    rotating = LocalProcessLauncher(jobs_dir=jobs_dir, log_max_bytes=1, log_backups=2)
+    assert rotating.rotate_log(job)
+    assert f"{name} batch " in (jobs_dir / f"{name}.log.1").read_text()
+    assert (jobs_dir / f"{name}.log.2").exists()
+    produce(bootstrap, topic, "hoverboard", telemetry(620, boards=20)[600:])  # new keys
+    assert wait_until(lambda: count(dsn) == 620, 150), job_log(jobs_dir, name)
+    after = (jobs_dir / f"{name}.log").read_bytes()
+    assert not after.startswith(b"\0") and f"{name} batch ".encode() in after
 
     # Stopped by an operator (streaming_control): the supervisor leaves it stopped.
     control = supervisor(conf)

@@ -221,3 +221,47 @@ def test_status_table_is_readable() -> None:
     assert "trip_sink" in table[2] and "4242" in table[2] and "p0: 4" in table[2]
     assert "stopped (error)" in table[3] and "?" in table[3]
     assert table[-1] == "hoverboard_sink: ERROR lag unknown: boom"
+
+
+def test_a_job_log_is_rotated_under_its_running_writer(tmp_path) -> None:
+    from hoverboard.streaming.launcher import LocalProcessLauncher
+    from hoverboard.streaming.registry import Job
+
+    job = Job("rotating_sink", tmp_path / "rotating_sink.conf", "hoverboard", "hoverboard")
+    launcher = LocalProcessLauncher(jobs_dir=tmp_path, log_max_bytes=100, log_backups=2)
+    path = launcher.log_file(job)
+    with path.open("ab", buffering=0) as writer:  # the job's descriptor, as spawn opens it
+        writer.write(b"".join(b"first %02d\n" % i for i in range(20)))
+        assert launcher.rotate_log(job)
+        assert path.stat().st_size == 0
+        assert launcher.log_tail(job, 3) == "first 17\nfirst 18\nfirst 19"  # from the copy
+        writer.write(b"second\n")
+        assert path.read_bytes() == b"second\n"  # at the start, not at the old offset
+        assert not launcher.rotate_log(job)  # under the limit
+        for round_ in ("third", "fourth"):
+            writer.write(round_.encode() * 30 + b"\n")
+            assert launcher.rotate_log(job)
+    copies = sorted(p.name for p in tmp_path.glob("rotating_sink.log.*"))
+    assert copies == ["rotating_sink.log.1", "rotating_sink.log.2"]  # the oldest went
+    assert (tmp_path / "rotating_sink.log.1").read_text().startswith("fourth")
+    assert (tmp_path / "rotating_sink.log.2").read_text() == "second\n" + "third" * 30 + "\n"
+
+
+def test_log_settings_from_the_environment_are_checked(monkeypatch) -> None:
+    from hoverboard.streaming.launcher import LocalProcessLauncher
+
+    from spark.sink_job import spark_log_level
+
+    monkeypatch.setenv("HOVER_SPARK_JOB_LOG_MAX_BYTES", "1048576")
+    monkeypatch.setenv("HOVER_SPARK_JOB_LOG_BACKUPS", "0")
+    launcher = LocalProcessLauncher()
+    assert (launcher.log_max_bytes, launcher.log_backups) == (1048576, 0)
+    monkeypatch.setenv("HOVER_SPARK_JOB_LOG_MAX_BYTES", "64M")
+    with pytest.raises(ValueError, match="HOVER_SPARK_JOB_LOG_MAX_BYTES='64M'"):
+        LocalProcessLauncher()
+    assert spark_log_level() == "WARN"
+    monkeypatch.setenv("HOVER_SPARK_LOG_LEVEL", "info")
+    assert spark_log_level() == "INFO"
+    monkeypatch.setenv("HOVER_SPARK_LOG_LEVEL", "LOUD")
+    with pytest.raises(ValueError, match="HOVER_SPARK_LOG_LEVEL='LOUD'"):
+        spark_log_level()

@@ -36,12 +36,14 @@ from pathlib import Path
 from typing import Protocol
 
 from hoverboard.streaming.registry import REPO_ROOT, Job
-from stack.process import PidRecord, StackError, spawn, stop, tail
+from stack.process import PidRecord, StackError, rotate_log, spawn, stop, tail
 
 log = logging.getLogger(__name__)
 
 SINK_APPLICATION = REPO_ROOT / "spark" / "sink_job.py"
 JOBS_DIR_ENV = "HOVER_SPARK_JOBS_DIR"
+LOG_MAX_BYTES_ENV = "HOVER_SPARK_JOB_LOG_MAX_BYTES"
+LOG_BACKUPS_ENV = "HOVER_SPARK_JOB_LOG_BACKUPS"
 
 
 def default_jobs_dir() -> Path:
@@ -86,6 +88,11 @@ class JobLauncher(Protocol):
 
     def log_tail(self, job: Job, lines: int = 30) -> str: ...
 
+    def rotate_log(self, job: Job) -> bool:
+        """Keep the job's driver log bounded; a cluster launcher has nothing to do (the
+        cluster manager keeps the driver's logs)."""
+        ...
+
 
 class LocalProcessLauncher:
     """Runs each job's spark-submit as a detached process on this machine (the Airflow
@@ -95,13 +102,22 @@ class LocalProcessLauncher:
         ``local[2]``; extras as the apache-spark provider reads them).
     :param jobs_dir: where pid and log files live (default: see :func:`default_jobs_dir`).
     :param stop_timeout_s: how long a stopped job gets to end after SIGTERM before SIGKILL.
+    :param log_max_bytes: a job's log is rotated past this size, at its start and at each
+        supervisor round (default ``HOVER_SPARK_JOB_LOG_MAX_BYTES``, else 64 MiB).
+    :param log_backups: rotated copies kept, ``<job>.log.1`` the newest (default
+        ``HOVER_SPARK_JOB_LOG_BACKUPS``, else 4).
     """
 
     def __init__(self, *, spark_conn_id: str = "spark_default", jobs_dir: Path | None = None,
-                 stop_timeout_s: float = 30.0) -> None:
+                 stop_timeout_s: float = 30.0, log_max_bytes: int | None = None,
+                 log_backups: int | None = None) -> None:
         self.spark_conn_id = spark_conn_id
         self.jobs_dir = Path(jobs_dir) if jobs_dir else default_jobs_dir()
         self.stop_timeout_s = stop_timeout_s
+        self.log_max_bytes = log_max_bytes if log_max_bytes is not None else \
+            _env_int(LOG_MAX_BYTES_ENV, 64 * 2**20, minimum=1)
+        self.log_backups = log_backups if log_backups is not None else \
+            _env_int(LOG_BACKUPS_ENV, 4, minimum=0)
 
     # -- files -----------------------------------------------------------------------------
     def pid_file(self, job: Job) -> Path:
@@ -189,6 +205,7 @@ class LocalProcessLauncher:
             argv = self.command(job)
             log_file = self.log_file(job)
             log_file.parent.mkdir(parents=True, exist_ok=True)
+            self._rotate(job)
             with log_file.open("a") as fh:
                 fh.write(f"\n--- {datetime.now(UTC).isoformat()} starting: {' '.join(argv)}\n")
             try:
@@ -214,3 +231,30 @@ class LocalProcessLauncher:
 
     def log_tail(self, job: Job, lines: int = 30) -> str:
         return tail(self.log_file(job), lines)
+
+    def rotate_log(self, job: Job) -> bool:
+        """Rotate the job's log if it grew past ``log_max_bytes`` (the job keeps running and
+        writing to it)."""
+        with self._locked(job):
+            return self._rotate(job)
+
+    def _rotate(self, job: Job) -> bool:
+        rotated = rotate_log(self.log_file(job), max_bytes=self.log_max_bytes,
+                             backups=self.log_backups)
+        if rotated:
+            log.info("%s: log rotated (over %d bytes; %d older copies kept)", job.name,
+                     self.log_max_bytes, self.log_backups)
+        return rotated
+
+
+def _env_int(name: str, default: int, *, minimum: int) -> int:
+    raw = os.environ.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r}: expected a whole number") from None
+    if value < minimum:
+        raise ValueError(f"{name}={value}: must be at least {minimum}")
+    return value

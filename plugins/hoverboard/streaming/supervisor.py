@@ -226,6 +226,7 @@ class StreamingSupervisor:
             now = self.clock()
             status: JobStatus | None = None
             try:
+                self.launcher.rotate_log(job)
                 status, history = self.observe(job, now)
                 decision = decide(self.observation(status, history), self.policy)
                 self._act(job, status, history, decision, now)
