@@ -16,7 +16,7 @@ from flask import Flask, g
 from alerts.emitter import AlertEmitter
 from ingest_api import problems
 from ingest_api.auth import load_keys
-from ingest_api.config import DefaultConfig, load_message_configs
+from ingest_api.config import ENV_PREFIX, DefaultConfig, check_environment, load_message_configs
 from ingest_api.service import MessageType
 from ingest_api.sinks import KafkaSink, Sink, WarehouseSink
 from schemas.registry import SchemaSource
@@ -58,7 +58,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_object(DefaultConfig)
     app.config["KAFKA_BOOTSTRAP"] = os.environ.get("HOVER_KAFKA_BOOTSTRAP")
     app.config["SCHEMA_REGISTRY_URL"] = os.environ.get("HOVER_SCHEMA_REGISTRY_URL")
-    app.config.from_prefixed_env("HOVER_INGEST")
+    check_environment(os.environ)
+    app.config.from_prefixed_env(ENV_PREFIX.rstrip("_"))
     if test_config:
         app.config.update(test_config)
 

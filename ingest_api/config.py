@@ -10,8 +10,11 @@ instance per type, or all three in one process.
 from __future__ import annotations
 
 import configparser
+import difflib
 import glob
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +46,32 @@ class DefaultConfig:
     #: Name in logs and alerts (the local stack sets ingest_1, ingest_2, ...).
     INSTANCE_NAME = os.environ.get("HOVER_INGEST_INSTANCE_NAME") or os.environ.get(
         "HOSTNAME", "ingest")
+
+
+ENV_PREFIX = "HOVER_INGEST_"
+#: Names under the prefix that belong to others: gunicorn.conf.py's, the local stack's
+#: (bin/stack), and clients' (the balancer's address).
+OTHERS_SETTINGS = frozenset({"BIND", "WORKERS", "WORKER_CLASS", "WORKER_CONNECTIONS", "THREADS",
+                             "NAME", "INSTANCES", "BASE_PORT", "URL"})
+INSTANCE_PORT = re.compile(r"\d+_PORT")  # the stack's HOVER_INGEST_<n>_PORT
+
+
+def check_environment(environ: Mapping[str, str]) -> None:
+    """Refuse ``HOVER_INGEST_*`` names that nothing reads. ``from_prefixed_env`` takes any
+    of them, so a misspelt limit would otherwise be ignored without a word while the
+    operator believes it applies."""
+    known = {name for name in vars(DefaultConfig) if name.isupper()} | OTHERS_SETTINGS
+    unknown = sorted(name for name in environ
+                     if name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX):] not in known
+                     and not INSTANCE_PORT.fullmatch(name[len(ENV_PREFIX):]))
+    if unknown:
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name[len(ENV_PREFIX):], known, n=1)
+            hints.append(f"{name} (did you mean {ENV_PREFIX}{close[0]}?)" if close else name)
+        raise RuntimeError(
+            f"unknown setting(s) {', '.join(hints)}; the ingest API reads "
+            f"{', '.join(ENV_PREFIX + n for n in sorted(known - OTHERS_SETTINGS))}")
 
 
 @dataclass(frozen=True)

@@ -19,3 +19,22 @@ def test_no_api_key_is_a_clear_start_error(monkeypatch) -> None:
     monkeypatch.delenv("HOVER_INGEST_API_KEYS", raising=False)
     with pytest.raises(RuntimeError, match="no API keys configured"):
         create_app({"API_KEYS": ""})
+
+
+def test_a_misspelt_setting_is_a_clear_start_error(monkeypatch) -> None:
+    monkeypatch.setenv("HOVER_KAFKA_BOOTSTRAP", "127.0.0.1:1")
+    monkeypatch.setenv("HOVER_INGEST_MAX_BATCH_RECORD", "5000")
+    with pytest.raises(RuntimeError, match=r"HOVER_INGEST_MAX_BATCH_RECORD \(did you mean "
+                                           r"HOVER_INGEST_MAX_BATCH_RECORDS\?\)"):
+        create_app({"API_KEYS": "k" * 20})
+
+
+def test_other_components_settings_and_real_ones_are_accepted(monkeypatch) -> None:
+    monkeypatch.setenv("HOVER_KAFKA_BOOTSTRAP", "127.0.0.1:1")
+    for name, value in {"HOVER_INGEST_URL": "http://127.0.0.1:1", "HOVER_INGEST_WORKERS": "2",
+                        "HOVER_INGEST_INSTANCES": "2", "HOVER_INGEST_2_PORT": "18102",
+                        "HOVER_INGEST_MAX_BATCH_RECORDS": "7"
+                        }.items():
+        monkeypatch.setenv(name, value)
+    app = create_app({"API_KEYS": "k" * 20})
+    assert app.config["MAX_BATCH_RECORDS"] == 7
