@@ -265,3 +265,47 @@ def test_log_settings_from_the_environment_are_checked(monkeypatch) -> None:
     monkeypatch.setenv("HOVER_SPARK_LOG_LEVEL", "LOUD")
     with pytest.raises(ValueError, match="HOVER_SPARK_LOG_LEVEL='LOUD'"):
         spark_log_level()
+
+
+def test_warehouse_addresses_compare_by_database_not_by_spelling() -> None:
+    from hoverboard.hooks.warehouse import dsn_address, same_database
+
+    uri = dsn_address("postgresql://hover:secret@localhost:5433/warehouse?sslmode=disable")
+    assert uri == ("localhost", 5433, "warehouse")
+    assert dsn_address("host=127.0.0.1 port=5433 dbname=warehouse user=hover") == (
+        "127.0.0.1", 5433, "warehouse")
+    assert dsn_address("postgresql:///warehouse") == ("", 5432, "warehouse")
+    assert same_database(uri, ("127.0.0.1", 5433, "warehouse"))  # one server, two names
+    assert not same_database(uri, ("127.0.0.1", 5433, "warehouse_test"))
+    assert not same_database(uri, ("127.0.0.1", 5432, "warehouse"))
+    assert not same_database(("/run/postgresql", 5432, "w"), ("127.0.0.1", 5432, "w"))
+
+
+def test_supervisor_refuses_jobs_that_would_write_where_it_does_not_read(
+        tmp_path, monkeypatch) -> None:
+    from hoverboard.streaming.launcher import LocalProcessLauncher
+    from hoverboard.streaming.supervisor import StreamingSupervisor, SupervisionError
+
+    conf = tmp_path / "refused_sink.conf"
+    conf.write_text("[sink]\nquery_name = refused_sink\nmessage_type = hoverboard\n"
+                    "topic = hoverboard\nschema_subject = hoverboard-value\n"
+                    f"checkpoint_location = {tmp_path / 'checkpoint'}\n")
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE_CHECK", json.dumps(
+        {"conn_type": "postgres", "host": "localhost", "port": 5433, "schema": "warehouse"}))
+    launcher = LocalProcessLauncher(jobs_dir=tmp_path)
+
+    def supervisor() -> StreamingSupervisor:
+        return StreamingSupervisor(jobs=str(conf), warehouse_conn_id="warehouse_check",
+                                   launcher=launcher)
+
+    monkeypatch.setenv("HOVER_WAREHOUSE_DSN", "postgresql://hover@127.0.0.1:5433/scratch")
+    with pytest.raises(SupervisionError, match=r"jobs write to database 'scratch' on "
+                                               r"127\.0\.0\.1:5433 .* read from database "
+                                               r"'warehouse' on localhost:5433"):
+        supervisor().supervise()
+    with pytest.raises(SupervisionError, match="point both at the same warehouse"):
+        supervisor().start("refused_sink")
+    assert not launcher.log_file(discover_jobs(str(conf))["refused_sink"]).exists()  # not started
+
+    monkeypatch.setenv("HOVER_WAREHOUSE_DSN", "postgresql://hover@127.0.0.1:5433/warehouse")
+    supervisor().check_warehouse()  # the same database, spelt differently

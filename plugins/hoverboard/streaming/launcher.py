@@ -93,6 +93,12 @@ class JobLauncher(Protocol):
         cluster manager keeps the driver's logs)."""
         ...
 
+    def warehouse_dsn(self) -> str | None:
+        """The warehouse the jobs are given (``HOVER_WAREHOUSE_DSN``), which the supervisor
+        holds against the one it reads their progress from; None if the launcher cannot
+        tell (a cluster's own configuration)."""
+        ...
+
 
 class LocalProcessLauncher:
     """Runs each job's spark-submit as a detached process on this machine (the Airflow
@@ -181,6 +187,9 @@ class LocalProcessLauncher:
         env.setdefault("PYSPARK_PYTHON", sys.executable)
         env.setdefault("PYSPARK_DRIVER_PYTHON", env["PYSPARK_PYTHON"])
         return env
+
+    def warehouse_dsn(self) -> str | None:
+        return self.environment().get("HOVER_WAREHOUSE_DSN")
 
     # -- the interface ---------------------------------------------------------------------
     def _handle(self, job: Job, record: PidRecord) -> JobHandle:
