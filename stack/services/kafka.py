@@ -132,6 +132,10 @@ class Kafka(Service):
             "-Xmx512m",
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
+            # Each collection with its pause, as Kafka's own start script logs them: the
+            # first thing to look at when the API's tail latency rises.
+            f"-Xlog:gc:file={self.log_file.with_name('kafka-gc.log')}:time,uptime,level,tags"
+            ":filecount=5,filesize=10m",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.conf_dir / 'log4j2.xml'}",
             "-cp", self._classpath(),
