@@ -57,14 +57,26 @@ DEFAULT_PORTS: dict[str, int] = default_ports()
 SERVICE_USER = "hoverstack"
 
 
-def _env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    """An integer setting from the environment (``default`` when unset or empty); a value
+    that is not one, or below ``minimum``, is a ValueError naming the variable."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
-        raise SystemExit(f"{name}={raw!r} is not an integer") from None
+        raise ValueError(f"{name}={raw!r} is not an integer") from None
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name}={value}: must be at least {minimum}")
+    return value
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return env_int(name, default)
+    except ValueError as exc:  # bin/stack: a message, not a traceback
+        raise SystemExit(str(exc)) from None
 
 
 def _traversable_by_others(path: Path) -> bool:

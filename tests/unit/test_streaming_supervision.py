@@ -257,7 +257,7 @@ def test_log_settings_from_the_environment_are_checked(monkeypatch) -> None:
     launcher = LocalProcessLauncher()
     assert (launcher.log_max_bytes, launcher.log_backups) == (1048576, 0)
     monkeypatch.setenv("HOVER_SPARK_JOB_LOG_MAX_BYTES", "64M")
-    with pytest.raises(ValueError, match="HOVER_SPARK_JOB_LOG_MAX_BYTES='64M'"):
+    with pytest.raises(ValueError, match="HOVER_SPARK_JOB_LOG_MAX_BYTES='64M' is not an integer"):
         LocalProcessLauncher()
     assert spark_log_level() == "WARN"
     monkeypatch.setenv("HOVER_SPARK_LOG_LEVEL", "info")

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Protocol
 
 from hoverboard.streaming.registry import REPO_ROOT, Job
+from stack.config import env_int
 from stack.process import PidRecord, StackError, rotate_log, spawn, stop, tail
 
 log = logging.getLogger(__name__)
@@ -121,9 +122,9 @@ class LocalProcessLauncher:
         self.jobs_dir = Path(jobs_dir) if jobs_dir else default_jobs_dir()
         self.stop_timeout_s = stop_timeout_s
         self.log_max_bytes = log_max_bytes if log_max_bytes is not None else \
-            _env_int(LOG_MAX_BYTES_ENV, 64 * 2**20, minimum=1)
+            env_int(LOG_MAX_BYTES_ENV, 64 * 2**20, minimum=1)
         self.log_backups = log_backups if log_backups is not None else \
-            _env_int(LOG_BACKUPS_ENV, 4, minimum=0)
+            env_int(LOG_BACKUPS_ENV, 4, minimum=0)
 
     # -- files -----------------------------------------------------------------------------
     def pid_file(self, job: Job) -> Path:
@@ -255,15 +256,3 @@ class LocalProcessLauncher:
                      self.log_max_bytes, self.log_backups)
         return rotated
 
-
-def _env_int(name: str, default: int, *, minimum: int) -> int:
-    raw = os.environ.get(name, "")
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r}: expected a whole number") from None
-    if value < minimum:
-        raise ValueError(f"{name}={value}: must be at least {minimum}")
-    return value
