@@ -1,15 +1,18 @@
 """Backups, verification, retention and restores, the same for every engine.
 
 * **backup** a table's day (event tables, by their event time in UTC) or a full snapshot:
-  the engine writes Parquet files into a run folder, the manifest is published last, the
-  catalog records the run, older runs of that folder are deleted (see :mod:`.layout`).
+  the engine writes Parquet files into a run folder with the run's manifest, the catalog
+  records the run. The day's ``manifest.json`` is replaced at once only when the folder
+  holds no verified backup; otherwise the new backup waits for its verification, and a
+  re-run with fewer rows than the verified backup is held beside it (see :mod:`.layout`).
 * **verify** reads the manifest and every file back (size, SHA-256, rows, checksum per
   file) and compares the rows with the source table. The source is live, so the comparison
   is made on what cannot have changed since the backup: source rows loaded before the
   backup's ``settled_before`` (its start minus ``settle_seconds``, which covers loads that
   were still in flight) against the backed-up rows whose natural key has no row loaded or
   updated since. Events arriving late and customers updated since drop out of both sides,
-  instead of failing the check; a missing, extra or altered row does not.
+  instead of failing the check; a missing, extra or altered row does not. A backup that
+  passes is published (unless held) and only then are the folder's older runs deleted.
 * **retention** deletes backups whose day is more than ``keep_days`` before the reference
   day, but never the latest verified backup of a table (nor, when none is verified, the
   latest backup at all).
@@ -400,8 +403,9 @@ class BackupService:
         return np.unique(row_hashes(keys, table.key))
 
     def verify(self, name: str, day: date, backup_id: str | None = None) -> Verification:
-        """Check the published backup of ``name``/``day`` against the store and the source;
-        raises :class:`BackupMismatch` naming what differs. The catalog records the result."""
+        """Check the published backup of ``name``/``day`` (or the run ``backup_id``, published
+        or waiting) against the store and the source; raises :class:`BackupMismatch` naming
+        what differs. The catalog records the result; a backup that passes is published."""
         table = backup_table(name)
         folder = self.folder(table, day)
         where = f"{table.qualified} {table.kind} {day}"

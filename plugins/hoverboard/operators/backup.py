@@ -144,13 +144,15 @@ class WarehouseBackupVerifyOperator(_BackupOperator):
     each file's size, SHA-256, row count and checksum against the manifest, then the rows
     against the source. A difference fails the task with the numbers (the store not holding
     what the manifest says fails at once; a difference from the source is retried, since
-    a load still in flight settles). The catalog records the outcome either way.
+    a load still in flight settles). The catalog records the outcome either way. A backup
+    that passes becomes the day's published one (a re-run's backup waits for this), and
+    only then are the day's older runs deleted.
 
     :param table: the backed-up table.
     :param day: the backup's day (``YYYY-MM-DD``).
-    :param backup: the backup expected there: a backup task's return value (its
-        ``.output``) or a backup id; another one found in its place fails the task. Empty:
-        whatever is published.
+    :param backup: the backup to verify: a backup task's return value (its ``.output``) or
+        a backup id, published or waiting; one that is gone (replaced) fails the task.
+        Empty: whatever is published.
     """
 
     template_fields: Sequence[str] = (*_BackupOperator.template_fields, "table", "day",
