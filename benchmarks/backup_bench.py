@@ -48,7 +48,7 @@ from hoverboard.backup.tables import backup_table
 from hoverboard.warehouse.migrations import MigrationRunner
 from psycopg import sql
 
-from benchmarks.common import emit, make_log, running_stack
+from benchmarks.common import SQL_SEEDED, emit, make_log, running_stack
 
 DAY = date(2026, 11, 26)
 GOAL = 0.5
@@ -192,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     repeat = args.repeat or (2 if args.quick else 3)
 
     _, env = running_stack()
-    emit({"bench": "machine", "cpus": os.cpu_count(), "load_avg_1m": r(os.getloadavg()[0], 2),
-          "rows": rows, "repeat": repeat, "quick": args.quick})
+    emit({"bench": "run", "load_avg_1m": r(os.getloadavg()[0], 2),
+          "rows": rows, "repeat": repeat, "quick": args.quick}, generator=SQL_SEEDED)
 
     bench = Bench(env, rows)
     try:
@@ -208,17 +208,17 @@ def main(argv: list[str] | None = None) -> int:
         backup = throughput("backup", backups, rows, bench.csv_bytes)
         baseline = throughput("baseline_copy_to_file_plus_upload", baselines, rows,
                               bench.csv_bytes)
-        emit(backup)
-        emit(baseline)
+        emit(backup, generator=SQL_SEEDED)
+        emit(baseline, generator=SQL_SEEDED)
         ratio = backup["rows_per_s"] / baseline["rows_per_s"]
         emit({"bench": "ratio", "backup_over_baseline": r(ratio), "goal": GOAL,
               "met": ratio >= GOAL,
               "per_run": [r(b["seconds"] / k["seconds"]) for b, k in zip(baselines, backups,
                                                                            strict=True)],
-              "load_avg_1m": r(os.getloadavg()[0], 2)})
+              "load_avg_1m": r(os.getloadavg()[0], 2)}, generator=SQL_SEEDED)
         verify = bench.verify()
         emit({"bench": "verify", **verify,
-              "rows_per_s": round(verify["rows"] / verify["seconds"])})
+              "rows_per_s": round(verify["rows"] / verify["seconds"])}, generator=SQL_SEEDED)
     finally:
         bench.teardown()
     return 0

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
+import os
+import platform
+import re
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Coroutine, Iterable
@@ -13,11 +19,64 @@ from typing import Any, TypeVar
 
 import orjson
 
+#: The load generators a line can name besides wrk (see ``wrk_generator``).
+PYTHON_HTTP = "python asyncio HTTP generator (benchmarks)"
+PYTHON_PRODUCER = "python confluent-kafka producer (benchmarks)"
+IN_PROCESS = "none: timed in-process (python)"
+SQL_SEEDED = "none: rows made by SQL in the warehouse"
 
-def emit(record: dict) -> None:
-    """One result: a JSON line on stdout (progress goes to stderr)."""
-    sys.stdout.write(orjson.dumps(record).decode() + "\n")
+
+def emit(record: dict, *, generator: str) -> None:
+    """One result: a JSON line on stdout (progress goes to stderr), saying which load
+    generator and which machine produced it, so figures from two machines or two
+    generators are never compared unknowingly."""
+    line = {**record, "generator": generator, "machine": machine()}
+    sys.stdout.write(orjson.dumps(line).decode() + "\n")
     sys.stdout.flush()
+
+
+def describe_machine(*, cores: int | None, cpuinfo: str, meminfo: str,
+                     kernel: str) -> dict[str, Any]:
+    """Cores, CPU model, memory (GiB) and kernel, from ``/proc/cpuinfo`` and
+    ``/proc/meminfo`` texts ("unknown"/None where they say nothing)."""
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines()
+                  if line.startswith("model name")), "unknown")
+    total = re.search(r"^MemTotal:\s+(\d+) kB", meminfo, re.M)
+    return {"cores": cores, "cpu_model": model,
+            "memory_gib": round(int(total[1]) / 2**20, 1) if total else None,
+            "kernel": kernel or "unknown"}
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+@functools.cache
+def machine() -> dict[str, Any]:
+    """This machine, as ``describe_machine`` puts it."""
+    return describe_machine(cores=os.cpu_count(), cpuinfo=_read("/proc/cpuinfo"),
+                            meminfo=_read("/proc/meminfo"),
+                            kernel=f"{platform.system()} {platform.release()}")
+
+
+def wrk_label(banner: str) -> str:
+    """``wrk 4.1.0`` from the banner ``wrk -v`` prints (``wrk 4.1.0 [epoll] Copyright...``)."""
+    match = re.search(r"\bwrk (\S+)", banner)
+    return f"wrk {match[1]}" if match else "wrk (version unknown)"
+
+
+@functools.cache
+def wrk_generator() -> str | None:
+    """The installed wrk with its version, or None when there is none."""
+    path = shutil.which("wrk")
+    if path is None:
+        return None
+    done = subprocess.run([path, "-v"], capture_output=True, text=True, timeout=10,
+                          check=False)
+    return wrk_label(done.stdout + done.stderr)
 
 
 def make_log(name: str) -> Callable[[str], None]:
@@ -61,16 +120,6 @@ def percentile(sorted_values: list[float], p: float) -> float:
         return float("nan")
     rank = max(1, -(-len(sorted_values) * p // 100))
     return sorted_values[int(min(rank, len(sorted_values))) - 1]
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def interrupt_as_keyboard(signum, frame) -> None:

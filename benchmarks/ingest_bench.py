@@ -9,11 +9,15 @@ end. Prints one JSON object per measurement on stdout (progress goes to stderr):
 
 - ``batch_ingest``: events/s the API accepts and acknowledges (POSTed JSON arrays, several
   clients) / events/s of a raw confluent-kafka producer with KafkaSink's settings sending
-  the same keys and values. Goal >= 0.4.
+  the same keys and values. Goal >= 0.5.
 - ``single_event``: closed-loop requests/s and latency, one event per request, at fixed
-  concurrency / the bare Flask endpoint under the same gunicorn configuration. Goal >= 0.7.
-- ``fixed_rate``: open-loop 1,000 req/s, latency measured from each request's scheduled
-  send time (so queueing is not hidden by coordinated omission). Goal p99 <= 20 ms.
+  concurrency / the bare Flask endpoint under the same gunicorn configuration. Goal >= 0.5.
+- ``fixed_rate``: open loop at half the API's single-event capacity measured earlier in the
+  same run (measured first when ``single`` is not run), latency measured from each
+  request's scheduled send time (so queueing is not hidden by coordinated omission). A
+  fixed number of requests/s would be a different load on each day's machine (the same
+  machine type served the bare endpoint at 7,470 req/s one day and 3,081 another). Goal
+  p99 <= 20 ms.
 - ``validation``: microseconds per event, jsonschema (reference) and the hot path
   (``EventValidator.errors``, jsonschema-rs) per message type, and the cost of explaining
   an invalid event; ``service_path``: the API's per-record CPU without HTTP and Kafka;
@@ -28,7 +32,9 @@ holds each run. The load generator shares the machine's cores with the servers a
 broker: each line reports the CPU (in cores) of the servers, the broker, the generator and
 the whole machine during the runs. Closed-loop HTTP load comes from ``wrk`` when it is
 installed (C, cheap), else from the Python generator here; open-loop load always comes
-from the Python generator (wrk cannot schedule at a fixed rate).
+from the Python generator (wrk cannot schedule at a fixed rate). Every line names its
+generator (``wrk 4.1.0`` or the Python one) and the machine (cores, CPU model, memory,
+kernel): ``bin/setup`` installs Debian's wrk, so two machines set up alike measure alike.
 """
 
 from __future__ import annotations
@@ -58,8 +64,10 @@ from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from benchmarks.common import (
+    IN_PROCESS,
+    PYTHON_HTTP,
+    PYTHON_PRODUCER,
     api_keys,
-    cpu_model,
     emit,
     interrupt_as_keyboard,
     make_log,
@@ -68,6 +76,7 @@ from benchmarks.common import (
     r,
     run_load,
     running_stack,
+    wrk_generator,
 )
 from ingest_api.config import CONF_DIR, load_message_configs
 from ingest_api.service import MessageType, ingest_records
@@ -83,6 +92,24 @@ GUNICORN_CONF = REPO / "ingest_api" / "gunicorn.conf.py"
 MESSAGE_TYPES = ("hoverboard", "customer", "trip")
 BATCH_PATH = SINGLE_PATH = "/ingest/hoverboard"
 
+#: Goals, from what the last round measured on two shared cores: single events >= 0.5 of
+#: the bare endpoint (the README's CPU budget shows 0.7 cannot fit while the broker shares
+#: the cores), batches >= 0.5 of the raw producer, and p99 <= 20 ms in the open loop at
+#: RATE_SHARE of the single-event capacity measured in the same run.
+SINGLE_GOAL = 0.5
+BATCH_GOAL = 0.5
+RATE_P99_GOAL_MS = 20.0
+RATE_SHARE = 0.5
+
+
+def fixed_rate(capacity_rps: float, share: float = RATE_SHARE) -> int:
+    """The open-loop rate (requests/s) for a single-event capacity measured in the same run:
+    the same share of each day's machine, where a fixed figure would not be."""
+    if not capacity_rps > 0:
+        raise ValueError(f"no single-event capacity to take a share of ({capacity_rps} req/s):"
+                         " did every request of the closed-loop run fail?")
+    return max(1, round(capacity_rps * share))
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -93,7 +120,6 @@ class Settings:
     batch_clients: int
     single_s: float
     connections: int
-    rate: int
     rate_s: float
     warmup_s: float
     validation_number: int
@@ -117,13 +143,13 @@ class ServerConfig(NamedTuple):
 
 
 FULL = Settings(runs=5, rate_runs=3, batch_s=10, batch_size=500, batch_clients=8, single_s=10,
-                connections=64, rate=1000, rate_s=20, warmup_s=3, validation_number=10000,
+                connections=64, rate_s=20, warmup_s=3, validation_number=10000,
                 tuning=tuple(ServerConfig("gevent", w) for w in (1, 2, 3))
                 + tuple(ServerConfig("gthread", w, t) for w, t in ((1, 32), (2, 32), (2, 64))),
                 tuning_runs=3,
                 tuning_single_s=5, tuning_rate_s=8)
 QUICK = Settings(runs=1, rate_runs=1, batch_s=4, batch_size=500, batch_clients=8, single_s=4,
-                 connections=64, rate=1000, rate_s=5, warmup_s=1, validation_number=3000,
+                 connections=64, rate_s=5, warmup_s=1, validation_number=3000,
                  tuning=(ServerConfig("gevent", 1), ServerConfig("gevent", 2),
                          ServerConfig("gthread", 2, 32)), tuning_runs=1,
                  tuning_single_s=3,
@@ -785,14 +811,15 @@ def bench_batch(ctx: Context) -> None:
     emit({"bench": "batch_ingest", "unit": "events/s", "value": r(value, 0),
           "baseline": r(baseline, 0),
           "baseline_name": "raw confluent-kafka producer, KafkaSink settings, same records",
-          "ratio": r(value / baseline, 3), "goal": ">= 0.4", "meets_goal": value / baseline >= 0.4,
+          "ratio": r(value / baseline, 3), "goal": f">= {BATCH_GOAL}",
+          "meets_goal": value / baseline >= BATCH_GOAL,
           "request_p50_ms": r(median(api_p50)), "request_p99_ms": r(median(api_p99)),
           "errors": errors, "runs": [r(v, 0) for v in api_runs],
           "baseline_runs": [r(v, 0) for v in raw_runs],
           "cpu": {"api": cpu_summary(api_cpu), "baseline": cpu_summary(raw_cpu)},
           "params": {"batch_size": s.batch_size, "clients": s.batch_clients,
                      "duration_s": s.batch_s, "runs": s.runs,
-                     **ctx.api.params()}})
+                     **ctx.api.params()}}, generator=f"{PYTHON_HTTP}; baseline: {PYTHON_PRODUCER}")
 
 
 def single_event_requests(port: int, api_key: str, count: int = 1000) -> tuple[list[bytes],
@@ -832,11 +859,12 @@ def bench_single(ctx: Context) -> None:
     m = measure_single(ctx, ctx.api, ctx.bare, s.single_s, s.runs, s.connections)
     api_rps = median(x.rps for x in m["api"])
     bare_rps = median(x.rps for x in m["bare"])
+    ctx.capacity = api_rps
     emit({"bench": "single_event", "unit": "requests/s", "value": r(api_rps, 0),
           "baseline": r(bare_rps, 0),
           "baseline_name": "bare Flask endpoint (no key, validation, Kafka), same gunicorn config",
-          "ratio": r(api_rps / bare_rps, 3), "goal": ">= 0.7",
-          "meets_goal": api_rps / bare_rps >= 0.7,
+          "ratio": r(api_rps / bare_rps, 3), "goal": f">= {SINGLE_GOAL}",
+          "meets_goal": api_rps / bare_rps >= SINGLE_GOAL,
           "p50_ms": r(median(wrk_ms(x, 50) for x in m["api"])),
           "p99_ms": r(median(wrk_ms(x, 99) for x in m["api"])),
           "baseline_p50_ms": r(median(wrk_ms(x, 50) for x in m["bare"])),
@@ -847,20 +875,21 @@ def bench_single(ctx: Context) -> None:
           "cpu": {"api": cpu_summary(m["api_cpu"]),
                         "baseline": cpu_summary(m["bare_cpu"])},
           "params": {"connections": s.connections, "duration_s": s.single_s, "runs": s.runs,
-                     "generator": "wrk -t1" if ctx.use_wrk else "python asyncio",
-                     **ctx.api.params()}})
+                     **({"wrk_threads": 1} if ctx.use_wrk else {}), **ctx.api.params()}},
+         generator=ctx.closed_loop_generator)
 
 
 def measure_rate(ctx: Context, server: Gunicorn, duration: float, runs: int,
                  warmup: bool = True) -> dict:
     s = ctx.settings
+    rate = ctx.rate()
     _, reqs = single_event_requests(server.port, ctx.stack.api_key)
     if warmup:
-        open_loop(server.port, reqs, s.rate, s.warmup_s, s.connections)
+        open_loop(server.port, reqs, rate, s.warmup_s, s.connections)
     results, cpu = [], []
     for _ in range(runs):
         with CpuMeter(ctx.groups(server), server.workers()) as meter:
-            result = open_loop(server.port, reqs, s.rate, duration, s.connections)
+            result = open_loop(server.port, reqs, rate, duration, s.connections)
         results.append(result)
         cpu.append(meter.sample(result.generator_cores, result.requests))
     return {"results": results, "cpu": cpu}
@@ -868,7 +897,8 @@ def measure_rate(ctx: Context, server: Gunicorn, duration: float, runs: int,
 
 def bench_rate(ctx: Context) -> None:
     s = ctx.settings
-    log(f"fixed rate: open loop at {s.rate} req/s for {s.rate_s} s, api vs bare")
+    log(f"fixed rate: open loop at {ctx.rate()} req/s ({RATE_SHARE} of the single-event "
+        f"capacity, {ctx.capacity:,.0f} req/s) for {s.rate_s} s, api vs bare")
     runs_api, runs_bare = [], []
     cpu_api, cpu_bare = [], []
     for run in range(s.rate_runs):  # alternate, one run each at a time
@@ -882,7 +912,9 @@ def bench_rate(ctx: Context) -> None:
             f"bare p99 {b['results'][0].ms(99):.2f} ms")
     p99 = median(x.ms(99) for x in runs_api)
     bare_p99 = median(x.ms(99) for x in runs_bare)
-    emit({"bench": "fixed_rate", "unit": "ms", "rate_per_s": s.rate,
+    emit({"bench": "fixed_rate", "unit": "ms", "rate_per_s": ctx.rate(),
+          "rate_is": f"{RATE_SHARE} x the single-event capacity measured in this run",
+          "single_event_capacity_rps": r(ctx.capacity, 0),
           "achieved_rps": r(median(x.rps for x in runs_api), 0),
           "p50_ms": r(median(x.ms(50) for x in runs_api)), "p99_ms": r(p99),
           "p999_ms": r(median(x.ms(99.9) for x in runs_api)),
@@ -891,7 +923,7 @@ def bench_rate(ctx: Context) -> None:
           "baseline_p99_ms": r(bare_p99),
           "baseline_name": "bare Flask endpoint at the same rate",
           "ratio": r(p99 / bare_p99, 3), "ratio_is": "api p99 / bare p99",
-          "goal": "p99 <= 20 ms", "meets_goal": p99 <= 20,
+          "goal": f"p99 <= {RATE_P99_GOAL_MS:g} ms", "meets_goal": p99 <= RATE_P99_GOAL_MS,
           "generator_lag_p99_ms": r(median(percentile(x.lag_s, 99) * 1000 for x in runs_api)),
           "errors": sum(x.errors for x in runs_api + runs_bare),
           "runs_p99_ms": [r(x.ms(99)) for x in runs_api],
@@ -899,8 +931,8 @@ def bench_rate(ctx: Context) -> None:
           "cpu": {"api": cpu_summary(cpu_api), "baseline": cpu_summary(cpu_bare)},
           "params": {"duration_s": s.rate_s, "runs": s.rate_runs,
                      "max_connections": s.connections,
-                     "generator": "python asyncio, latency from scheduled send time",
-                     **ctx.api.params()}})
+                     "latency_from": "each request's scheduled send time",
+                     **ctx.api.params()}}, generator=PYTHON_HTTP)
 
 
 def per_call_us(fn: Callable, arg, number: int, repeat: int = 7) -> tuple[float, float]:
@@ -953,7 +985,8 @@ def bench_validation(ctx: Context) -> None:
               "explain_invalid_us": r(explain, 1), "explain_invalid_best_us": r(explain_best, 1),
               "invalid_errors": len(explained), "explain_vs_hot": r(explain / hot, 1),
               "params": {"number": n, "repeat": 7, "schema_version": schema.version,
-                         "statistic": "median of repeats (best_us: fastest repeat)"}})
+                         "statistic": "median of repeats (best_us: fastest repeat)"}},
+             generator=IN_PROCESS)
 
     # The API's whole per-record work in ingest_records (validation, key, orjson.dumps,
     # outcome objects), with a sink that acknowledges at once.
@@ -972,7 +1005,7 @@ def bench_validation(ctx: Context) -> None:
           "ratio": r(per_batch / len(batch) / hot, 2),
           "note": "ingest_records per record with an instant sink: validation, key, "
                   "orjson.dumps, outcome objects; no HTTP, no Kafka",
-          "params": {"batch_size": len(batch)}})
+          "params": {"batch_size": len(batch)}}, generator=IN_PROCESS)
     bench_gc_pause()
 
 
@@ -1004,7 +1037,8 @@ def bench_gc_pause(repeat: int = 5) -> None:
         gc.unfreeze()
     emit({"bench": "gc_pause", "unit": "ms", "value": r(frozen, 2), "baseline": r(unfrozen, 2),
           "baseline_name": "the same full collection without gc.freeze()",
-          "tracked_objects": tracked, "params": {"repeat": repeat, "statistic": "median"}})
+          "tracked_objects": tracked, "params": {"repeat": repeat, "statistic": "median"}},
+         generator=IN_PROCESS)
     del app
 
 
@@ -1031,7 +1065,7 @@ def bench_memory(ctx: Context) -> None:
           "workers": api, "baseline_workers": bare,
           "note": "after the batch, single-event and fixed-rate load; USS = memory not "
                   "shared with the master or other workers",
-          "params": ctx.api.params()})
+          "params": ctx.api.params()}, generator=PYTHON_HTTP)
 
 
 def bench_tuning(ctx: Context) -> None:
@@ -1063,7 +1097,7 @@ def bench_tuning(ctx: Context) -> None:
                 results[config]["rate_cpu"] += rate["cpu"]
                 log(f"  round {round_ + 1} {config.tag}: "
                     f"{m['api'][0].rps:,.0f} req/s (bare {m['bare'][0].rps:,.0f}), "
-                    f"1000 req/s p99 {rate['results'][0].ms(99):.1f} ms")
+                    f"{ctx.rate()} req/s p99 {rate['results'][0].ms(99):.1f} ms")
     finally:
         for api, bare in servers.values():
             api.stop()
@@ -1088,11 +1122,11 @@ def bench_tuning(ctx: Context) -> None:
                "cpu": {"api": cpu_summary(m["api_cpu"]), "baseline": cpu_summary(m["bare_cpu"]),
                        "api_at_rate": cpu_summary(m["rate_cpu"])},
                "params": {"connections": s.connections, "duration_s": s.tuning_single_s,
-                          "runs": s.tuning_runs, "rate_per_s": s.rate,
+                          "runs": s.tuning_runs, "rate_per_s": ctx.rate(),
                           "rate_duration_s": s.tuning_rate_s}}
         rows.append(row)
-        emit(row)
-    best = max(rows, key=lambda x: (x["rate_p99_ms"] <= 20, x["value"]))
+        emit(row, generator=f"{ctx.closed_loop_generator}; {PYTHON_HTTP} at the fixed rate")
+    best = max(rows, key=lambda x: (x["rate_p99_ms"] <= RATE_P99_GOAL_MS, x["value"]))
     default = ServerConfig(_conf_default("worker_class"), int(_conf_default("workers")),
                            int(_conf_default("threads")))
     current = next((x for x in rows if x["worker_class"] == default.worker_class
@@ -1104,13 +1138,15 @@ def bench_tuning(ctx: Context) -> None:
                "value": best["value"], "unit": "requests/s", "p99_ms": best["p99_ms"],
                "rate_p99_ms": best["rate_p99_ms"],
                "default": default._asdict(),
-               "meets_rate_goal": best["rate_p99_ms"] <= 20,
+               "meets_rate_goal": best["rate_p99_ms"] <= RATE_P99_GOAL_MS,
                "rule": "highest closed-loop requests/s among configurations meeting "
-                       "p99 <= 20 ms at the fixed rate (among all when none does)",
+                       f"p99 <= {RATE_P99_GOAL_MS:g} ms at the fixed rate ({ctx.rate()} "
+                       "req/s) (among all when none does)",
                "table_columns": ["worker class", "workers", "threads", "requests/s",
                                  "ratio to bare",
                                  "closed-loop p50 ms", "closed-loop p99 ms",
-                                 "1000 req/s p50 ms", "1000 req/s p99 ms"],
+                                 f"{ctx.rate()} req/s p50 ms",
+                                 f"{ctx.rate()} req/s p99 ms"],
                "table": [[x["worker_class"], x["workers"], x["threads"], x["value"], x["ratio"],
                           x["p50_ms"], x["p99_ms"], x["rate_p50_ms"], x["rate_p99_ms"]]
                          for x in rows]}
@@ -1120,7 +1156,7 @@ def bench_tuning(ctx: Context) -> None:
         # Distinguishable only when every run of the best beats every run of the default.
         summary["beyond_noise"] = bool(best is not current
                                        and min(best["runs"]) > max(current["runs"]))
-    emit(summary)
+    emit(summary, generator=f"{ctx.closed_loop_generator}; {PYTHON_HTTP} at the fixed rate")
 
 
 # ---------------------------------------------------------------------------------------
@@ -1133,6 +1169,8 @@ class Context:
         self.settings, self.stack, self.workdir, self.topics = settings, stack, workdir, topics
         self.port = port
         self.use_wrk = use_wrk
+        self.closed_loop_generator = (wrk_generator() or "wrk") if use_wrk else PYTHON_HTTP
+        self.capacity: float | None = None  # the API's single-event requests/s, this run
         self.servers: list[Gunicorn] = []
         self.message_conf = topics.write_message_conf(workdir / "conf")
         self.message_key_fields = {
@@ -1162,6 +1200,21 @@ class Context:
 
     def start_bare(self, label: str = "bare", config: ServerConfig | None = None) -> Gunicorn:
         return self._start(label, "benchmarks.bare_app:app", "/health", config)
+
+    def measure_capacity(self) -> None:
+        """The API's single-event capacity, when ``single`` did not measure it: one
+        closed-loop run (after a warm-up) of the same length as theirs."""
+        s = self.settings
+        log("single-event capacity first (the fixed rate is a share of it)")
+        closed_loop(self, self.api, s.warmup_s, s.connections)
+        self.capacity = closed_loop(self, self.api, s.single_s, s.connections).rps
+        log(f"  {self.capacity:,.0f} req/s")
+
+    def rate(self) -> int:
+        """The fixed rate of this run (see ``fixed_rate``)."""
+        if self.capacity is None:
+            raise RuntimeError("no single-event capacity measured in this run yet")
+        return fixed_rate(self.capacity)
 
     def groups(self, server: Gunicorn) -> dict[str, list[psutil.Process]]:
         return {"server": server.processes(), "broker": self.broker}
@@ -1195,12 +1248,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("wrk is not installed (apt-get install wrk)")
 
     signal.signal(signal.SIGTERM, interrupt_as_keyboard)
-    emit({"bench": "machine", "cpus": os.cpu_count(),
-          "cpu_model": cpu_model(), "memory_gib": r(psutil.virtual_memory().total / 2**30, 1),
-          "load_avg_1m": r(os.getloadavg()[0]), "python": sys.version.split()[0],
-          "quick": args.quick, "generator": "wrk" if use_wrk else "python",
+    emit({"bench": "run", "load_avg_1m": r(os.getloadavg()[0]),
+          "python": sys.version.split()[0], "quick": args.quick,
           "gunicorn_defaults": {"workers": int(_conf_default("workers")),
-                                "threads": int(_conf_default("threads"))}})
+                                "threads": int(_conf_default("threads"))}},
+         generator=(wrk_generator() or "wrk") if use_wrk else PYTHON_HTTP)
 
     if only == {"validation"}:
         bench_validation(_ValidationOnly(settings))  # no stack needed
@@ -1218,13 +1270,15 @@ def main(argv: list[str] | None = None) -> int:
         bodies, _ = single_event_requests(0, stack.api_key)
         if use_wrk:
             ctx.wrk_script = write_wrk_script(workdir, bodies, SINGLE_PATH, stack.api_key)
-        if only & {"batch", "single", "rate", "memory"}:
+        if only & {"batch", "single", "rate", "memory", "tuning"}:
             ctx.api = ctx.start_api()
             ctx.bare = ctx.start_bare()
         if "batch" in only:
             bench_batch(ctx)
         if "single" in only:
             bench_single(ctx)
+        if only & {"rate", "tuning"} and ctx.capacity is None:
+            ctx.measure_capacity()
         if "rate" in only:
             bench_rate(ctx)
         if "memory" in only:

@@ -74,8 +74,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from psycopg import sql
 
 from benchmarks.common import (
+    PYTHON_HTTP,
+    PYTHON_PRODUCER,
     api_keys,
-    cpu_model,
     emit,
     interrupt_as_keyboard,
     make_log,
@@ -123,6 +124,9 @@ QUICK = Settings(events=50_000, runs=1, warmup_events=20_000, conf_batches=False
                  rate_s=15, request_events=20, clients=8, boards=500, drain_timeout_s=120,
                  freshness_warmup_s=10)
 
+
+#: The throughput lines' load: a topic filled beforehand, then read by the sink.
+PRODUCED = f"{PYTHON_PRODUCER}, topic filled before the sink starts"
 
 log = make_log("sink_bench")
 
@@ -616,8 +620,9 @@ def bench_throughput(stack: Stack, scratch: Scratch, s: Settings) -> None:
                     f" rows/s ({sink_runs[-1]['batches']} batches), COPY + merge "
                     f"{copy_runs[-1]['rows_per_s']:.0f} rows/s")
             emit(throughput_line(bench, sink_runs, copy_runs, read_runs, len(events),
-                                 max_offsets, csv_s, len(payload), session_s, stack.n_part))
-        emit(stages_line(stage_runs, copy_runs, len(events)))
+                                 max_offsets, csv_s, len(payload), session_s, stack.n_part),
+                 generator=PRODUCED)
+        emit(stages_line(stage_runs, copy_runs, len(events)), generator=PRODUCED)
     finally:
         spark.stop()
         truncate(sink_dsn)
@@ -1019,7 +1024,8 @@ def bench_freshness(stack: Stack, scratch: Scratch, s: Settings,
                     raise RuntimeError(f"sink job died:\n{job.log_tail()}")
         finally:
             job.stop()
-        emit(freshness_line(runs, s, effective, conf_trigger, job.config, ready_s, cold))
+        emit(freshness_line(runs, s, effective, conf_trigger, job.config, ready_s, cold),
+             generator=f"{PYTHON_HTTP} (aiohttp, through NGINX)")
 
 
 def freshness_line(runs: list[dict], s: Settings, trigger: float, conf_trigger: float | None,
@@ -1114,10 +1120,9 @@ def main(argv: list[str] | None = None) -> int:
     # The stack's configuration for this process too (Spark jars, SPARK_LOCAL_IP, ...).
     for key, value in stack.env.items():
         os.environ.setdefault(key, value)
-    emit({"bench": "machine", "cpus": os.cpu_count(), "cpu_model": cpu_model(),
-          "memory_gib": r(psutil.virtual_memory().total / 2**30, 1),
-          "load_avg_1m": r(os.getloadavg()[0]), "python": sys.version.split()[0],
-          "quick": args.quick, "n_part": stack.n_part})
+    emit({"bench": "run", "load_avg_1m": r(os.getloadavg()[0]),
+          "python": sys.version.split()[0], "quick": args.quick, "n_part": stack.n_part},
+         generator=PRODUCED if "throughput" in only else PYTHON_HTTP)
     run_id = f"{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:6]}"
     scratch = Scratch(stack, run_id)
     # Spark's scratch space (of this process's JVM and of the sink jobs it starts) inside

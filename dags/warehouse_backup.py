@@ -8,7 +8,10 @@ its source, and prunes old backups.
 * **backup_hoverboard**, **backup_trip**: the run's data interval, one UTC day of each
   event table (by `event_time`, `start_time`); **backup_customer**: a full snapshot.
   Redshift writes Parquet itself (`UNLOAD ... IAM_ROLE ... FORMAT AS PARQUET`), PostgreSQL
-  streams `COPY ... TO STDOUT` into Parquet. Re-running a day replaces its backup.
+  streams `COPY ... TO STDOUT` into Parquet. Re-running a day replaces its backup once the
+  new one is verified; until then the verified one stays published. A re-run that finds
+  fewer rows than the day's verified backup fails (and alerts) and keeps both; trigger the
+  day again with `accept_fewer_rows` when the rows were removed on purpose.
 * **verify_<table>**: reads the manifest and every file back and compares sizes, SHA-256,
   row counts and checksums with the manifest and the rows with the source table; a
   mismatch fails the task with the numbers (and alerts). `platform.backup_catalog` keeps
@@ -49,12 +52,16 @@ with DAG(
     max_active_runs=1,  # one writer per backup folder
     default_args=DEFAULT_ARGS,
     params={"retention_days": Param(30, type="integer", minimum=1,
-                                    description="days of backups to keep")},
+                                    description="days of backups to keep"),
+            "accept_fewer_rows": Param(False, type="boolean",
+                                       description="rows missing since the day's verified "
+                                                   "backup were removed on purpose")},
     tags=["warehouse", "backup"],
 ):
     verified = []
     for table in TABLES:
-        backup = WarehouseBackupOperator(task_id=f"backup_{table}", table=table)
+        backup = WarehouseBackupOperator(task_id=f"backup_{table}", table=table,
+                                         accept_fewer_rows="{{ params.accept_fewer_rows }}")
         verified.append(WarehouseBackupVerifyOperator(
             task_id=f"verify_{table}", table=table, backup=backup.output))
     verified >> WarehouseBackupRetentionOperator(

@@ -9,7 +9,9 @@ warehouse (`warehouse_default`). Triggered by hand, with these params:
 * **snapshot_day**: the snapshot's date, or `latest` (customer).
 * **target_schema**: scratch schema to restore into; empty: `restore_<table>`.
 * **in_place**: restore into the table itself instead, replacing rows by natural key
-  (idempotent: running it twice changes nothing).
+  (idempotent: running it twice changes nothing). Customers keep the latest profile per id,
+  as the sink does: a profile newer than the snapshot's (`updated_at`, then
+  `source_offset`) stays.
 
 Each backup is restored in its own transaction through a staging table, and committed only
 when the staged rows and the restored rows match the manifest's row count and checksum.

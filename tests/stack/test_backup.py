@@ -21,7 +21,12 @@ from botocore.config import Config
 from hoverboard.backup import files
 from hoverboard.backup.engines import ARROW_TYPES, PostgresEngine, RedshiftEngine
 from hoverboard.backup.layout import Layout
-from hoverboard.backup.service import BackupError, BackupMismatch, BackupService
+from hoverboard.backup.service import (
+    BackupError,
+    BackupMismatch,
+    BackupRowsDropped,
+    BackupService,
+)
 from hoverboard.backup.store import ObjectStore
 from hoverboard.warehouse.migrations import discover
 from psycopg import sql
@@ -142,7 +147,8 @@ def test_backup_writes_files_manifest_and_catalog_and_verifies(service, warehous
 
     folder = f"{layout.prefix}/hoverboard/dt=2026-11-26/"
     keys = sorted(store.list_keys(folder))
-    assert keys == sorted([folder + "manifest.json"]
+    assert keys == sorted([folder + "manifest.json",
+                           f"{folder}run={manifest.backup_id}/manifest.json"]
                           + [folder + f.path for f in manifest.files])
     assert all(f.path.startswith(f"run={manifest.backup_id}/part-") for f in manifest.files)
     published = json.loads(store.get_bytes(folder + "manifest.json"))
@@ -230,30 +236,194 @@ def test_restore_in_place_recovers_lost_and_damaged_rows(service, warehouse) -> 
     assert rows_as_text(warehouse, "fleet.trip") == before
 
 
-def test_rerun_of_a_day_replaces_its_backup(service, warehouse, store, layout) -> None:
-    seed(warehouse, HOVERBOARD, 1000)
-    first = service.backup("hoverboard", DAY)
-    with psycopg.connect(warehouse) as conn:  # a late event for that day arrives
+def add_late_event(dsn: str) -> None:
+    """A late event for DAY, loaded after any backup taken so far."""
+    with psycopg.connect(dsn) as conn:
         conn.execute("INSERT INTO fleet.hoverboard SELECT 999, %s::timestamptz + interval "
                      "'5 hours', elevation, temperature, latitude, longitude, humidity, charge, "
                      "speed, isdocked, weight, acceleration, magneticfield, source_topic, "
                      "source_partition, source_offset, received_at, %s::timestamptz + "
                      "interval '1 day 3 hours' FROM fleet.hoverboard LIMIT 1",
                      (DAY.isoformat(), DAY.isoformat()))
+
+
+def run_keys(store: ObjectStore, folder: str, backup_id: str) -> list[str]:
+    return [k for k in store.list_keys(folder) if k.startswith(f"{folder}run={backup_id}/")]
+
+
+def test_restore_in_place_keeps_newer_customer_profiles(service, warehouse) -> None:
+    seed(warehouse, CUSTOMER, 30)
+    service.backup("customer", DAY)
+    backed_up = {r[0]: r for r in query(warehouse, "SELECT id, t::text FROM fleet.customer t")}
+    with psycopg.connect(warehouse) as conn:
+        # Newer profiles loaded since the backup (a later updated_at; the same updated_at
+        # from a later Kafka offset, the loader's tie-break): the restore keeps them.
+        conn.execute("UPDATE fleet.customer SET updated_at = updated_at + interval '1 day', "
+                     "email = 'newer@example.com' WHERE id = 1")
+        conn.execute("UPDATE fleet.customer SET source_offset = 10, last_name = 'Tie' "
+                     "WHERE id = 2")
+        # Damage at the backup's version, a profile rolled back, a lost one: restored.
+        conn.execute("UPDATE fleet.customer SET email = 'damaged' WHERE id = 3")
+        conn.execute("UPDATE fleet.customer SET updated_at = updated_at - interval '1 day', "
+                     "email = 'older@example.com' WHERE id = 5")
+        conn.execute("DELETE FROM fleet.customer WHERE id = 4")
+    newer = {r[0]: r for r in query(warehouse, "SELECT id, t::text FROM fleet.customer t "
+                                               "WHERE id IN (1, 2)")}
+
+    [result] = service.restore("customer", latest_snapshot=True, in_place=True)
+
+    expected = sorted({**backed_up, **newer}.values())
+    assert sorted(query(warehouse, "SELECT id, t::text FROM fleet.customer t")) == expected
+    assert (result["rows"], result["kept_newer"]) == (28, 2)
+    # Again: nothing changes.
+    service.restore("customer", latest_snapshot=True, in_place=True)
+    assert sorted(query(warehouse, "SELECT id, t::text FROM fleet.customer t")) == expected
+
+
+def test_rerun_of_a_day_replaces_its_backup(service, warehouse, store, layout) -> None:
+    seed(warehouse, HOVERBOARD, 1000)
+    first = service.backup("hoverboard", DAY)
+    add_late_event(warehouse)
     second = service.backup("hoverboard", DAY)
 
     assert second.rows == first.rows + 1 and second.checksum != first.checksum
     folder = f"{layout.prefix}/hoverboard/dt=2026-11-26/"
-    keys = list(store.list_keys(folder))
-    assert sorted(keys) == sorted([folder + "manifest.json"]
-                                  + [folder + f.path for f in second.files])
-    assert not [k for k in keys if first.backup_id in k]  # the old run's files are gone
+    # The first was never verified: the second is published at once...
     assert service.manifest(service_table("hoverboard"), DAY).backup_id == second.backup_id
     assert [(r["backup_id"], r["status"]) for r in catalog(warehouse)] == [
         (first.backup_id, "replaced"), (second.backup_id, "published")]
+    # ... and the first's files go once the second is verified.
+    assert run_keys(store, folder, first.backup_id)
     service.verify("hoverboard", DAY, second.backup_id)
+    keys = list(store.list_keys(folder))
+    assert sorted(keys) == sorted([folder + "manifest.json",
+                                   f"{folder}run={second.backup_id}/manifest.json"]
+                                  + [folder + f.path for f in second.files])
     with pytest.raises(BackupMismatch, match="was replaced by"):
         service.verify("hoverboard", DAY, first.backup_id)
+
+
+def test_rerun_keeps_the_verified_backup_until_the_new_one_is_verified(
+        service, warehouse, store, layout) -> None:
+    seed(warehouse, HOVERBOARD, 1000)
+    first = service.backup("hoverboard", DAY)
+    service.verify("hoverboard", DAY, first.backup_id)
+    add_late_event(warehouse)
+    second = service.backup("hoverboard", DAY)
+
+    folder = f"{layout.prefix}/hoverboard/dt=2026-11-26/"
+    table = service_table("hoverboard")
+    # Until the second is verified, the first stays published, complete and restorable.
+    assert service.manifest(table, DAY).backup_id == first.backup_id
+    assert [(r["backup_id"], r["status"], r["verified"]) for r in catalog(warehouse)] == [
+        (first.backup_id, "published", True), (second.backup_id, "pending", False)]
+    assert service.restore("hoverboard", days=[DAY])[0]["backup_id"] == first.backup_id
+    # A failed verification of the second (a file damaged in the store) keeps the first.
+    entry = second.files[0]
+    good = store.get_bytes(folder + entry.path)
+    corrupt_one_value(store, folder + entry.path)
+    with pytest.raises(BackupMismatch):
+        service.verify("hoverboard", DAY, second.backup_id)
+    assert service.manifest(table, DAY).backup_id == first.backup_id
+    assert len(run_keys(store, folder, first.backup_id)) == len(first.files) + 1
+
+    store.put_bytes(folder + entry.path, good, "application/octet-stream")
+    result = service.verify("hoverboard", DAY, second.backup_id)
+    assert (result.backup_id, result.rows) == (second.backup_id, first.rows + 1)
+    assert service.manifest(table, DAY).backup_id == second.backup_id
+    assert not run_keys(store, folder, first.backup_id)
+    assert [(r["backup_id"], r["status"]) for r in catalog(warehouse)] == [
+        (first.backup_id, "replaced"), (second.backup_id, "published")]
+
+
+def test_rerun_with_fewer_rows_keeps_both_and_alerts(service, warehouse, store, layout,
+                                                     stack_env, monkeypatch) -> None:
+    seed(warehouse, HOVERBOARD, 1000)
+    seed(warehouse, CUSTOMER, 40)
+    good = service.backup("hoverboard", DAY)
+    service.verify("hoverboard", DAY, good.backup_id)
+    before = rows_as_text(warehouse, "fleet.hoverboard")
+    with psycopg.connect(warehouse) as conn:  # a bad DELETE
+        lost = conn.execute("DELETE FROM fleet.hoverboard WHERE id < 5 AND "
+                            + in_day("event_time"), {"day": DAY.isoformat()}).rowcount
+    assert lost > 0
+
+    # Through the operator, as the DAG runs it: the task fails at once, no retry.
+    from hoverboard.notifiers.alerts import ElasticsearchAlertNotifier
+    from hoverboard.operators.backup import BackupRowsDroppedError, WarehouseBackupOperator
+
+    monkeypatch.setenv("AIRFLOW_CONN_SCRATCH_WAREHOUSE",
+                       json.dumps({"conn_type": "postgres", **_conn_parts(warehouse)}))
+    operator = WarehouseBackupOperator(
+        task_id="backup_hoverboard", table="hoverboard", day=DAY.isoformat(),
+        bucket=layout.bucket, prefix=layout.prefix, conn_id="scratch_warehouse")
+    run_id = f"test-{uuid.uuid4().hex[:8]}"
+    ti = SimpleNamespace(dag_id="warehouse_backup", task_id="backup_hoverboard",
+                         run_id=run_id, map_index=-1, try_number=1, max_tries=2,
+                         log_url="http://airflow.invalid/log")
+    with pytest.raises(BackupRowsDroppedError,
+                       match=f"{good.rows - lost} rows where the verified backup "
+                             f"{good.backup_id} has {good.rows}") as err:
+        operator.execute({"ti": ti})
+
+    table = service_table("hoverboard")
+    folder = f"{layout.prefix}/hoverboard/dt=2026-11-26/"
+    [(_, _, held_id)] = [(r["status"], r["row_count"], r["backup_id"])
+                         for r in catalog(warehouse) if r["status"] == "held"]
+    assert [(r["backup_id"], r["status"], r["row_count"]) for r in catalog(warehouse)] == [
+        (good.backup_id, "published", good.rows), (held_id, "held", good.rows - lost)]
+    assert service.manifest(table, DAY).backup_id == good.backup_id  # still the day's
+    assert len(run_keys(store, folder, good.backup_id)) == len(good.files) + 1
+    assert run_keys(store, folder, held_id)  # the new one is kept too
+    # Verifying the held one (it matches today's source) does not publish it either.
+    service.verify("hoverboard", DAY, held_id)
+    assert service.manifest(table, DAY).backup_id == good.backup_id
+    assert run_keys(store, folder, good.backup_id)
+    # The verified backup still restores what the DELETE lost.
+    service.restore("hoverboard", days=[DAY], in_place=True)
+    assert rows_as_text(warehouse, "fleet.hoverboard") == before
+
+    # The task's failure alert (the DAGs' on_failure_callback) in Elasticsearch: the
+    # numbers and places, no row values.
+    from elasticsearch import Elasticsearch
+
+    monkeypatch.setenv("AIRFLOW_CONN_ELASTICSEARCH_DEFAULT", json.dumps({
+        "conn_type": "elasticsearch", "host": "127.0.0.1",
+        "port": int(stack_env["HOVER_ELASTICSEARCH_URL"].rsplit(":", 1)[1].strip("/"))}))
+    ElasticsearchAlertNotifier(severity="error", action="task_failed").notify(
+        {"ti": ti, "exception": err.value})
+    es = Elasticsearch(stack_env["HOVER_ELASTICSEARCH_URL"])
+    es.indices.refresh(index="hoverboard-alerts-*")
+    [alert] = [h["_source"] for h in es.search(
+        index="hoverboard-alerts-*", query={"term": {"airflow.run_id": run_id}})["hits"]["hits"]]
+    assert (alert["log"]["level"], alert["error"]["type"]) == ("error",
+                                                               "BackupRowsDroppedError")
+    assert alert["details"] == {
+        "table": "fleet.hoverboard", "kind": "day", "day": DAY.isoformat(),
+        "location": f"s3://{layout.bucket}/{folder}", "verified_backup_id": good.backup_id,
+        "verified_rows": good.rows, "held_backup_id": held_id,
+        "held_rows": good.rows - lost, "missing_rows": lost}
+    assert "accept_fewer_rows" in alert["message"]
+
+
+def test_fewer_rows_on_purpose_replace_the_backup_once_verified(service, warehouse, store,
+                                                                layout) -> None:
+    seed(warehouse, CUSTOMER, 40)
+    good = service.backup("customer", DAY)
+    service.verify("customer", DAY)
+    with psycopg.connect(warehouse) as conn:  # an erasure request, say
+        conn.execute("DELETE FROM fleet.customer WHERE id = 3")
+    with pytest.raises(BackupRowsDropped):
+        service.backup("customer", DAY)
+    accepted = service.backup("customer", DAY, accept_fewer_rows=True)
+    table = service_table("customer")
+    assert service.manifest(table, DAY).backup_id == good.backup_id
+    service.verify("customer", DAY, accepted.backup_id)
+    assert service.manifest(table, DAY).backup_id == accepted.backup_id
+    folder = f"{layout.prefix}/customer/snapshot/dt=2026-11-26/"
+    assert {k.split("/")[-2] for k in store.list_keys(folder) if "/run=" in k} == {
+        f"run={accepted.backup_id}"}  # the good and the held runs are gone now
+    assert [r["status"] for r in catalog(warehouse)] == ["replaced", "replaced", "published"]
 
 
 def corrupt_one_value(store: ObjectStore, key: str) -> None:

@@ -111,12 +111,15 @@ def test_copy_for_restores_parses_with_the_role() -> None:
 def test_restore_statements_parse(name) -> None:
     table = backup_table(name)
     target = sql.Identifier(f"restore_{name}", table.table)
-    statements = RestoreSQL(target, "restore_stage_1a2b3c4d", ["id", "loaded_at"], table.key)
+    statements = RestoreSQL(target, "restore_stage_1a2b3c4d", ["id", "loaded_at"], table.key,
+                            table.version_by)
     kinds = [type(parse_redshift(s)).__name__ for s in (
         statements.create_stage, statements.delete, statements.insert,
-        statements.staged.as_string(None), statements.restored.as_string(None),
-        statements.drop_stage)]
-    assert kinds == ["Create", "Delete", "Insert", "Select", "Select", "Drop"]
+        statements.staged.as_string(None), statements.applied.as_string(None),
+        statements.restored.as_string(None), statements.drop_stage)]
+    assert kinds == ["Create", "Delete", "Insert", "Select", "Select", "Select", "Drop"]
+    # Customers: the latest profile wins, as in the loader; events: every backed-up row.
+    assert ("updated_at" in statements.delete) == (name == "customer")
     assert statements.create_stage.startswith("CREATE TEMP TABLE")
 
 

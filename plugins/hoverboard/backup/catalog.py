@@ -1,6 +1,15 @@
 """``platform.backup_catalog`` (migration V0004): one row per backup run, with what it
-holds, where, its verification, and what became of it (``published`` until a re-run of the
-same day ``replaced`` it or retention ``deleted`` it).
+holds, where, its verification, and what became of it. ``status``:
+
+* ``published``: the folder's ``manifest.json`` is this backup's (restores read it);
+* ``pending``: a re-run's backup waiting for its verification beside the verified backup it
+  is to replace (it is published only once verified);
+* ``held``: a re-run that found fewer rows than the verified backup of the same day: kept
+  beside it, never published on its own (see ``BackupService.backup``);
+* ``replaced``: a later backup of the same folder took its place;
+* ``deleted``: retention removed the folder.
+
+No migration is needed for the two new states: ``status`` is a plain ``varchar(16)``.
 
 Statements take their values as DB-API parameters (``%s``: psycopg and redshift_connector
 alike); their Redshift parse is tested in tests/unit/test_backup_redshift_sql.py.
@@ -19,13 +28,27 @@ INSERT = (
     f"INSERT INTO {CATALOG} (backup_id, table_name, kind, day, snapshot_date, row_count,"
     " byte_count, file_count, checksum, location, schema_version, status, created_at,"
     " verified, run_id)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'published', %s, false, %s)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, false, %s)"
 )
 MARK_REPLACED = (
     f"UPDATE {CATALOG} SET status = 'replaced'"
     " WHERE table_name = %s AND kind = %s AND location = %s AND status = 'published'"
     " AND backup_id <> %s"
 )
+#: A verified backup took the folder: the runs made before it (published, waiting or held)
+#: are replaced, and removed from the store.
+MARK_SUPERSEDED = (
+    f"UPDATE {CATALOG} SET status = 'replaced'"
+    " WHERE table_name = %s AND kind = %s AND location = %s"
+    " AND status IN ('published', 'pending', 'held')"
+    f" AND created_at < (SELECT created_at FROM {CATALOG} WHERE backup_id = %s)"
+)
+REPLACED = (
+    f"SELECT backup_id FROM {CATALOG}"
+    " WHERE table_name = %s AND kind = %s AND location = %s AND status = 'replaced'"
+)
+SET_STATUS = f"UPDATE {CATALOG} SET status = %s WHERE backup_id = %s"
+STATE = f"SELECT status, verified FROM {CATALOG} WHERE backup_id = %s"
 RECORD_VERIFICATION = (
     f"UPDATE {CATALOG} SET verified = %s, verified_at = %s, verify_error = %s"
     " WHERE backup_id = %s"
@@ -40,8 +63,10 @@ MARK_DELETED = (
 )
 SCHEMA_VERSION = "SELECT MAX(version) FROM platform.schema_migrations"
 
-STATEMENTS = (INSERT, MARK_REPLACED, RECORD_VERIFICATION, LATEST_VERIFIED, MARK_DELETED,
-              SCHEMA_VERSION)
+STATEMENTS = (INSERT, MARK_REPLACED, MARK_SUPERSEDED, REPLACED, SET_STATUS, STATE,
+              RECORD_VERIFICATION,
+              LATEST_VERIFIED, MARK_DELETED, SCHEMA_VERSION)
+PUBLISHED, PENDING, HELD = "published", "pending", "held"
 
 
 def _utc_now() -> datetime:
@@ -61,16 +86,36 @@ def schema_version(cur: Any) -> int:
     return int(row[0])
 
 
-def record_backup(cur: Any, manifest: Manifest, location: str) -> None:
-    """The new backup, published; the backup it replaced (same folder) marked so."""
-    cur.execute(MARK_REPLACED, (manifest.table, manifest.kind, location, manifest.backup_id))
+def record_backup(cur: Any, manifest: Manifest, location: str, status: str = PUBLISHED) -> None:
+    """The new backup with its ``status``; when published, the backup it replaced (same
+    folder) marked so."""
+    if status == PUBLISHED:
+        cur.execute(MARK_REPLACED, (manifest.table, manifest.kind, location,
+                                    manifest.backup_id))
     cur.execute(INSERT, (
         manifest.backup_id, manifest.table, manifest.kind,
         manifest.day if manifest.kind == "day" else None,
         manifest.day if manifest.kind == "snapshot" else None,
         manifest.rows, manifest.bytes, len(manifest.files), manifest.checksum, location,
-        manifest.schema_version, _naive_utc(manifest.created_at), manifest.run_id,
+        manifest.schema_version, status, _naive_utc(manifest.created_at), manifest.run_id,
     ))
+
+
+def state(cur: Any, backup_id: str) -> tuple[str, bool] | None:
+    """``(status, verified)`` of a backup, or None when the catalog does not know it."""
+    cur.execute(STATE, (backup_id,))
+    row = cur.fetchone()
+    return (row[0], bool(row[1])) if row else None
+
+
+def record_promotion(cur: Any, manifest: Manifest, location: str) -> set[str]:
+    """``manifest``'s backup, verified, is now the folder's: it is published, the ones made
+    before it are replaced. Returns the ids of every replaced backup of the folder."""
+    cur.execute(MARK_REPLACED, (manifest.table, manifest.kind, location, manifest.backup_id))
+    cur.execute(MARK_SUPERSEDED, (manifest.table, manifest.kind, location, manifest.backup_id))
+    cur.execute(SET_STATUS, (PUBLISHED, manifest.backup_id))
+    cur.execute(REPLACED, (manifest.table, manifest.kind, location))
+    return {row[0] for row in cur.fetchall()}
 
 
 def record_verification(cur: Any, backup_id: str, error: str | None) -> None:

@@ -4,15 +4,18 @@
 
     <prefix>/<table>/dt=YYYY-MM-DD/                   one day of an event table
     <prefix>/<table>/snapshot/dt=YYYY-MM-DD/          a full snapshot taken by that day's run
-        manifest.json                                 written last: the folder's only truth
+        manifest.json                                 the published backup: what readers use
         run=<backup id>/part-00000.parquet ...        the files of one run
+        run=<backup id>/manifest.json                 that run's own manifest
 
-A run writes its files into a folder of its own (``run=<backup id>/``), which no reader
-trusts, then publishes ``manifest.json`` with one PUT (atomic in S3: readers see the old
-manifest or the new one, never a mix), and only then deletes every other ``run=`` folder
-under the day: a re-run replaces the day's backup, and a run that fails half-way leaves the
-published backup untouched. One writer per table and day at a time (the backup DAG runs
-with ``max_active_runs=1``).
+A run writes its files and its own manifest into a folder of its own (``run=<backup id>/``),
+which no reader trusts. It is published by copying its manifest to the folder's
+``manifest.json`` with one PUT (atomic in S3: readers see the old manifest or the new one,
+never a mix): at once when the folder holds no verified backup, otherwise only when its own
+verification passed. Older ``run=`` folders are deleted only after a verification passed,
+so a re-run never removes the last verified copy before its replacement is verified, and a
+run that fails half-way leaves the published backup untouched. One writer per table and
+day at a time (the backup DAG runs with ``max_active_runs=1``).
 """
 
 from __future__ import annotations
@@ -72,6 +75,17 @@ class Layout:
     @staticmethod
     def manifest_key(folder: str) -> str:
         return folder + MANIFEST
+
+    @classmethod
+    def run_manifest_key(cls, folder: str, backup_id: str) -> str:
+        """The manifest a run keeps in its own folder (published or not)."""
+        return cls.run_folder(folder, backup_id) + MANIFEST
+
+    @staticmethod
+    def run_id_of(relative: str) -> str | None:
+        """The backup id of a key relative to a day folder (``run=<id>/...``), else None."""
+        match = _RUN.match(relative)
+        return match[0][len("run="):-1] if match else None
 
     def scratch(self, token: str) -> str:
         """A temporary area (Redshift verification exports), deleted after use."""

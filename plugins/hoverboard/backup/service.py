@@ -1,15 +1,18 @@
 """Backups, verification, retention and restores, the same for every engine.
 
 * **backup** a table's day (event tables, by their event time in UTC) or a full snapshot:
-  the engine writes Parquet files into a run folder, the manifest is published last, the
-  catalog records the run, older runs of that folder are deleted (see :mod:`.layout`).
+  the engine writes Parquet files into a run folder with the run's manifest, the catalog
+  records the run. The day's ``manifest.json`` is replaced at once only when the folder
+  holds no verified backup; otherwise the new backup waits for its verification, and a
+  re-run with fewer rows than the verified backup is held beside it (see :mod:`.layout`).
 * **verify** reads the manifest and every file back (size, SHA-256, rows, checksum per
   file) and compares the rows with the source table. The source is live, so the comparison
   is made on what cannot have changed since the backup: source rows loaded before the
   backup's ``settled_before`` (its start minus ``settle_seconds``, which covers loads that
   were still in flight) against the backed-up rows whose natural key has no row loaded or
   updated since. Events arriving late and customers updated since drop out of both sides,
-  instead of failing the check; a missing, extra or altered row does not.
+  instead of failing the check; a missing, extra or altered row does not. A backup that
+  passes is published (unless held) and only then are the folder's older runs deleted.
 * **retention** deletes backups whose day is more than ``keep_days`` before the reference
   day, but never the latest verified backup of a table (nor, when none is verified, the
   latest backup at all).
@@ -67,6 +70,27 @@ class BackupMismatch(RuntimeError):
         self.retryable = retryable
 
 
+class BackupRowsDropped(BackupError):
+    """A re-run found fewer rows than the verified backup of the same day: both are kept,
+    the verified one stays published. ``details`` (counts, ids, places; never a row's
+    values) go into the alert."""
+
+    def __init__(self, where: str, location: str, verified: Manifest, held: Manifest) -> None:
+        missing = verified.rows - held.rows
+        super().__init__(
+            f"{where}: the re-run found {held.rows} rows where the verified backup "
+            f"{verified.backup_id} has {verified.rows} ({missing} fewer). Both are kept at "
+            f"{location}; the verified one stays published. If rows were lost in the "
+            "warehouse, restore them from the verified backup (warehouse_restore with "
+            "in_place); if they were removed on purpose, re-run the backup with "
+            "accept_fewer_rows (the new backup replaces the old one once verified)")
+        self.details = {
+            "table": verified.table, "kind": verified.kind, "day": verified.day.isoformat(),
+            "location": location, "verified_backup_id": verified.backup_id,
+            "verified_rows": verified.rows, "held_backup_id": held.backup_id,
+            "held_rows": held.rows, "missing_rows": missing}
+
+
 @dataclass(frozen=True)
 class Verification:
     backup_id: str
@@ -97,27 +121,56 @@ def _timestamp(value: datetime) -> sql.Composed:
 class RestoreSQL:
     """The statements restoring one backup through the staging table ``stage``: rows are
     replaced by natural key (``DELETE ... USING`` then ``INSERT``: the same on both
-    engines), and ``staged``/``restored`` select what is checked against the manifest."""
+    engines), and ``staged``/``applied``/``restored`` select what is checked against the
+    manifest.
+
+    With ``version`` (tables where the latest version of a key wins: customer's
+    ``updated_at``), a row the table holds in a newer version than the backup's stays: the
+    same order as the loader's merge (version, then ``source_offset``, a missing offset
+    first), so a restore never rolls a profile back. The backup's row replaces one of the
+    same version too: that repairs a damaged row and changes nothing in an intact one.
+    ``applied`` selects the staged rows that are written (all of them without ``version``)."""
 
     def __init__(self, target: sql.Identifier, stage: str, columns: Sequence[str],
-                 key: Sequence[str]) -> None:
+                 key: Sequence[str], version: str | None = None) -> None:
         self.stage = sql.Identifier(stage)
         cols = sql.SQL(", ").join(map(sql.Identifier, columns))
         match = sql.SQL(" AND ").join(
             sql.SQL("{t}.{k} = {s}.{k}").format(t=target, s=self.stage, k=sql.Identifier(k))
             for k in key)
+        if version is None:
+            newer = same_version = None
+        else:
+            v = sql.Identifier(version)
+            offset = sql.Identifier("source_offset")
+            newer = sql.SQL(
+                "({t}.{v} > {s}.{v} OR ({t}.{v} = {s}.{v} AND COALESCE({t}.{o}, -1) >"
+                " COALESCE({s}.{o}, -1)))").format(t=target, s=self.stage, v=v, o=offset)
+            same_version = sql.SQL(
+                "{t}.{v} = {s}.{v} AND COALESCE({t}.{o}, -1) = COALESCE({s}.{o}, -1)").format(
+                t=target, s=self.stage, v=v, o=offset)
         self.create_stage = sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS)").format(
             self.stage, target).as_string(None)
         self.staged = sql.SQL("SELECT {} FROM {}").format(cols, self.stage)
-        self.delete = sql.SQL("DELETE FROM {t} USING {s} WHERE {match}").format(
-            t=target, s=self.stage, match=match).as_string(None)
-        self.insert = sql.SQL("INSERT INTO {t} ({cols}) SELECT {cols} FROM {s}").format(
-            t=target, cols=cols, s=self.stage).as_string(None)
+        self.applied = self.staged if newer is None else sql.SQL(
+            "SELECT {cols} FROM {s} WHERE NOT EXISTS (SELECT 1 FROM {t} WHERE {match} AND "
+            "{newer})").format(cols=cols, s=self.stage, t=target, match=match, newer=newer)
+        self.delete = sql.SQL("DELETE FROM {t} USING {s} WHERE {match}{keep}").format(
+            t=target, s=self.stage, match=match,
+            keep=sql.SQL("") if newer is None else sql.SQL(" AND NOT {}").format(newer)
+        ).as_string(None)
+        # What the DELETE left of a key is newer than the backup: it stays.
+        self.insert = sql.SQL(
+            "INSERT INTO {t} ({cols}) SELECT {cols} FROM {s} WHERE NOT EXISTS (SELECT 1 FROM"
+            " {t} WHERE {match})").format(t=target, cols=cols, s=self.stage,
+                                          match=match).as_string(None)
         self.restored = sql.SQL(
-            "SELECT {cols} FROM {t} WHERE EXISTS (SELECT 1 FROM {s} WHERE {match})").format(
+            "SELECT {cols} FROM {t} WHERE EXISTS (SELECT 1 FROM {s} WHERE {match}{same})").format(
             cols=sql.SQL(", ").join(sql.SQL("{}.{}").format(target, sql.Identifier(c))
                                     for c in columns),
-            t=target, s=self.stage, match=match)
+            t=target, s=self.stage, match=match,
+            same=sql.SQL("") if same_version is None else sql.SQL(" AND {}").format(
+                same_version))
         self.drop_stage = sql.SQL("DROP TABLE {}").format(self.stage).as_string(None)
 
     @staticmethod
@@ -217,9 +270,16 @@ class BackupService:
         return sorted(d for f in folders if (d := self.layout.folder_day(f)) is not None)
 
     # -- backup ----------------------------------------------------------------------------
-    def backup(self, name: str, day: date) -> Manifest:
+    def backup(self, name: str, day: date, *, accept_fewer_rows: bool = False) -> Manifest:
         """Back up ``day`` of an event table, or a snapshot of a snapshot table labelled
-        with ``day``; replaces that folder's previous backup."""
+        with ``day``, into a run folder of its own.
+
+        When the folder holds no verified backup, the new one is published at once.
+        Otherwise it waits beside the verified one (``pending``) and :meth:`verify`
+        publishes it; the verified copy stays the folder's until then. A re-run that finds
+        fewer rows than the verified backup (a bad DELETE in the source, say) is ``held``:
+        kept beside it, never published, and :class:`BackupRowsDropped` raised, unless
+        ``accept_fewer_rows`` (the rows were removed on purpose)."""
         table = backup_table(name)
         folder = self.folder(table, day)
         backup_id = new_backup_id()
@@ -245,20 +305,82 @@ class BackupService:
                 key=table.key, time_column=table.time_column,
                 settled_before=started - self.settle, created_at=datetime.now(UTC),
                 run_id=self.run_id, files=tuple(entries))
-            # Publish: from this PUT on, readers see the new backup.
-            self.store.put_bytes(self.layout.manifest_key(folder), manifest.to_json())
+            body = manifest.to_json()
+            self.store.put_bytes(self.layout.run_manifest_key(folder, backup_id), body)
+            verified = self._verified_published(conn, table, day)
+            if verified is None:
+                status = catalog.PUBLISHED
+                # Publish: from this PUT on, readers see the new backup.
+                self.store.put_bytes(self.layout.manifest_key(folder), body)
+            elif manifest.rows < verified.rows and not accept_fewer_rows:
+                status = catalog.HELD
+            else:
+                status = catalog.PENDING
             with closing(conn.cursor()) as cur:
-                catalog.record_backup(cur, manifest, self.layout.uri(folder))
+                catalog.record_backup(cur, manifest, self.layout.uri(folder), status)
             conn.commit()
-        removed = [k for k in self.store.list_keys(folder)
-                   if k != self.layout.manifest_key(folder) and not k.startswith(folder + run)]
-        self.store.delete_keys(removed)
-        log.info("backed up %s %s %s: %d rows in %d file(s), %d bytes, checksum %s, at %s%s",
-                 table.qualified, table.kind, day, manifest.rows, len(manifest.files),
-                 manifest.bytes, manifest.checksum, self.layout.uri(folder),
-                 f"; replaced an earlier backup ({len(removed)} objects removed)"
-                 if removed else "")
+        where = f"{table.qualified} {table.kind} {day}"
+        log.info("backed up %s: %d rows in %d file(s), %d bytes, checksum %s, at %s (%s)",
+                 where, manifest.rows, len(manifest.files), manifest.bytes, manifest.checksum,
+                 self.layout.uri(self.layout.run_folder(folder, backup_id)), {
+                     catalog.PUBLISHED: "published",
+                     catalog.PENDING: f"published once verified; until then the verified "
+                                      f"backup {verified and verified.backup_id} stays",
+                     catalog.HELD: "held: fewer rows than the verified backup"}[status])
+        if status == catalog.HELD:
+            assert verified is not None
+            raise BackupRowsDropped(where, self.layout.uri(folder), verified, manifest)
         return manifest
+
+    def _verified_published(self, conn: Any, table: BackupTable, day: date) -> Manifest | None:
+        """The folder's published backup when it passed its verification, else None."""
+        try:
+            published = self.manifest(table, day)
+        except BackupMismatch:
+            log.warning("%s: the published manifest is unreadable; the new backup replaces "
+                        "it", self.layout.uri(self.folder(table, day)), exc_info=True)
+            return None
+        if published is None:
+            return None
+        with closing(conn.cursor()) as cur:
+            state = catalog.state(cur, published.backup_id)
+        conn.rollback()
+        return published if state is not None and state[1] else None
+
+    def _run_manifest(self, table: BackupTable, day: date, backup_id: str) -> Manifest | None:
+        """A run's own manifest (published or not), if the run's folder still exists."""
+        key = self.layout.run_manifest_key(self.folder(table, day), backup_id)
+        body = self.store.get_bytes(key)
+        if body is None:
+            return None
+        try:
+            return Manifest.from_json(body, where=self.layout.uri(key))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BackupMismatch(f"{self.layout.uri(key)} is not a readable manifest: {exc}",
+                                 retryable=False) from exc
+
+    def _publish_verified(self, conn: Any, table: BackupTable, manifest: Manifest,
+                          published: Manifest | None) -> list[str]:
+        """``manifest`` passed its verification: make it the folder's backup (unless it is
+        held), then delete the runs before it; returns the keys deleted."""
+        folder = self.folder(table, manifest.day)
+        location = self.layout.uri(folder)
+        with closing(conn.cursor()) as cur:
+            state = catalog.state(cur, manifest.backup_id)
+        conn.rollback()
+        if state is not None and state[0] == catalog.HELD:
+            return []  # it stays beside the verified backup, for a person to decide
+        if published is None or published.backup_id != manifest.backup_id:
+            self.store.put_bytes(self.layout.manifest_key(folder), manifest.to_json())
+        with closing(conn.cursor()) as cur:
+            replaced = catalog.record_promotion(cur, manifest, location)
+        conn.commit()
+        # Only now, with a verified backup published, do the runs made before it go (runs
+        # made since, waiting or held, stay).
+        older = [k for k in self.store.list_keys(folder)
+                 if self.layout.run_id_of(k[len(folder):]) in replaced]
+        self.store.delete_keys(older)
+        return older
 
     def summary(self, name: str, manifest: Manifest) -> dict[str, Any]:
         """What a backup task returns (and the verify task reads)."""
@@ -281,19 +403,23 @@ class BackupService:
         return np.unique(row_hashes(keys, table.key))
 
     def verify(self, name: str, day: date, backup_id: str | None = None) -> Verification:
-        """Check the published backup of ``name``/``day`` against the store and the source;
-        raises :class:`BackupMismatch` naming what differs. The catalog records the result."""
+        """Check the published backup of ``name``/``day`` (or the run ``backup_id``, published
+        or waiting) against the store and the source; raises :class:`BackupMismatch` naming
+        what differs. The catalog records the result; a backup that passes is published."""
         table = backup_table(name)
         folder = self.folder(table, day)
         where = f"{table.qualified} {table.kind} {day}"
-        manifest = self.manifest(table, day)
+        published = manifest = self.manifest(table, day)
+        if backup_id and (published is None or published.backup_id != backup_id):
+            manifest = self._run_manifest(table, day, backup_id)  # waiting or held
+            if manifest is None:
+                raise BackupMismatch(
+                    f"{where}: backup {backup_id} was replaced by "
+                    f"{published.backup_id if published else 'nothing'} before it was "
+                    "verified; verify that one (its run has a verify task)", retryable=False)
         if manifest is None:
             raise BackupMismatch(f"{where}: no backup (no {self.layout.uri(folder)}manifest.json)",
                                  retryable=False)
-        if backup_id and manifest.backup_id != backup_id:
-            raise BackupMismatch(
-                f"{where}: backup {backup_id} was replaced by {manifest.backup_id} before it "
-                "was verified; verify that one (its run has a verify task)", retryable=False)
         has_loaded_at = LOADED_AT in manifest.column_names
         with closing(self.connect()) as conn:
             changed = (self._changed_keys(conn, table, manifest) if has_loaded_at
@@ -324,6 +450,7 @@ class BackupService:
             with closing(conn.cursor()) as cur:
                 catalog.record_verification(cur, manifest.backup_id, error)
             conn.commit()
+            removed = [] if error else self._publish_verified(conn, table, manifest, published)
         if error:
             raise BackupMismatch(error, retryable=retryable)
         result = Verification(manifest.backup_id, table.qualified, day, stored.rows,
@@ -332,8 +459,10 @@ class BackupService:
             log.warning("%s: %d key(s) were loaded or updated after the backup (late events or "
                         "newer versions): they are not in it; re-run the day to include them",
                         where, changed.size)
-        log.info("verified %s: %d rows, checksum %s, match the source (%d rows compared)",
-                 where, stored.rows, stored.hexdigest, source.rows)
+        log.info("verified %s, backup %s: %d rows, checksum %s, match the source (%d rows "
+                 "compared)%s", where, manifest.backup_id, stored.rows, stored.hexdigest,
+                 source.rows, f"; published, {len(removed)} object(s) of earlier runs removed"
+                 if removed else "")
         return result
 
     def _check_files(self, manifest: Manifest, folder: str, table: BackupTable,
@@ -451,15 +580,16 @@ class BackupService:
                 f"{manifest.schema_version}) differ from {target.as_string(None)}'s "
                 f"{[c.name for c in columns]}; restore into a new scratch schema")
         statements = RestoreSQL(target, f"restore_stage_{uuid.uuid4().hex[:8]}",
-                                manifest.column_names, manifest.key)
+                                manifest.column_names, manifest.key, table.version_by)
         expected = manifest.content
 
-        def check(what: str, got: Checksum) -> None:
-            if (got.rows, got.total) != (expected.rows, expected.total):
+        def check(what: str, got: Checksum, want: Checksum = expected,
+                  of: str = "the manifest has") -> None:
+            if (got.rows, got.total) != (want.rows, want.total):
                 raise BackupMismatch(
-                    f"{where}: {what} has {got.rows} rows, checksum {got.hexdigest}; the "
-                    f"manifest has {expected.rows} rows, checksum {expected.hexdigest}; "
-                    "nothing was restored", retryable=False)
+                    f"{where}: {what} has {got.rows} rows, checksum {got.hexdigest}; "
+                    f"{of} {want.rows} rows, checksum {want.hexdigest}; nothing was restored",
+                    retryable=False)
 
         def run(statement: str) -> None:
             with closing(conn.cursor()) as cur:
@@ -472,17 +602,22 @@ class BackupService:
                                  self.folder(table, manifest.day), Path(tmp))
             check("the staged data",
                   self.engine.checksum(conn, statements.staged, manifest.columns))
+            applied = (expected if statements.applied is statements.staged
+                       else self.engine.checksum(conn, statements.applied, manifest.columns))
             run(statements.delete)
             run(statements.insert)
             check(f"{target.as_string(None)} after the restore",
-                  self.engine.checksum(conn, statements.restored, manifest.columns))
+                  self.engine.checksum(conn, statements.restored, manifest.columns),
+                  applied, "the backup's rows to write have")
             run(statements.drop_stage)
             conn.commit()
         except BaseException:
             conn.rollback()
             raise
-        log.info("restored %s into %s: %d rows, checksum %s (matches the manifest)", where,
-                 target.as_string(None), expected.rows, expected.hexdigest)
+        kept = expected.rows - applied.rows
+        log.info("restored %s into %s: %d rows, checksum %s (matches the manifest)%s", where,
+                 target.as_string(None), applied.rows, applied.hexdigest,
+                 f"; {kept} row(s) kept, newer in the table than in the backup" if kept else "")
         return {"table": table.qualified, "kind": manifest.kind, "day": manifest.day.isoformat(),
                 "backup_id": manifest.backup_id, "target": target.as_string(None),
-                "rows": expected.rows, "checksum": expected.hexdigest}
+                "rows": applied.rows, "checksum": applied.hexdigest, "kept_newer": kept}

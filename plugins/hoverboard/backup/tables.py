@@ -24,6 +24,9 @@ class BackupTable:
     table: str  # hoverboard
     key: tuple[str, ...]
     time_column: str | None  # None: backed up as snapshots
+    #: Tables where the latest version of a key wins (customer: ``updated_at``, ties by
+    #: ``source_offset``), as in the loader's merge; None: the first write wins (events).
+    version_by: str | None = None
 
     @property
     def qualified(self) -> str:
@@ -45,4 +48,5 @@ def backup_table(name: str) -> BackupTable:
         raise ValueError(f"no backup configuration for table {name!r}; one of {TABLES}")
     spec = table_spec(name)
     return BackupTable(name=name, schema=spec.schema_name, table=spec.table_name,
-                       key=spec.key, time_column=TIME_COLUMNS.get(name))
+                       key=spec.key, time_column=TIME_COLUMNS.get(name),
+                       version_by=spec.version_by if spec.mode == "latest" else None)

@@ -17,6 +17,7 @@ from datetime import date
 from typing import Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
 
 from hoverboard.hooks.warehouse import DEFAULT_CONN_ID
 
@@ -80,9 +81,28 @@ class _BackupOperator(BaseOperator):
             run_id=f"airflow:{ti.dag_id}/{ti.run_id}", **kwargs)
 
 
+def _flag(value: bool | str) -> bool:
+    """A boolean argument, also as rendered from a template (``"True"``)."""
+    return str(value).strip().lower() in ("true", "1", "yes")
+
+
+class BackupRowsDroppedError(AirflowFailException):
+    """A re-run found fewer rows than the day's verified backup: no retry changes that.
+    ``details`` (counts and places, no row values) go into the alert."""
+
+    def __init__(self, message: str, details: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.details = details
+
+
 class WarehouseBackupOperator(_BackupOperator):
     """Back up one day of an event table (by its event time, UTC) or, for a snapshot
-    table, the whole table labelled with that day; a re-run replaces that backup.
+    table, the whole table labelled with that day; a re-run replaces that backup once it
+    is verified (the verified one stays published until then).
+
+    A re-run finding fewer rows than the day's verified backup fails at once (no retry) and
+    alerts with both backups' ids and row counts; both are kept, the verified one stays
+    published (see ``BackupService.backup``).
 
     Returns the backup's summary (backup id, location, rows, checksum) for the verify task.
 
@@ -91,20 +111,32 @@ class WarehouseBackupOperator(_BackupOperator):
         manual run without a logical date (no interval), the day before it ran.
     :param settle_seconds: loads this close to the backup's start may still be in flight;
         rows loaded from then on are left out of the verification's comparison.
+    :param accept_fewer_rows: the rows missing since the verified backup were removed on
+        purpose: the new backup may replace it (once verified).
     """
 
-    template_fields: Sequence[str] = (*_BackupOperator.template_fields, "table", "day")
+    template_fields: Sequence[str] = (*_BackupOperator.template_fields, "table", "day",
+                                      "accept_fewer_rows")
 
     def __init__(self, *, table: str, day: str | date = DAY_BEFORE_RUN,
-                 settle_seconds: float = 60.0, **kwargs: Any) -> None:
+                 settle_seconds: float = 60.0, accept_fewer_rows: bool | str = False,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.table = table
         self.day = day
         self.settle_seconds = settle_seconds
+        self.accept_fewer_rows = accept_fewer_rows
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from hoverboard.backup.service import BackupRowsDropped
+
         service = self.service(context, settle_seconds=self.settle_seconds)
-        return service.summary(self.table, service.backup(self.table, _day(self.day, "day")))
+        try:
+            manifest = service.backup(self.table, _day(self.day, "day"),
+                                      accept_fewer_rows=_flag(self.accept_fewer_rows))
+        except BackupRowsDropped as exc:
+            raise BackupRowsDroppedError(str(exc), exc.details) from exc
+        return service.summary(self.table, manifest)
 
 
 class WarehouseBackupVerifyOperator(_BackupOperator):
@@ -112,13 +144,15 @@ class WarehouseBackupVerifyOperator(_BackupOperator):
     each file's size, SHA-256, row count and checksum against the manifest, then the rows
     against the source. A difference fails the task with the numbers (the store not holding
     what the manifest says fails at once; a difference from the source is retried, since
-    a load still in flight settles). The catalog records the outcome either way.
+    a load still in flight settles). The catalog records the outcome either way. A backup
+    that passes becomes the day's published one (a re-run's backup waits for this), and
+    only then are the day's older runs deleted.
 
     :param table: the backed-up table.
     :param day: the backup's day (``YYYY-MM-DD``).
-    :param backup: the backup expected there: a backup task's return value (its
-        ``.output``) or a backup id; another one found in its place fails the task. Empty:
-        whatever is published.
+    :param backup: the backup to verify: a backup task's return value (its ``.output``) or
+        a backup id, published or waiting; one that is gone (replaced) fails the task.
+        Empty: whatever is published.
     """
 
     template_fields: Sequence[str] = (*_BackupOperator.template_fields, "table", "day",
@@ -210,7 +244,7 @@ class WarehouseRestoreOperator(_BackupOperator):
         from hoverboard.backup.tables import backup_table
 
         table = backup_table(self.table)
-        in_place = str(self.in_place).strip().lower() in ("true", "1", "yes")
+        in_place = _flag(self.in_place)
         kwargs: dict[str, Any] = {"target_schema": self.target_schema or None,
                                   "in_place": in_place}
         if table.kind == "day":
