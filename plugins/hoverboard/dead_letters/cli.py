@@ -204,11 +204,14 @@ def main(argv: list[str] | None = None) -> int:
         if not selection.narrowed and not args.all:
             parser.error(f"{args.command}: name letters, filter them (--query, --topic, --since,"
                          f" --error) or say --all")
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-
     import psycopg
 
     from hoverboard.hooks.dead_letters import DeadLetterHook
+
+    # After Airflow's import, which logs to stdout: stdout is the command's output (piped,
+    # compared), warnings such as a registry fallback go to stderr.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr, force=True)
 
     hook = DeadLetterHook(args.conn_id)
     try:
