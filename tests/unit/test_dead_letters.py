@@ -43,6 +43,11 @@ def test_since_is_relative_or_a_time_in_utc() -> None:
      "(record): Additional properties are not allowed ('nick' was unexpected)"),
     ("(record): not a JSON object (unexpected character: line 1 column 1 (char 0))",
      "(record): not a JSON object (unexpected character: line 1 column 1 (char 0))"),
+    ("(record): not a JSON object (str is not valid UTF-8: surrogates not allowed: line 1"
+     " column 1 (char 0))", "(record): not a JSON object (str is not valid UTF-8: surrogates"
+     " not allowed: line 1 column 1 (char 0))"),
+    ("/id: valid, but the sink could not convert it to column id",
+     "/id: valid, but the sink could not convert it to column id"),
     ('warehouse refused it: invalid input syntax for type timestamp: "0000-12-31 19:00:00"',
      "warehouse refused it: invalid input syntax for type timestamp: <value>"),
 ])
@@ -69,3 +74,21 @@ def test_statements_parse_as_redshift() -> None:
     for statement in (letters.MARK_REPLAYED, letters.MARK_FAILED, letters.MARK_DISCARDED,
                       everything.statement()[0], Selection().statement()[0]):
         parse_redshift(statement.replace("%s", "NULL"))
+
+
+def test_both_engines_add_the_same_status_columns() -> None:
+    import sqlglot
+    from hoverboard.warehouse.migrations import discover
+    from sqlglot import exp
+
+    def added(engine: str) -> list[str]:
+        [migration] = [m for m in discover(engine) if m.name == "dead_letter_status"]
+        return [action.name for statement in migration.statements
+                for parsed in [sqlglot.parse_one(statement, read=engine)]
+                if isinstance(parsed, exp.Alter)
+                for action in parsed.args.get("actions") or ()
+                if isinstance(action, exp.ColumnDef)]
+
+    assert added("postgres") == added("redshift")
+    assert {"status", "attempts", "replay_error", "discard_reason", "corrected_value"} <= \
+        set(added("postgres"))

@@ -47,6 +47,12 @@ def _since(text: str) -> datetime:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _version(text: str) -> int | str:
+    if text == "latest" or (text.isdigit() and int(text) > 0):
+        return text if text == "latest" else int(text)
+    raise argparse.ArgumentTypeError(f"{text!r}: expected latest or a version number (1, 2, ...)")
+
+
 def _letter(text: str) -> LetterId:
     try:
         return LetterId.parse(text)
@@ -184,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--value-file", type=Path, metavar="FILE",
                         help="a corrected record (JSON) for the one letter named; '-': stdin. "
                              "The original stays on record")
-    replay.add_argument("--schema-version", default="latest",
+    replay.add_argument("--schema-version", type=_version, default="latest",
                         help="validate with this version of the type's schema (default: latest)")
     replay.add_argument("--type", dest="message_type",
                         help="the letters' message type, if their sink config is gone")
@@ -229,10 +235,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.value_file is not None:
                 value = (sys.stdin.buffer.read() if str(args.value_file) == "-"
                          else args.value_file.read_bytes())
-            version = args.schema_version if args.schema_version == "latest" \
-                else int(args.schema_version)
             return print_outcomes(service.replay(selection, value=value,
-                                                 schema_version=version))
+                                                 schema_version=args.schema_version))
         return print_outcomes(service.discard(selection, reason=args.reason))
     except (ValueError, LookupError, OSError, psycopg.Error) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -198,6 +198,10 @@ _VALUE_FIRST = re.compile(
     r"|is not allowed for|was expected|has too many|has too few|is not ).*)$", re.DOTALL)
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 REDACTED = "<value>"
+#: Messages that quote no value: jsonschema's about property names, and ``spark.checks``'s
+#: own (JSON parser messages give positions, not content).
+_OWN_MESSAGES = ("Additional properties", "not a JSON object", "no value",
+                 "valid, but the sink could not convert")
 
 
 def public_reason(reason: str) -> str:
@@ -215,8 +219,8 @@ def public_reason(reason: str) -> str:
             pointer, message = "", part
         match = _VALUE_FIRST.match(message)
         if message.endswith("is a required property") or message.startswith(
-                "Additional properties"):
-            masked = message  # property names, not values
+                _OWN_MESSAGES):
+            masked = message  # property names, or the sink's own words: no values
         elif match is not None:
             masked = f"{REDACTED} {match['rest']}"
         else:
