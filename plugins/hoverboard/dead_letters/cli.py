@@ -213,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     import psycopg
 
     from hoverboard.hooks.dead_letters import DeadLetterHook
+    from schemas.registry import RegistryError
 
     # After Airflow's import, which logs to stdout: stdout is the command's output (piped,
     # compared), warnings such as a registry fallback go to stderr.
@@ -238,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             return print_outcomes(service.replay(selection, value=value,
                                                  schema_version=args.schema_version))
         return print_outcomes(service.discard(selection, reason=args.reason))
-    except (ValueError, LookupError, OSError, psycopg.Error) as exc:
+    except (ValueError, LookupError, OSError, psycopg.Error, RegistryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:

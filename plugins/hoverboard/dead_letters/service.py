@@ -174,10 +174,10 @@ class DeadLetterService:
     def _skip(letter: DeadLetter) -> Outcome | None:
         if letter.status == "replayed":
             return Outcome(letter.id, "skipped",
-                           reason=f"already replayed at {letter.replayed_at:%Y-%m-%d %H:%M:%S}Z")
+                           reason=f"already replayed at {_utc(letter.replayed_at)}")
         if letter.status == "discarded":
             return Outcome(letter.id, "skipped",
-                           reason=f"discarded at {letter.discarded_at:%Y-%m-%d %H:%M:%S}Z: "
+                           reason=f"discarded at {_utc(letter.discarded_at)}: "
                                   f"{letter.discard_reason}")
         return None
 
@@ -271,6 +271,10 @@ class DeadLetterService:
 
         outcomes.extend(self.loader.run(work))
         return outcomes
+
+
+def _utc(when: datetime | None) -> str:
+    return f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z" if when else "an unknown time"
 
 
 def rows_for(spec: TableSpec, event: Any, letter: DeadLetter) -> pa.Table:
