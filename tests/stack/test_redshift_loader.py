@@ -16,17 +16,18 @@ import pytest
 from botocore.config import Config
 from psycopg import sql
 
+from loader.postgres import copy_from_stdin
 from loader.redshift import RedshiftLoader
 from loader.tables import rows_from_events, table_spec
 from tests.support import sample, scratch_database
 
 
 class ClientCopyRedshiftLoader(RedshiftLoader):
+    """COPY FROM STDIN of the staged object, with the same null marker as Redshift's COPY."""
+
     def copy_into_stage(self, cursor, spec, stage, key) -> None:
         body = gzip.decompress(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
-        columns = sql.SQL(", ").join(map(sql.Identifier, spec.load_columns))
-        with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
-                sql.Identifier(stage), columns)) as pipe:
+        with cursor.copy(copy_from_stdin(sql.Identifier(stage), spec.load_columns)) as pipe:
             pipe.write(body)
 
 
