@@ -26,9 +26,10 @@ DEAD_LETTER_COLUMNS = ("source_topic", "source_partition", "source_offset", "que
 #: cut to fit (see :func:`fit_raw_value`) can still be told apart and matched with Kafka's.
 STORED_DEAD_LETTER_COLUMNS = (*DEAD_LETTER_COLUMNS, "raw_value_length", "raw_value_sha256")
 
-#: Redshift's largest VARBYTE (``raw_value varbyte(1024000)``). Kafka's default largest
-#: record (message.max.bytes, 1 MiB + 12 bytes) does not fit: a longer value keeps its first
-#: MAX_RAW_VALUE_BYTES bytes, on both engines alike.
+#: The declared size of Redshift's ``raw_value varbyte(1024000)`` (V0002; VARBYTE itself now
+#: allows up to 16 MiB, but Redshift's ALTER COLUMN TYPE only resizes VARCHAR). Kafka's
+#: default largest record (message.max.bytes, 1 MiB + 12 bytes) does not fit: a longer value
+#: keeps its first MAX_RAW_VALUE_BYTES bytes, on both engines alike.
 MAX_RAW_VALUE_BYTES = 1_024_000
 #: Characters of the error text kept (the Redshift column holds 4 bytes per character).
 MAX_ERROR_CHARS = 4000
