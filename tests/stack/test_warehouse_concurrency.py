@@ -19,6 +19,7 @@ import boto3
 import psycopg
 import pytest
 from botocore.config import Config
+from prometheus_client import REGISTRY
 
 from ingest_api.sinks import OutgoingBatch, WarehouseSink
 from loader.bookkeeping import TABLES, BatchProgress, record_dead_letters, record_progress
@@ -124,6 +125,8 @@ def test_three_sinks_and_ingest_at_once_lose_and_duplicate_nothing(engine, wareh
             errors.append(exc)
 
     sink_v1 = WarehouseSink(lambda: loaders["ingest"])
+    metric = "ingest_warehouse_serialization_retries_total"
+    retries_before = REGISTRY.get_sample_value(metric) or 0.0
     threads = [threading.Thread(target=run, args=(sink, loaders[t], t))
                for t in ("hoverboard", "trip", "customer")]
     threads.append(threading.Thread(target=run, args=(ingest, sink_v1, ingest_failures)))
@@ -161,6 +164,8 @@ def test_three_sinks_and_ingest_at_once_lose_and_duplicate_nothing(engine, wareh
             (f"q-{t}", BATCHES, BATCHES - 1) for t in ("customer", "hoverboard", "trip")]
     retried = {t: loader.retries.retried for t, loader in loaders.items()}
     assert all(loader.retries.exhausted == 0 for loader in loaders.values()), retried
+    # The ingest instance's retries are what its /metrics reports.
+    assert REGISTRY.get_sample_value(metric) - retries_before == retried["ingest"]
 
 
 def test_a_real_serialization_failure_is_run_again(warehouse) -> None:
