@@ -115,7 +115,7 @@ def all_sent_statements() -> list[str]:
     for message_type in MESSAGE_TYPES:
         statements += load_statements(message_type)
         statements += load_statements(message_type, also_lock=bookkeeping.TABLES)
-    return statements + [*bookkeeping_statements()]
+    return statements + [*bookkeeping_statements(), migrations.INSERT_APPLIED]
 
 
 def bookkeeping_statements() -> list[str]:

@@ -56,9 +56,11 @@ LEDGER_DDL = (
     f"CREATE TABLE IF NOT EXISTS {LOCK_TABLE} (id integer)",
 )
 SELECT_APPLIED = f"SELECT version, name, checksum FROM {LEDGER} ORDER BY version"
+# Parameters cast to their columns' types: nothing depends on how a driver types them.
 INSERT_APPLIED = (
     f"INSERT INTO {LEDGER} (version, name, checksum, applied_at, duration_ms, applied_by)"
-    " VALUES (%s, %s, %s, %s, %s, %s)"
+    " VALUES (CAST(%s AS integer), CAST(%s AS varchar(200)), CAST(%s AS char(64)),"
+    " CAST(%s AS timestamp), CAST(%s AS integer), CAST(%s AS varchar(200)))"
 )
 REDSHIFT_LOCK = f"LOCK {LOCK_TABLE}"
 
