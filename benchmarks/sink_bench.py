@@ -346,7 +346,7 @@ class TimedLoader:
         self.engine = inner.engine
         self.timing: dict = {}
 
-    def load(self, spec: TableSpec, rows, *, in_transaction=None) -> int:
+    def load(self, spec: TableSpec, rows, *, in_transaction=None, also_lock=()) -> int:
         timing = self.timing
         t0 = time.perf_counter()
         marks: dict[str, float] = {}
@@ -357,7 +357,7 @@ class TimedLoader:
                 in_transaction(cursor, written)
             marks["bookkeeping_done"] = time.perf_counter()
 
-        written = self.inner.load(spec, rows, in_transaction=bookkeeping)
+        written = self.inner.load(spec, rows, in_transaction=bookkeeping, also_lock=also_lock)
         t1 = time.perf_counter()
         timing.update(load_s=t1 - t0, copy_merge_s=marks["rows_done"] - t0,
                       bookkeeping_s=marks["bookkeeping_done"] - marks["rows_done"],

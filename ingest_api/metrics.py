@@ -25,6 +25,9 @@ LATENCY = Histogram(
     "ingest_request_seconds", "Request latency", ["message_type"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+WAREHOUSE_RETRIES = Counter(
+    "ingest_warehouse_serialization_retries_total",
+    "Warehouse loads run again after a serialization failure (Redshift error 1023)")
 QUEUE_DEPTH = Gauge("ingest_producer_queue_depth", "Records waiting in the Kafka producer",
                     multiprocess_mode="livesum")
 

@@ -267,6 +267,11 @@ class WarehouseSink:
             if self._loader is None or self._owner_pid != os.getpid():
                 self._loader = self._loader_factory()
                 self._owner_pid = os.getpid()
+                retries = getattr(self._loader, "retries", None)
+                if retries is not None:  # serialization retries show in /metrics
+                    from ingest_api.metrics import WAREHOUSE_RETRIES
+
+                    retries.on_retry = WAREHOUSE_RETRIES.inc
             return self._loader
 
     def send(self, batch: OutgoingBatch) -> list[Delivery]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from loader.tables import TableSpec
@@ -16,13 +17,30 @@ from loader.tables import TableSpec
 #: letters and streaming progress.
 InTransaction = Callable[[Any, int], None]
 
+#: How a null is written in the CSV a loader stages, and declared to COPY on both engines
+#: (``NULL AS`` on Redshift, ``NULL`` on PostgreSQL). Redshift's CSV COPY reads an empty
+#: field into a VARCHAR column as an empty string unless told otherwise, so a null cannot
+#: be "nothing between two commas" as it can for PostgreSQL. Every other value is written
+#: quoted, so a real string equal to the marker stays a string where quotes count.
+CSV_NULL = "<null>"
+
+#: The one text form of a timestamp in the CSV: UTC, ISO 8601 with six fractional digits and
+#: ``Z``, the "ISO 8601" form Redshift's ``TIMEFORMAT 'auto'`` documents (its example:
+#: ``2019-02-11T05:09:12.195Z``) and one PostgreSQL reads as is. Microseconds, because event
+#: times are part of natural keys and Spark keeps them.
+CSV_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # %S carries the fraction for sub-second units
+
 
 class Loader(Protocol):
     engine: str
 
     def load(self, spec: TableSpec, rows: pa.Table, *,
-             in_transaction: InTransaction | None = None) -> int:
-        """Load ``rows`` (columns ``spec.load_columns``); returns rows inserted or updated."""
+             in_transaction: InTransaction | None = None,
+             also_lock: Sequence[str] = ()) -> int:
+        """Load ``rows`` (columns ``spec.load_columns``); returns rows inserted or updated.
+        ``also_lock``: the tables ``in_transaction`` writes (``schema.table``), locked with
+        the target at the start of the transaction where the engine needs locks (Redshift).
+        A serialization failure runs the whole transaction again (bounded)."""
         ...
 
     def run(self, work: Callable[[Any], Any]) -> Any:
@@ -32,16 +50,25 @@ class Loader(Protocol):
     def close(self) -> None: ...
 
 
-def to_csv(spec: TableSpec, rows: pa.Table) -> bytes:
-    """The batch as CSV without header, columns in ``spec.load_columns`` order.
+def _pinned_timestamps(table: pa.Table) -> pa.Table:
+    """Timestamp columns as text in ``CSV_TIMESTAMP_FORMAT`` (a column without a time zone
+    is taken as UTC, which is what Spark's session and the ingest API use)."""
+    for index, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type):
+            micros = table.column(index).cast(pa.timestamp("us", tz="UTC"))
+            table = table.set_column(index, field.name,
+                                     pc.strftime(micros, format=CSV_TIMESTAMP_FORMAT))
+    return table
 
-    Null is an empty unquoted field and an empty string is ``""``, which is how both
-    PostgreSQL's and Redshift's CSV ``COPY`` tell them apart.
-    """
-    ordered = rows.select(list(spec.load_columns))
+
+def to_csv(spec: TableSpec, rows: pa.Table) -> bytes:
+    """The batch as CSV without header, columns in ``spec.load_columns`` order: nulls as the
+    unquoted ``CSV_NULL``, every other value quoted (an empty string is ``""``), timestamps
+    in ``CSV_TIMESTAMP_FORMAT``. Loaders declare ``CSV_NULL`` to their COPY."""
+    ordered = _pinned_timestamps(rows.select(list(spec.load_columns)))
     buffer = io.BytesIO()
-    pacsv.write_csv(ordered, buffer, pacsv.WriteOptions(include_header=False,
-                                                         quoting_style="needed"))
+    pacsv.write_csv(ordered, buffer, pacsv.WriteOptions(
+        include_header=False, quoting_style="all_valid", null_string=CSV_NULL))
     return buffer.getvalue()
 
 

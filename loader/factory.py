@@ -10,7 +10,8 @@ from loader.base import Loader
 
 def loader_from_environment() -> Loader:
     """``HOVER_WAREHOUSE_ENGINE`` (postgres, the default, or redshift) and its settings:
-    postgres: ``HOVER_WAREHOUSE_DSN``; redshift: ``HOVER_WAREHOUSE_DSN`` plus
+    postgres: ``HOVER_WAREHOUSE_DSN`` and optionally ``HOVER_WAREHOUSE_ISOLATION``
+    (``serializable`` to behave like Redshift); redshift: ``HOVER_WAREHOUSE_DSN`` plus
     ``HOVER_REDSHIFT_IAM_ROLE``, ``HOVER_REDSHIFT_STAGING`` (s3://bucket/prefix)."""
     engine = os.environ.get("HOVER_WAREHOUSE_ENGINE", "postgres")
     dsn = os.environ.get("HOVER_WAREHOUSE_DSN")
@@ -19,7 +20,7 @@ def loader_from_environment() -> Loader:
     if engine == "postgres":
         from loader.postgres import PostgresLoader
 
-        return PostgresLoader(dsn)
+        return PostgresLoader(dsn, isolation=os.environ.get("HOVER_WAREHOUSE_ISOLATION") or None)
     if engine == "redshift":
         from loader.redshift import RedshiftLoader
 

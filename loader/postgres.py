@@ -6,8 +6,15 @@ import pyarrow as pa
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from loader.base import InTransaction, csv_chunks
+from loader.base import CSV_NULL, InTransaction, csv_chunks
+from loader.concurrency import DEFAULT_RETRY, RetryCounter, RetryPolicy, run_with_retry
 from loader.tables import TableSpec
+
+
+def copy_from_stdin(table: sql.Composable, columns) -> sql.Composed:
+    """``COPY ... FROM STDIN`` reading what ``loader.base.to_csv`` writes (its null marker)."""
+    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, NULL {})").format(
+        table, sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Literal(CSV_NULL))
 
 
 def merge_statement(spec: TableSpec, stage: str) -> sql.Composed:
@@ -43,17 +50,36 @@ def merge_statement(spec: TableSpec, stage: str) -> sql.Composed:
 
 
 class PostgresLoader:
+    """:param isolation: the transactions' isolation level; ``serializable`` makes
+        PostgreSQL behave like Redshift (what the concurrency tests use), and its
+        serialization failures are retried like Redshift's."""
+
     engine = "postgres"
 
-    def __init__(self, dsn: str, *, max_connections: int = 4) -> None:
+    def __init__(self, dsn: str, *, max_connections: int = 4, isolation: str | None = None,
+                 retry_policy: RetryPolicy = DEFAULT_RETRY,
+                 retries: RetryCounter | None = None) -> None:
+        kwargs: dict = {"application_name": "hoverboard-loader"}
+        if isolation is not None:
+            level = isolation.strip().lower().replace(" ", "\\ ")  # an options value escapes spaces
+            kwargs["options"] = f"-c default_transaction_isolation={level}"
         # A pool: ingest instances load from many request threads at once.
         self.pool = ConnectionPool(dsn, min_size=1, max_size=max_connections, open=True,
-                                   kwargs={"application_name": "hoverboard-loader"})
+                                   kwargs=kwargs)
+        self.retry_policy = retry_policy
+        self.retries = retries or RetryCounter()
 
     def load(self, spec: TableSpec, rows: pa.Table, *,
-             in_transaction: InTransaction | None = None) -> int:
+             in_transaction: InTransaction | None = None, also_lock=()) -> int:
+        """``also_lock`` is accepted for the Loader interface: ``ON CONFLICT`` makes this
+        path safe for concurrent writers without table locks."""
+        return run_with_retry(lambda: self._load_once(spec, rows, in_transaction),
+                              policy=self.retry_policy, counter=self.retries,
+                              what=f"load into {spec.table}")
+
+    def _load_once(self, spec: TableSpec, rows: pa.Table,
+                   in_transaction: InTransaction | None) -> int:
         stage = f"stage_{spec.table_name}"
-        columns = sql.SQL(", ").join(map(sql.Identifier, spec.load_columns))
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             written = 0
             if rows.num_rows:
@@ -61,8 +87,7 @@ class PostgresLoader:
                     "CREATE TEMP TABLE {stage} (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP"
                 ).format(stage=sql.Identifier(stage),
                          target=sql.Identifier(spec.schema_name, spec.table_name)))
-                copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
-                    sql.Identifier(stage), columns)
+                copy = copy_from_stdin(sql.Identifier(stage), spec.load_columns)
                 with cur.copy(copy) as pipe:
                     for chunk in csv_chunks(spec, rows):
                         pipe.write(chunk)
@@ -73,8 +98,12 @@ class PostgresLoader:
         return written
 
     def run(self, work):
-        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            return work(cur)
+        def once():
+            with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                return work(cur)
+
+        return run_with_retry(once, policy=self.retry_policy, counter=self.retries,
+                              what="warehouse transaction")
 
     def close(self) -> None:
         self.pool.close()

@@ -2,7 +2,11 @@
 ``COPY``-ed into a temporary staging table with an IAM role (never keys in the SQL), reduced
 to one row per natural key, then inserted (event tables) or ``MERGE``-d (latest-wins tables).
 
-Every statement comes from :func:`load_statements`; the tests parse them with a Redshift
+A load is one transaction: ``LOCK`` of every table it writes (first, in the global order of
+``loader.concurrency``), staging table, COPY, the batch's range of the leading sort key
+column, then the merge restricted to that range; a serialization failure (error 1023) runs
+it again. Every statement comes from :func:`before_copy`, :func:`copy_statement`,
+:func:`range_statement` and :func:`after_copy`; the tests parse them with a Redshift
 parser and run this same class against PostgreSQL (which has ``MERGE`` too), with only the
 ``COPY ... FROM 's3://...'`` step replaced by a client-side copy of the staged object.
 """
@@ -12,17 +16,27 @@ from __future__ import annotations
 import gzip
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 from psycopg import sql
 
-from loader.base import InTransaction, to_csv
+from loader.base import CSV_NULL, InTransaction, to_csv
+from loader.concurrency import (
+    DEFAULT_RETRY,
+    RetryCounter,
+    RetryPolicy,
+    lock_statement,
+    run_with_retry,
+)
 from loader.tables import TableSpec
 
 RANK = "hover_rank"
+#: Run once per connection: GETDATE()/SYSDATE follow the session's time zone.
+SESSION_TIME_ZONE = "SET TIME ZONE 'UTC'"
 
 
 def _text(composed: sql.Composable) -> str:
@@ -46,32 +60,68 @@ def _key_match(spec: TableSpec, left: str, right: str) -> sql.Composed:
 
 
 def copy_statement(spec: TableSpec, stage: str, s3_uri: str, iam_role: str) -> str:
+    """COPY of the staged CSV, reading it as ``loader.base.to_csv`` wrote it: nulls are the
+    ``CSV_NULL`` marker (Redshift would read an empty VARCHAR field as ''), timestamps one
+    of the forms ``TIMEFORMAT 'auto'`` documents."""
     return _text(sql.SQL(
         "COPY {stage} ({columns}) FROM {uri} IAM_ROLE {role} FORMAT AS CSV GZIP "
-        "TIMEFORMAT 'auto'"
+        "NULL AS {null} TIMEFORMAT 'auto'"
     ).format(stage=_ident(stage), columns=_cols(spec.load_columns),
-             uri=sql.Literal(s3_uri), role=sql.Literal(iam_role)))
+             uri=sql.Literal(s3_uri), role=sql.Literal(iam_role), null=sql.Literal(CSV_NULL)))
 
 
-def load_statements(spec: TableSpec, stage: str) -> tuple[list[str], list[str]]:
-    """(statements before the COPY, statements after it). The last "after" statement's
-    row count is the number of rows written, except for ``latest`` tables, where it is a
-    ``SELECT COUNT(*)`` run before the MERGE."""
+def literal(value: Any) -> str:
+    """A bound of a batch's range as SQL text: timestamps in the CSV's pinned form and
+    cast, so the predicate compares the sort key column with a constant (what lets
+    Redshift skip blocks by their zone maps); numbers as they are."""
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        text = aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return _text(sql.SQL("CAST({} AS timestamptz)").format(sql.Literal(text)))
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"range bounds are timestamps or integers, not {value!r}")
+    return str(value)
+
+
+def range_statement(spec: TableSpec, stage: str) -> str:
+    """The staged batch's minimum and maximum of ``spec.range_by``."""
+    column = _ident(spec.range_by)
+    return _text(sql.SQL("SELECT MIN({c}), MAX({c}) FROM {stage}").format(
+        c=column, stage=_ident(stage)))
+
+
+def _in_range(spec: TableSpec, alias: str, bounds: tuple[Any, Any]) -> sql.Composed:
+    low, high = bounds
+    return sql.SQL("{}.{} BETWEEN {} AND {}").format(
+        _ident(alias), _ident(spec.range_by), sql.SQL(literal(low)), sql.SQL(literal(high)))
+
+
+def before_copy(spec: TableSpec, stage: str, *, also_lock: Sequence[str] = ()) -> list[str]:
+    """What a load runs before its COPY: the locks (first, one statement, global order),
+    then the staging table."""
+    return [lock_statement((spec.table, *also_lock)),
+            _text(sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS)").format(
+                _ident(stage), _ident(spec.schema_name, spec.table_name)))]
+
+
+def after_copy(spec: TableSpec, stage: str, bounds: tuple[Any, Any]) -> list[str]:
+    """What a load runs after its COPY and :func:`range_statement`, given the batch's range
+    (``bounds``). The last statement's row count is the number of rows written, except for
+    ``latest`` tables, where it is a ``SELECT COUNT(*)`` run before the MERGE."""
     target = _ident(spec.schema_name, spec.table_name)
     columns = _cols(spec.load_columns)
-    before = [_text(sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS)").format(
-        _ident(stage), target))]
     if spec.mode == "insert":
         ranked = sql.SQL(
             "SELECT {columns}, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY source_offset)"
             " AS {rank} FROM {stage}"
         ).format(columns=columns, key=_cols(spec.key), rank=_ident(RANK), stage=_ident(stage))
-        after = [_text(sql.SQL(
+        return [_text(sql.SQL(
             "INSERT INTO {target} ({columns}) SELECT {s_columns} FROM ({ranked}) s "
-            "WHERE s.{rank} = 1 AND NOT EXISTS (SELECT 1 FROM {target} t WHERE {match})"
+            "WHERE s.{rank} = 1 AND NOT EXISTS (SELECT 1 FROM {target} t WHERE {in_range}"
+            " AND {match})"
         ).format(target=target, columns=columns, s_columns=_cols(spec.load_columns, "s"),
-                 ranked=ranked, rank=_ident(RANK), match=_key_match(spec, "t", "s")))]
-        return before, after
+                 ranked=ranked, rank=_ident(RANK), in_range=_in_range(spec, "t", bounds),
+                 match=_key_match(spec, "t", "s")))]
     version = _ident(spec.version_by)
     latest = f"{stage}_latest"
     # loaded_at travels along: the staging table's default stamped it at COPY time, and an
@@ -85,12 +135,12 @@ def load_statements(spec: TableSpec, stage: str) -> tuple[list[str], list[str]]:
     # Only rows newer than what the table has: the MERGE then applies them all.
     newer = sql.SQL(
         "CREATE TEMP TABLE {latest} AS SELECT {s_columns} FROM ({ranked}) s WHERE s.{rank} = 1 "
-        "AND NOT EXISTS (SELECT 1 FROM {target} t WHERE {match} AND (t.{version} > s.{version}"
-        " OR (t.{version} = s.{version} AND COALESCE(t.source_offset, -1) >="
-        " COALESCE(s.source_offset, -1))))"
+        "AND NOT EXISTS (SELECT 1 FROM {target} t WHERE {in_range} AND {match} AND"
+        " (t.{version} > s.{version} OR (t.{version} = s.{version} AND"
+        " COALESCE(t.source_offset, -1) >= COALESCE(s.source_offset, -1))))"
     ).format(latest=_ident(latest), s_columns=_cols(with_loaded, "s"), ranked=ranked,
-             rank=_ident(RANK), target=target, match=_key_match(spec, "t", "s"),
-             version=version)
+             rank=_ident(RANK), target=target, in_range=_in_range(spec, "t", bounds),
+             match=_key_match(spec, "t", "s"), version=version)
     updates = sql.SQL(", ").join(
         sql.SQL("{} = s.{}").format(_ident(c), _ident(c))
         for c in with_loaded if c not in spec.key)
@@ -103,14 +153,19 @@ def load_statements(spec: TableSpec, stage: str) -> tuple[list[str], list[str]]:
                  sql.SQL("{}.{} = s.{}").format(target, _ident(k), _ident(k)) for k in spec.key),
              updates=updates, columns=_cols(with_loaded), s_columns=_cols(with_loaded, "s"))
     count = _text(sql.SQL("SELECT COUNT(*) FROM {}").format(_ident(latest)))
-    return before, [_text(newer), count, _text(merge)]
+    return [_text(newer), count, _text(merge)]
 
 
 class RedshiftLoader:
+    """:param connect: a new DB-API connection per transaction (not in autocommit).
+    :param retry_policy: how a transaction failing with error 1023 is run again.
+    :param retries: counts those retries (a sink or ingest instance exposes it)."""
+
     engine = "redshift"
 
     def __init__(self, connect: Callable[[], Any], s3_client: Any, staging_uri: str,
-                 iam_role: str) -> None:
+                 iam_role: str, *, retry_policy: RetryPolicy = DEFAULT_RETRY,
+                 retries: RetryCounter | None = None) -> None:
         parsed = urlparse(staging_uri)
         if parsed.scheme != "s3" or not parsed.netloc:
             raise ValueError(f"staging location must be s3://bucket/prefix, not {staging_uri!r}")
@@ -119,6 +174,8 @@ class RedshiftLoader:
         self.bucket = parsed.netloc
         self.prefix = parsed.path.strip("/")
         self.iam_role = iam_role
+        self.retry_policy = retry_policy
+        self.retries = retries or RetryCounter()
 
     @classmethod
     def from_environment(cls) -> RedshiftLoader:
@@ -128,9 +185,14 @@ class RedshiftLoader:
         dsn = urlparse(os.environ["HOVER_WAREHOUSE_DSN"])
 
         def connect():
-            return redshift_connector.connect(
+            conn = redshift_connector.connect(
                 host=dsn.hostname, port=dsn.port or 5439, database=dsn.path.lstrip("/"),
                 user=unquote(dsn.username or ""), password=unquote(dsn.password or ""))
+            # GETDATE() and SYSDATE (the tables' loaded_at defaults) are in the session's
+            # time zone, which a user's settings can change: pin it to UTC.
+            conn.cursor().execute(SESSION_TIME_ZONE)
+            conn.commit()
+            return conn
 
         return cls(connect, boto3.client("s3"), os.environ["HOVER_REDSHIFT_STAGING"],
                    os.environ["HOVER_REDSHIFT_IAM_ROLE"])
@@ -144,19 +206,34 @@ class RedshiftLoader:
         cursor.execute(copy_statement(spec, stage, f"s3://{self.bucket}/{key}", self.iam_role))
 
     def load(self, spec: TableSpec, rows: pa.Table, *,
-             in_transaction: InTransaction | None = None) -> int:
-        stage = f"stage_{spec.table_name}_{uuid.uuid4().hex[:8]}"
+             in_transaction: InTransaction | None = None,
+             also_lock: Sequence[str] = ()) -> int:
+        # Staged once: a retried transaction COPYs the same object again.
         key = self._stage_object(spec, rows) if rows.num_rows else None
+        try:
+            return run_with_retry(
+                lambda: self._load_once(spec, key, in_transaction, also_lock),
+                policy=self.retry_policy, counter=self.retries, what=f"load into {spec.table}")
+        finally:
+            if key is not None:
+                self.s3.delete_object(Bucket=self.bucket, Key=key)
+
+    def _load_once(self, spec: TableSpec, key: str | None,
+                   in_transaction: InTransaction | None, also_lock: Sequence[str]) -> int:
+        stage = f"stage_{spec.table_name}_{uuid.uuid4().hex[:8]}"
         conn = self.connect()
         try:
             cursor = conn.cursor()
+            before = before_copy(spec, stage, also_lock=also_lock)
+            cursor.execute(before[0])  # the locks, before anything reads
             written = 0
             if key is not None:
-                before, after = load_statements(spec, stage)
-                for statement in before:
+                for statement in before[1:]:
                     cursor.execute(statement)
                 self.copy_into_stage(cursor, spec, stage, key)
-                for statement in after:
+                cursor.execute(range_statement(spec, stage))
+                bounds = tuple(cursor.fetchone())
+                for statement in after_copy(spec, stage, bounds):
                     cursor.execute(statement)
                     if statement.startswith("SELECT COUNT(*)"):
                         written = int(cursor.fetchone()[0])
@@ -171,17 +248,22 @@ class RedshiftLoader:
             raise
         finally:
             conn.close()
-            if key is not None:
-                self.s3.delete_object(Bucket=self.bucket, Key=key)
 
     def run(self, work):
-        conn = self.connect()
-        try:
-            result = work(conn.cursor())
-            conn.commit()
-            return result
-        finally:
-            conn.close()
+        def once():
+            conn = self.connect()
+            try:
+                result = work(conn.cursor())
+                conn.commit()
+                return result
+            except Exception:
+                conn.rollback()
+                raise
+            finally:
+                conn.close()
+
+        return run_with_retry(once, policy=self.retry_policy, counter=self.retries,
+                              what="warehouse transaction")
 
     def close(self) -> None:
         """Connections are per load: nothing held."""

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import configparser
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,12 @@ class TableSpec:
     mode: str  # "insert": first write wins; "latest": highest version_by wins
     columns: tuple[tuple[str, str], ...]  # (column, JSON pointer into the event)
     version_by: str | None = None
+    #: The key column the table is sorted by first: a merge compares the batch with the
+    #: table's rows only within the batch's minimum and maximum of it (a range-restricted
+    #: scan on Redshift). Part of the key, so no matching row can lie outside that range.
+    range_by: str | None = None
+    #: Columns holding RFC 3339 date-times in the event (loaded as timestamps).
+    time_columns: tuple[str, ...] = ()
 
     @property
     def schema_name(self) -> str:
@@ -54,14 +61,29 @@ def _resolve(record: Mapping[str, Any], pointer: str) -> Any:
     return value
 
 
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def parse_date_time(text: str) -> datetime:
+    """A validated RFC 3339 date-time (``schemas.validation``) as an aware UTC datetime.
+    Digits beyond microseconds are dropped: neither warehouse stores them."""
+    return datetime.fromisoformat(_FRACTION.sub(r"\1", text)).astimezone(UTC)
+
+
 def rows_from_events(spec: TableSpec, records: Sequence[Mapping[str, Any]], *,
                      received_at: Sequence[datetime | None]) -> pa.Table:
     """Validated events as a batch for a loader (no Kafka metadata: they did not come
-    through Kafka). Timestamps stay RFC 3339 text; the warehouse parses them on COPY."""
-    columns: dict[str, pa.Array] = {
-        column: pa.array([_resolve(r, pointer) for r in records])
-        for column, pointer in spec.columns
-    }
+    through Kafka). Date-times become UTC timestamps, so the loader writes them in its one
+    pinned text form whatever offset the client used."""
+    columns: dict[str, pa.Array] = {}
+    for column, pointer in spec.columns:
+        values = [_resolve(r, pointer) for r in records]
+        if column in spec.time_columns:
+            columns[column] = pa.array(
+                [None if v is None else parse_date_time(v) for v in values],
+                pa.timestamp("us", tz="UTC"))
+        else:
+            columns[column] = pa.array(values)
     count = len(records)
     columns["source_topic"] = pa.nulls(count, pa.string())
     columns["source_partition"] = pa.nulls(count, pa.int32())
@@ -89,6 +111,9 @@ def _parse(path: Path) -> TableSpec:
         mode=section.get("mode", "insert"),
         columns=tuple(columns),
         version_by=section.get("version_by"),
+        range_by=section.get("range_by"),
+        time_columns=tuple(c.strip() for c in section.get("time_columns", "").split(",")
+                           if c.strip()),
     )
     if spec.mode not in MODES:
         raise ValueError(f"{path}: mode must be one of {MODES}")
@@ -97,6 +122,12 @@ def _parse(path: Path) -> TableSpec:
     missing = set(spec.key) - set(spec.event_columns)
     if missing:
         raise ValueError(f"{path}: key columns {sorted(missing)} are not mapped")
+    if spec.range_by is None or spec.range_by not in spec.key:
+        raise ValueError(f"{path}: range_by must name a key column (the table's leading sort"
+                         " key), so merges scan only the batch's range of it")
+    unmapped = set(spec.time_columns) - set(spec.event_columns)
+    if unmapped:
+        raise ValueError(f"{path}: time_columns {sorted(unmapped)} are not mapped")
     return spec
 
 

@@ -34,7 +34,13 @@ from pyspark.sql import DataFrame, SparkSession
 from alerts.document import Severity
 from alerts.emitter import AlertEmitter
 from loader.base import Loader
-from loader.bookkeeping import BatchProgress, latest_offsets, record_dead_letters, record_progress
+from loader.bookkeeping import (
+    TABLES,
+    BatchProgress,
+    latest_offsets,
+    record_dead_letters,
+    record_progress,
+)
 from loader.factory import loader_from_environment
 from loader.tables import TableSpec, table_spec
 from schemas.registry import SchemaSource
@@ -159,7 +165,7 @@ class BatchWriter:
                 rows_per_second=rows.num_rows / elapsed if elapsed > 0 else None,
                 end_offsets=offsets, batch_time=datetime.now(UTC)))
 
-        written = self.loader.load(self.spec, good, in_transaction=bookkeeping)
+        written = self.loader.load(self.spec, good, in_transaction=bookkeeping, also_lock=TABLES)
         self._offsets = offsets
         if letters and self.alerts is not None:
             self.alerts.emit(

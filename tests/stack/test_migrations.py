@@ -143,3 +143,58 @@ def test_engine_variants_are_chosen_per_engine(tmp_path) -> None:
     (tmp_path / "V0003__pg_only.postgres.sql").write_text("SELECT 4;")
     with pytest.raises(MigrationError, match="V0003__pg_only has no redshift variant"):
         discover("redshift", tmp_path)
+
+
+def indexes(dsn: str, table: str) -> set[str]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname || '.' ||"
+                            " tablename = %s", (table,)).fetchall()
+    return {r[0] for r in rows}
+
+
+def test_a_migration_can_declare_it_runs_outside_a_transaction(empty_db, migrations_dir) -> None:
+    # PostgreSQL refuses CREATE INDEX CONCURRENTLY in a transaction block, as Redshift
+    # refuses ALTER COLUMN ... TYPE: the marker on the first line makes such a file work.
+    (migrations_dir / "V9003__concurrent_index.sql").write_text(
+        "-- hover:no-transaction\n"
+        "-- Built without blocking writers.\n"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS dead_letters_query_idx"
+        " ON platform.dead_letters (query_name);\n"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS dead_letters_loaded_idx"
+        " ON platform.dead_letters (loaded_at);\n")
+    applied = runner(empty_db, migrations_dir).migrate()
+    assert applied[-1].version == 9003
+    assert {"dead_letters_query_idx", "dead_letters_loaded_idx"} <= indexes(
+        empty_db, "platform.dead_letters")
+    assert ledger(empty_db)[-1][:2] == (9003, "concurrent_index")
+    # The next migration runs in a transaction again (its failure rolls back).
+    (migrations_dir / "V9004__broken.sql").write_text(
+        "CREATE TABLE fleet.after_marker (id int);\nSELECT no_such_function();\n")
+    with pytest.raises(MigrationError, match="the migration was rolled back"):
+        runner(empty_db, migrations_dir).migrate()
+    assert "after_marker" not in tables(empty_db, "fleet")
+
+
+def test_without_the_marker_such_a_statement_fails_clearly(empty_db, migrations_dir) -> None:
+    runner(empty_db, migrations_dir).migrate()
+    (migrations_dir / "V9005__needs_marker.sql").write_text(
+        "CREATE INDEX CONCURRENTLY dead_letters_x_idx ON platform.dead_letters (error);\n")
+    with pytest.raises(MigrationError, match="cannot run inside a transaction block"):
+        runner(empty_db, migrations_dir).migrate()
+
+
+def test_a_failed_no_transaction_migration_says_what_stays_applied(empty_db,
+                                                                   migrations_dir) -> None:
+    runner(empty_db, migrations_dir).migrate()
+    (migrations_dir / "V9006__half.sql").write_text(
+        "-- hover:no-transaction\n"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS half_idx ON platform.dead_letters (error);\n"
+        "CREATE INDEX CONCURRENTLY broken_idx ON platform.no_such_table (x);\n")
+    with pytest.raises(MigrationError, match="statements 1 to 1 stay applied"):
+        runner(empty_db, migrations_dir).migrate()
+    assert 9006 not in [row[0] for row in ledger(empty_db)]
+    # Fixed and run again: the idempotent first statement is harmless the second time.
+    (migrations_dir / "V9006__half.sql").write_text(
+        "-- hover:no-transaction\n"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS half_idx ON platform.dead_letters (error);\n")
+    assert [a.version for a in runner(empty_db, migrations_dir).migrate()] == [9006]

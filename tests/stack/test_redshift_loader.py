@@ -7,26 +7,31 @@ tests/unit/test_redshift_sql.py)."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import uuid
 from datetime import UTC, datetime
 
 import boto3
 import psycopg
+import pyarrow as pa
 import pytest
 from botocore.config import Config
 from psycopg import sql
 
+from loader.base import to_csv
+from loader.bookkeeping import record_dead_letters
+from loader.postgres import PostgresLoader, copy_from_stdin
 from loader.redshift import RedshiftLoader
-from loader.tables import rows_from_events, table_spec
+from loader.tables import TableSpec, rows_from_events, table_spec
 from tests.support import sample, scratch_database
 
 
 class ClientCopyRedshiftLoader(RedshiftLoader):
+    """COPY FROM STDIN of the staged object, with the same null marker as Redshift's COPY."""
+
     def copy_into_stage(self, cursor, spec, stage, key) -> None:
         body = gzip.decompress(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
-        columns = sql.SQL(", ").join(map(sql.Identifier, spec.load_columns))
-        with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
-                sql.Identifier(stage), columns)) as pipe:
+        with cursor.copy(copy_from_stdin(sql.Identifier(stage), spec.load_columns)) as pipe:
             pipe.write(body)
 
 
@@ -87,3 +92,75 @@ def test_latest_version_wins_through_merge(loader, warehouse) -> None:
             "SELECT max(loaded_at) FILTER (WHERE id = 1), max(loaded_at) FILTER (WHERE id = 2)"
             " FROM fleet.customer").fetchall()
     assert one > two  # the updated row says when it was loaded
+
+
+def test_a_replayed_event_outside_the_new_batch_range_is_still_not_duplicated(
+        loader, warehouse) -> None:
+    # The merge scans the table only within the batch's event-time range: a replayed event
+    # lies inside the range of the batch that carries it, so it is still found.
+    redshift, _ = loader
+    spec = table_spec("hoverboard")
+    first = [sample("hoverboard", id=7, event_time=f"2026-11-27T08:{m:02d}:00Z") for m in range(5)]
+    later = [sample("hoverboard", id=7, event_time=f"2026-11-27T10:{m:02d}:00Z") for m in range(5)]
+    assert redshift.load(spec, rows_from_events(spec, first, received_at=[None] * 5)) == 5
+    assert redshift.load(spec, rows_from_events(spec, later, received_at=[None] * 5)) == 5
+    mixed = first[2:3] + later[4:] + [sample("hoverboard", id=7,
+                                             event_time="2026-11-27T09:30:00.25+01:00")]
+    assert redshift.load(spec, rows_from_events(spec, mixed, received_at=[None] * 3)) == 1
+    with psycopg.connect(warehouse) as conn:
+        assert conn.execute("SELECT count(*), count(DISTINCT event_time) FROM fleet.hoverboard"
+                            ).fetchone() == (11, 11)
+        assert conn.execute("SELECT count(*) FROM fleet.hoverboard WHERE event_time ="
+                            " '2026-11-27T08:30:00.25Z'").fetchone()[0] == 1
+
+
+def test_ingest_rows_keep_their_nulls_through_the_staged_csv(loader, warehouse) -> None:
+    # Rows from ingest (Version 1) carry no Kafka position: NULL, not '' and not 0.
+    redshift, _ = loader
+    spec = table_spec("customer")
+    event = sample("customer", id=41, updated_at="2026-11-27T09:00:00Z")
+    assert redshift.load(spec, rows_from_events(spec, [event], received_at=[None])) == 1
+    with psycopg.connect(warehouse) as conn:
+        assert conn.execute(
+            "SELECT source_topic IS NULL, source_partition IS NULL, received_at IS NULL"
+            " FROM fleet.customer WHERE id = 41").fetchone() == (True, True, True)
+
+
+def test_a_null_and_an_empty_string_round_trip_through_the_csv_writer(warehouse) -> None:
+    spec = TableSpec("t", "public.roundtrip", key=("id",), mode="insert", range_by="id",
+                     columns=(("id", "/id"), ("note", "/note")))
+    rows = pa.table({"id": [1, 2, 3], "note": [None, "", "<null>"],
+                     "source_topic": [None, "", "t"], "source_partition": [None, 0, 1],
+                     "source_offset": pa.array([None, 5, 6], pa.int64()),
+                     "received_at": pa.array([None, datetime(2026, 11, 27, tzinfo=UTC), None],
+                                             pa.timestamp("ms", tz="UTC"))})
+    with psycopg.connect(warehouse) as conn:
+        conn.execute("CREATE TABLE public.roundtrip (id int, note varchar(10), source_topic"
+                     " varchar(10), source_partition int, source_offset bigint,"
+                     " received_at timestamptz)")
+        with conn.cursor() as cur, cur.copy(copy_from_stdin(
+                sql.Identifier("public", "roundtrip"), spec.load_columns)) as pipe:
+            pipe.write(to_csv(spec, rows))
+        got = conn.execute("SELECT note, source_topic, source_partition, received_at"
+                           " FROM public.roundtrip ORDER BY id").fetchall()
+    assert got == [(None, None, None, None), ("", "", 0, datetime(2026, 11, 27, tzinfo=UTC)),
+                   ("<null>", "t", 1, None)]
+
+
+def test_a_dead_letter_larger_than_varbyte_allows_is_cut_with_its_length_and_hash(
+        warehouse) -> None:
+    value = b'{"id": "' + b"x" * (1024 * 1024) + b'"}'  # over Kafka's default too, by a bit
+    letters = [("t", 0, n, "q", b"k", value if n == 3 else b"{", f"bad {n}", None)
+               for n in range(1, 5)]
+    redshift_like = PostgresLoader(warehouse, max_connections=1)
+    try:
+        for _ in range(2):  # a replayed batch writes nothing twice
+            redshift_like.run(lambda cur: record_dead_letters(cur, "postgres", letters))
+    finally:
+        redshift_like.close()
+    with psycopg.connect(warehouse) as conn:
+        rows = conn.execute("SELECT source_offset, octet_length(raw_value), raw_value_length,"
+                            " raw_value_sha256 FROM platform.dead_letters ORDER BY 1").fetchall()
+    assert [r[0] for r in rows] == [1, 2, 3, 4]
+    assert rows[2][1:] == (1_024_000, len(value), hashlib.sha256(value).hexdigest())
+    assert rows[0][1:3] == (1, 1)

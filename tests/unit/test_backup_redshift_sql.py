@@ -126,5 +126,5 @@ def test_restore_statements_parse(name) -> None:
 def test_catalog_and_helper_statements_parse() -> None:
     scratch = RestoreSQL.scratch_table("restore_trip", "trip", sql.Identifier("fleet", "trip"))
     assert [type(parse_redshift(s)).__name__ for s in scratch] == ["Create", "Create"]
-    for statement in (*catalog.STATEMENTS, COLUMNS, "SELECT GETDATE()"):
+    for statement in (*catalog.STATEMENTS, COLUMNS, *RedshiftEngine.NOW_STATEMENTS):
         parse_redshift(statement)

@@ -243,10 +243,16 @@ class RedshiftEngine:
         self.layout = layout
         self.iam_role = iam_role
 
+    #: GETDATE() is in the session's time zone (UTC only by default: a user's or the
+    #: cluster's setting moves it), and it is what stamps loaded_at. The session is pinned to
+    #: UTC first, as the loader pins its own, so the cut-off and loaded_at share one clock.
+    NOW_STATEMENTS = ("SET TIME ZONE 'UTC'", "SELECT GETDATE()")
+
     def now(self, conn: Any) -> datetime:
         cur = conn.cursor()
-        cur.execute("SELECT GETDATE()")  # UTC, without a time zone
-        return cur.fetchone()[0].replace(tzinfo=UTC)
+        for statement in self.NOW_STATEMENTS:
+            cur.execute(statement)
+        return cur.fetchone()[0].replace(tzinfo=UTC)  # a TIMESTAMP, now in UTC
 
     def unload_statement(self, select: sql.Composable, key_prefix: str) -> str:
         """``UNLOAD`` of ``select`` into ``s3://<bucket>/<key_prefix>part_...parquet``.

@@ -6,7 +6,8 @@ engines, or as per-engine variants ``V<version>__<name>.postgres.sql`` /
 encodings, MERGE): the difference stays explicit, with no SQL translated on the fly.
 
 The runner keeps a ledger (``platform.schema_migrations``: version, name, checksum, applied
-at, duration, applied by), applies each pending migration in a transaction of its own,
+at, duration, applied by), applies each pending migration in a transaction of its own
+(unless its first line is ``-- hover:no-transaction``: see :data:`NO_TRANSACTION`),
 stops before applying anything if an applied file has changed since, and holds a lock for
 the whole run so two runs never interleave (the second waits, then finds nothing to do).
 
@@ -55,11 +56,20 @@ LEDGER_DDL = (
     f"CREATE TABLE IF NOT EXISTS {LOCK_TABLE} (id integer)",
 )
 SELECT_APPLIED = f"SELECT version, name, checksum FROM {LEDGER} ORDER BY version"
+# Parameters cast to their columns' types: nothing depends on how a driver types them.
 INSERT_APPLIED = (
     f"INSERT INTO {LEDGER} (version, name, checksum, applied_at, duration_ms, applied_by)"
-    " VALUES (%s, %s, %s, %s, %s, %s)"
+    " VALUES (CAST(%s AS integer), CAST(%s AS varchar(200)), CAST(%s AS char(64)),"
+    " CAST(%s AS timestamp), CAST(%s AS integer), CAST(%s AS varchar(200)))"
 )
 REDSHIFT_LOCK = f"LOCK {LOCK_TABLE}"
+
+#: A migration whose first line is this runs outside a transaction block, one statement
+#: at a time, each committed as it runs: for statements the engine refuses inside one
+#: (Redshift's ALTER TABLE ... ALTER COLUMN ... TYPE, PostgreSQL's CREATE INDEX
+#: CONCURRENTLY). A failure cannot roll back the statements before it, so such a migration
+#: must be safe to run again from the start (each statement idempotent).
+NO_TRANSACTION = "-- hover:no-transaction"
 
 
 class MigrationError(RuntimeError):
@@ -77,6 +87,11 @@ class Migration:
     def checksum(self) -> str:
         # Line endings normalised: a checkout on another OS is not a changed migration.
         return hashlib.sha256(self.sql.replace("\r\n", "\n").encode()).hexdigest()
+
+    @property
+    def transactional(self) -> bool:
+        first = self.sql.lstrip("\ufeff").split("\n", 1)[0].strip()
+        return first != NO_TRANSACTION
 
     @property
     def statements(self) -> list[str]:
@@ -248,16 +263,26 @@ class MigrationRunner:
     def _apply(self, conn, migration: Migration) -> AppliedMigration:
         started = time.monotonic()
         statements = migration.statements
+        if not migration.transactional:
+            conn.autocommit = True  # no transaction is open: applied() and _apply commit
+        try:
+            with conn.cursor() as cur:
+                for number, statement in enumerate(statements, 1):
+                    try:
+                        cur.execute(statement)
+                    except Exception as exc:
+                        conn.rollback()
+                        outcome = ("the migration was rolled back" if migration.transactional
+                                   else f"statements 1 to {number - 1} stay applied (it runs "
+                                   "outside a transaction); fix it and run again")
+                        raise MigrationError(
+                            f"{migration.path.name}: statement {number} of {len(statements)} "
+                            f"failed, {outcome}: {exc}\n{statement}"
+                        ) from exc
+        finally:
+            if not migration.transactional:
+                conn.autocommit = False
         with conn.cursor() as cur:
-            for number, statement in enumerate(statements, 1):
-                try:
-                    cur.execute(statement)
-                except Exception as exc:
-                    conn.rollback()
-                    raise MigrationError(
-                        f"{migration.path.name}: statement {number} of {len(statements)} "
-                        f"failed, the migration was rolled back: {exc}\n{statement}"
-                    ) from exc
             duration_ms = int((time.monotonic() - started) * 1000)
             cur.execute(
                 INSERT_APPLIED,

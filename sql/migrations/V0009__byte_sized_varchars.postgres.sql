@@ -1,0 +1,2 @@
+-- Nothing to change on PostgreSQL: its VARCHAR(n) counts characters, as the schemas do.
+-- (The Redshift variant widens the columns whose limits it counts in bytes.)
