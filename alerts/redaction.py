@@ -30,9 +30,11 @@ REDACTED = "<redacted>"
 _FAILING_ROW = re.compile(r"(Failing row contains )[^\n]*")
 _KEY_VALUES = re.compile(r"(Key \([^)\n]*\)=)\(.*\)")
 _COPY_CONTEXT = re.compile(r"(COPY [^,\n]+, line \d+(?:, column [^:\n]+)?): [^\n]*")
-# A quoted literal as Python's repr and PostgreSQL write them, on one line. A quote right
-# after or before a letter is an apostrophe ("job's"), not a quote.
-_QUOTED = re.compile(r"""(?<![\w'"])(?:'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")(?![\w'"])""")
+# A quoted literal as Python's repr and PostgreSQL write them, on one line; one that a cut
+# (a text shortened to fit) left open runs to the end of the line. A quote right after or
+# before a letter is an apostrophe ("job's"), not a quote.
+_QUOTED = re.compile(r"""(?<![\w'"])(?:'(?:[^'\\\n]|\\.)*(?:'|\\?$)|"(?:[^"\\\n]|\\.)*(?:"|\\?$))"""
+                     r"""(?![\w'"])""", re.MULTILINE)
 _IDENTIFIER_BEFORE = re.compile(
     r"\b(?:relation|constraint|column|table|index|schema|type|encoding) $")
 # An address anywhere, quoted or not.
@@ -41,8 +43,8 @@ _EMAIL = re.compile(r"[^\s@'\"<>(),;:]+@[^\s@'\"<>(),;:]+\.[^\s@'\"<>(),;:]+")
 # before the verb, once quoted strings are gone a number, a constant or a dict/list repr.
 _LEADING_VALUE = re.compile(
     r"((?:^|[;\n]|: )\s*(?:/[^\s:;]*|\(record\)): )"
-    r"(-?\d[\w.+-]*|True|False|None|\{[^;\n]*?\}|\[[^;\n]*?\])"
-    r"(?= (?:is|does|was|has|should|are)\b)", re.MULTILINE)
+    r"(-?\d[\w.+-]*|True|False|None|\{[^;\n]*?\}|\[[^;\n]*?\]|[{\[][^;\n]*$)"
+    r"(?= (?:is|does|was|has|should|are)\b| ?\S{0,6}$)", re.MULTILINE)  # or cut short
 
 
 @cache

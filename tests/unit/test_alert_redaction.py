@@ -63,6 +63,12 @@ def test_dead_letter_reasons_keep_pointers_and_lose_every_value() -> None:
         # Where and why survive: each reason keeps its pointer and its explanation.
         assert [r.split(": ", 1)[0] for r in redacted.split("; ")] == \
             [r.split(": ", 1)[0] for r in reasons.split("; ")]
+        # A sender that shortens the text to fit (the sink keeps 500 characters) may cut a
+        # value in half: what is left of it goes too.
+        for cut in range(1, len(reasons), 3):
+            shortened = redact(reasons[:cut])
+            for leaf in leaves(value):
+                assert leaf[:5] not in shortened or len(leaf) < 5, (reasons[:cut], shortened)
         checked += 1
     assert checked > 50
 
@@ -81,6 +87,10 @@ def test_dead_letter_reasons_keep_pointers_and_lose_every_value() -> None:
      f"(record): Additional properties are not allowed ({REDACTED} was unexpected)"),
     ("/id: valid, but the sink could not convert it to column id",
      "/id: valid, but the sink could not convert it to column id"),
+    ("/customer_email: 'x' is not a 'email'; /customer_name/first_name: 'Ada Lov",
+     f"/customer_email: {REDACTED} is not a 'email'; /customer_name/first_name: {REDACTED}"),
+    ("/customer_location: {'latitude': 51.5, 'longi",
+     f"/customer_location: {REDACTED}"),
 ])
 def test_validator_messages_name_the_field_and_the_rule_not_the_value(reasons, expected) -> None:
     assert redact(reasons) == expected
