@@ -23,8 +23,13 @@ from tests.stack.test_streaming_sink import (  # noqa: F401 - fixtures
 )
 from tests.support import sample
 
-FIRST, LAST, EMAIL = "Augusta" * 20, "Lovelace-Byron", "ada.byron.lovelace@"
-LATITUDE = 95.12345
+
+def personal_values() -> tuple[str, str, str, float]:
+    """A first name too long, a last name, an address that is not one, a latitude out of
+    range; this run's own, so alerts of other runs cannot mask or fake a leak."""
+    token = uuid.uuid4().hex[:8]
+    return (f"Augusta{token}" * 8, f"Lovelace{token}", f"ada.{token}@",
+            90 + int(token[:6], 16) / 10**8)
 
 
 def stored_alerts(es_url: str, label: str, value: str) -> list[dict]:
@@ -49,9 +54,10 @@ def found_anywhere(es_url: str, *values: str) -> int:
 def test_a_dead_lettered_customer_gives_an_alert_without_its_values(
         spark, stack_env, warehouse, topic, tmp_path) -> None:  # noqa: F811 - fixtures
     es_url = stack_env["HOVER_ELASTICSEARCH_URL"]
-    bad = sample("customer", id=4242, customer_email=EMAIL,
-                 customer_name={"first_name": FIRST, "last_name": LAST},
-                 customer_location={"latitude": LATITUDE, "longitude": 0.5})
+    first, last, email, latitude = personal_values()
+    bad = sample("customer", id=4242, customer_email=email,
+                 customer_name={"first_name": first, "last_name": last},
+                 customer_location={"latitude": latitude, "longitude": 0.5})
     produce(stack_env["HOVER_KAFKA_BOOTSTRAP"], topic, "customer", [bad, sample("customer")])
     config = sink_config("customer", topic, tmp_path)
     alerts = AlertEmitter.from_environment("spark_sink", labels={"query": config.query_name})
@@ -64,16 +70,16 @@ def test_a_dead_lettered_customer_gives_an_alert_without_its_values(
         warehouse, "SELECT raw_value, error, source_partition, source_offset"
         " FROM platform.dead_letters")
     assert json.loads(bytes(raw)) == bad
-    assert FIRST in error and EMAIL in error
+    assert first in error and email in error
     # ... the alert says where and why, with the values cut out.
     [alert] = [a for a in stored_alerts(es_url, "query", config.query_name)
                if a["event"]["action"] == "dead_letters"]
-    first = alert["details"]["first"]
-    assert (first["partition"], first["offset"]) == (partition, offset)
-    assert [reason.split(": ")[0] for reason in first["error"].split("; ")] == [
+    reported = alert["details"]["first"]
+    assert (reported["partition"], reported["offset"]) == (partition, offset)
+    assert [reason.split(": ")[0] for reason in reported["error"].split("; ")] == [
         "/customer_email", "/customer_location/latitude", "/customer_name/first_name"]
-    assert "is greater than the maximum of 90" in first["error"]
-    assert found_anywhere(es_url, FIRST, LAST, EMAIL, str(LATITUDE)) == 0
+    assert "is greater than the maximum of 90" in reported["error"]
+    assert found_anywhere(es_url, first, last, email, str(latitude)) == 0
 
 
 def test_a_postgresql_error_quoting_a_row_gives_an_alert_without_the_row(
