@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
+from alerts.redaction import redact, redact_values
+
 INDEX_PREFIX = "hoverboard-alerts"
 TEMPLATE_NAME = "hoverboard-alerts"
 
@@ -50,23 +52,26 @@ def alert_document(
     :param action: what happened, a stable slug (``task_failed``, ``dead_letters``, ...).
     :param dedup_key: what makes two sends the same alert (default: all the content plus
         the timestamp); it becomes the document id.
+
+    ``message``, the error's text and every string in ``details`` are redacted
+    (``alerts.redaction``): whatever a caller quotes from a record does not reach an alert.
     """
     when = timestamp or datetime.now(UTC)
     doc: dict[str, Any] = {
         "@timestamp": when.isoformat(),
-        "message": message,
+        "message": redact(message),
         "log": {"level": severity.value},
         "event": {"kind": "alert", "action": action, "severity": severity.number,
                   "dataset": "hoverboard.alerts"},
         "service": {"name": component},
         "host": {"name": socket.gethostname()},
         "labels": {k: str(v) for k, v in (labels or {}).items()},
-        "details": dict(details or {}),
+        "details": redact_values(dict(details or {})),
     }
     if airflow:
         doc["airflow"] = dict(airflow)
     if error is not None:
-        doc["error"] = {"message": str(error)[:8000],
+        doc["error"] = {"message": redact(str(error))[:8000],
                         "type": type(error).__name__ if isinstance(error, BaseException)
                         else "error"}
     identity = dedup_key or json.dumps(doc, sort_keys=True, default=str)

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from alerts.document import Severity, alert_document
+from alerts.redaction import redact
 from alerts.writer import AlertWriter
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class AlertEmitter:
         """Queue an alert; False when rate-limited or the queue is full (logged either way)."""
         log.log(logging.ERROR if severity in (Severity.ERROR, Severity.CRITICAL)
                 else logging.WARNING if severity == Severity.WARNING else logging.INFO,
-                "alert %s: %s", action, message)
+                "alert %s: %s", action, redact(message))  # logs hold no record values either
         if self.writer is None:
             return False
         if rate_key is not None:

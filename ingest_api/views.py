@@ -1,8 +1,10 @@
 """HTTP endpoints: ``ingest`` (the sensors' API, behind API keys) and ``ops`` (health,
-readiness, metrics, the OpenAPI document; no key needed)."""
+readiness, metrics, the OpenAPI document; no key needed, and ``/ready`` and ``/metrics`` are
+not served through the public NGINX entry point: monitoring reads each instance directly)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from functools import cache
@@ -20,6 +22,7 @@ from ingest_api.service import ingest_records
 
 ingest = Blueprint("ingest", __name__)
 ops = Blueprint("ops", __name__)
+log = logging.getLogger(__name__)
 
 OPENAPI_FILE = Path(__file__).resolve().parent / "openapi.yaml"
 
@@ -114,9 +117,15 @@ def ready() -> Response:
         if problem:
             problems[name] = problem
     if problems:
-        raise Problem(503, "not-ready", "Not ready", "; ".join(problems.values()),
+        # The reasons name hosts, users and exception texts: they go to the log, under the
+        # request id the answer carries; an anonymous caller learns which sink is not ready.
+        for name, problem in problems.items():
+            log.warning("not ready: %s sink: %s", name, problem)
+        raise Problem(503, "not-ready", "Not ready",
+                      f"sink(s) not ready: {', '.join(sorted(problems))}; the reason is in "
+                      "this instance's log under this request id",
                       headers={"Retry-After": str(current_app.config["RETRY_AFTER_S"])},
-                      checks=problems)
+                      checks=dict.fromkeys(problems, "not ready"))
     return json_response({"status": "ready", "message_types": {
         name: {"schema_subject": t.schema.subject, "schema_version": t.schema.version,
                "schema_origin": t.schema.origin, "topic": t.config.topic}
