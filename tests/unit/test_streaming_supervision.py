@@ -295,8 +295,22 @@ def test_spark_submit_command_and_environment(tmp_path, monkeypatch) -> None:
     assert argv[1:] == ["--master", "local[2]", "--jars", "/jars/a.jar,/jars/b.jar",
                         "--name", "trip_sink", str(SINK_APPLICATION),
                         "--config", str(tmp_path / "trip.conf")]
+    secrets = {"HOVER_AIRFLOW_DB_DSN": "postgresql://airflow:pw@db/airflow",
+               "HOVER_AIRFLOW_PASSWORD": "admin-pw", "HOVER_INGEST_API_KEYS": "key-1",
+               "AWS_ACCESS_KEY_ID": "AKIA0", "AWS_SECRET_ACCESS_KEY": "s3-secret",
+               "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql://airflow:pw@db/airflow",
+               "SOMETHING_ELSE": "x"}
+    needed = {"HOVER_WAREHOUSE_DSN": "postgresql://hover:pw@db/warehouse",
+              "HOVER_KAFKA_BOOTSTRAP": "127.0.0.1:9092", "HOVER_REDSHIFT_STAGING": "s3://b/p",
+              "HOVER_SCHEMA_REGISTRY_URL": "http://registry", "HOVER_ALERT_SPOOL": "/spool",
+              "HOVER_ELASTICSEARCH_URL": "http://es", "SPARK_LOCAL_IP": "127.0.0.1",
+              "JAVA_HOME": "/jdk", "LANG": "C.UTF-8", "AWS_DEFAULT_REGION": "eu-west-1"}
+    for name, value in {**secrets, **needed}.items():
+        monkeypatch.setenv(name, value)
     env = launcher.environment()
+    assert not set(secrets) & set(env)  # an allow-list: only what the driver needs
     assert not any(k.startswith("AIRFLOW") for k in env)  # Airflow's secrets stay in Airflow
+    assert {k: env[k] for k in needed} == needed
     assert "HOVER_SPARK_MASTER" not in env  # the connection's master wins
     assert env["PYTHONPATH"].split(":")[0] == str(SINK_APPLICATION.parents[1])
     assert "/somewhere" in env["PYTHONPATH"].split(":")
