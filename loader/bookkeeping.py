@@ -1,8 +1,11 @@
 """Dead letters and streaming progress, written inside a load's transaction.
 
-Both are keyed (dead letters by Kafka position, progress by query and batch id), so a
-replayed micro-batch writes each of them once. The SQL differs per engine only where it
-must (upsert syntax, JSON type); the Redshift statements are parsed in the tests.
+Both are keyed (dead letters by Kafka position, progress by query, run and batch id), so
+a replayed micro-batch writes each of them once. A run is one checkpoint's sequence of
+batches, named by Spark's query id: a new or lost checkpoint starts a new run, whose batch
+ids start again at 0 and whose offsets owe nothing to the old run's. The SQL differs per
+engine only where it must (upsert syntax, JSON type); the Redshift statements are parsed in
+the tests.
 """
 
 from __future__ import annotations
@@ -33,23 +36,24 @@ INSERT_DEAD_LETTER = {
 }
 
 DELETE_PROGRESS = (
-    "DELETE FROM platform.stream_progress WHERE query_name = %s AND batch_id = %s"
+    "DELETE FROM platform.stream_progress WHERE query_name = %s AND run_id = %s"
+    " AND batch_id = %s"
 )
 INSERT_PROGRESS = {
     "postgres": (
-        "INSERT INTO platform.stream_progress (query_name, batch_id, input_rows, rows_written,"
-        " dead_letters, rows_per_second, end_offsets, batch_time)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s)"
+        "INSERT INTO platform.stream_progress (query_name, run_id, batch_id, input_rows,"
+        " rows_written, dead_letters, rows_per_second, end_offsets, batch_time)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)"
     ),
     "redshift": (
-        "INSERT INTO platform.stream_progress (query_name, batch_id, input_rows, rows_written,"
-        " dead_letters, rows_per_second, end_offsets, batch_time)"
-        " VALUES (%s, %s, %s, %s, %s, %s, JSON_PARSE(%s), %s)"
+        "INSERT INTO platform.stream_progress (query_name, run_id, batch_id, input_rows,"
+        " rows_written, dead_letters, rows_per_second, end_offsets, batch_time)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, JSON_PARSE(%s), %s)"
     ),
 }
 
 LATEST_OFFSETS = (
-    "SELECT end_offsets FROM platform.stream_progress WHERE query_name = %s"
+    "SELECT end_offsets FROM platform.stream_progress WHERE query_name = %s AND run_id = %s"
     " ORDER BY batch_id DESC LIMIT 1"
 )
 
@@ -57,6 +61,7 @@ LATEST_OFFSETS = (
 @dataclass(frozen=True)
 class BatchProgress:
     query_name: str
+    run_id: str  # the streaming query's id (Spark's query.id): one per checkpoint
     batch_id: int
     input_rows: int
     rows_written: int
@@ -77,15 +82,17 @@ def record_dead_letters(cursor, engine: str, rows: Sequence[Sequence]) -> None:
 
 def record_progress(cursor, engine: str, progress: BatchProgress) -> None:
     # Delete-then-insert works on both engines: a replayed batch id replaces its own row.
-    cursor.execute(DELETE_PROGRESS, (progress.query_name, progress.batch_id))
+    cursor.execute(DELETE_PROGRESS, (progress.query_name, progress.run_id, progress.batch_id))
     offsets = json.dumps({str(p): o for p, o in sorted(progress.end_offsets.items())})
     cursor.execute(INSERT_PROGRESS[engine], (
-        progress.query_name, progress.batch_id, progress.input_rows, progress.rows_written,
-        progress.dead_letters, progress.rows_per_second, offsets, progress.batch_time))
+        progress.query_name, progress.run_id, progress.batch_id, progress.input_rows,
+        progress.rows_written, progress.dead_letters, progress.rows_per_second, offsets,
+        progress.batch_time))
 
 
-def latest_offsets(cursor, query_name: str) -> dict[int, int]:
-    cursor.execute(LATEST_OFFSETS, (query_name,))
+def latest_offsets(cursor, query_name: str, run_id: str) -> dict[int, int]:
+    """The next offset per partition after the run's last batch; {} for a new run."""
+    cursor.execute(LATEST_OFFSETS, (query_name, run_id))
     row = cursor.fetchone()
     if row is None:
         return {}
