@@ -96,7 +96,10 @@ class StreamingSupervisorOperator(_StreamingOperator):
         self.retry_max_s = retry_max_s
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
+        from airflow.sdk.exceptions import AirflowFailException
+
         from hoverboard.streaming.policy import Policy
+        from hoverboard.streaming.supervisor import SupervisionError
 
         # Rendered from params: strings unless the DAG renders native objects.
         policy = Policy(stall_after_s=float(self.stall_after_s),
@@ -114,7 +117,14 @@ class StreamingSupervisorOperator(_StreamingOperator):
         for status in statuses:
             if status.stuck:
                 self.log.error("%s", status.stuck_report())
-        supervisor.raise_for_errors(statuses)
+        try:
+            supervisor.raise_for_errors(statuses)
+        except SupervisionError as exc:
+            if not any(s.error for s in statuses):
+                # Only stuck jobs: a retry in a minute would find them stuck all the same,
+                # and add a retry alert to the failure's.
+                raise AirflowFailException(str(exc)) from exc
+            raise
         return rows
 
 
