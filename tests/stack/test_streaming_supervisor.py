@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -459,3 +460,37 @@ def test_a_deleted_checkpoint_starts_a_new_run_neither_stalled_nor_misreported(
     assert (row["state"], row["action"], row["lag_total"]) == ("running", "none", 0), row
     assert row["run_id"] == run and row["committed"] == {str(p): o for p, o in offsets.items()}
     assert alive(jobs_dir, name)
+
+
+def test_progress_of_a_new_run_neither_replaces_nor_borrows_the_old_runs(warehouse) -> None:
+    """What a sink writes and what the supervisor reads, per run, on the real PostgreSQL."""
+    import psycopg
+    from hoverboard.streaming.state import StreamState
+
+    from loader.bookkeeping import BatchProgress, latest_offsets, record_progress
+
+    dsn, _ = warehouse
+    t0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+
+    def batch(run: str, batch_id: int, offsets: dict, at: datetime) -> None:
+        with psycopg.connect(dsn) as conn, conn.cursor() as cursor:
+            record_progress(cursor, "postgres", BatchProgress(
+                "q", run, batch_id, 10, 10, 0, None, offsets, at))
+
+    for i in range(6):  # the old checkpoint's run: batches 0..5, far ahead in Kafka
+        batch("old", i, {0: 100 * (i + 1), 1: 100 * (i + 1)}, t0 + timedelta(seconds=i))
+    batch("new", 0, {0: 50}, t0 + timedelta(minutes=5))  # the new checkpoint's first batch
+
+    with psycopg.connect(dsn) as conn, conn.cursor() as cursor:
+        assert latest_offsets(cursor, "q", "new") == {0: 50}  # not merged with the old run's
+        assert latest_offsets(cursor, "q", "old") == {0: 600, 1: 600}
+        assert latest_offsets(cursor, "q", "another") == {}
+    assert fetch(dsn, "SELECT run_id, count(*) FROM platform.stream_progress"
+                 " GROUP BY run_id ORDER BY run_id") == [("new", 1), ("old", 6)]
+    state = StreamState(lambda: psycopg.connect(dsn), "postgres")
+    try:
+        latest = state.progress("q")  # the newest batch, though its id is the lowest
+    finally:
+        state.close()
+    assert (latest.run_id, latest.batch_id, latest.end_offsets) == ("new", 0, {0: 50})
+    assert latest.batch_time == t0 + timedelta(minutes=5)

@@ -47,8 +47,9 @@ JOBS_DIR_ENV = "HOVER_SPARK_JOBS_DIR"
 #: The variables of the worker's environment a driver gets (a trailing ``*``: a prefix):
 #: what the sink reads (Kafka, warehouse, Redshift staging, registry, alerts, Spark, the
 #: stack's home for the alert spool), and what Java, Python and boto3 (Redshift staging,
-#: through a role, never keys) need to run. Nothing else: the worker also holds Airflow's
-#: metadata DSN and password, the ingest API keys and S3 keys, which a driver does not use.
+#: through a role, never keys) need to run, CA bundles included. Nothing else: the worker
+#: also holds Airflow's metadata DSN and password, the ingest API keys and S3 keys, which a
+#: driver does not use.
 DRIVER_ENVIRONMENT = (
     "HOVER_KAFKA_*", "HOVER_WAREHOUSE_*", "HOVER_REDSHIFT_*", "HOVER_SCHEMA_REGISTRY_URL",
     "HOVER_ELASTICSEARCH_URL", "HOVER_ALERT_*", "HOVER_SPARK_*", "HOVER_STACK_HOME",
@@ -56,7 +57,8 @@ DRIVER_ENVIRONMENT = (
     "HADOOP_CONF_DIR", "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "LC_*", "TZ",
     "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "XDG_CACHE_HOME", "AWS_REGION",
     "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ENDPOINT_URL_S3",
+    "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ENDPOINT_URL_S3", "AWS_CA_BUNDLE", "SSL_CERT_FILE",
+    "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
 )
 
 
