@@ -31,6 +31,9 @@ from tests.stack.test_streaming_sink import fetch, produce, telemetry
 from tests.support import scratch_database, scratch_topic
 
 REPO = Path(__file__).resolve().parents[2]
+#: How long a driver may take to start and load (a few seconds on an idle machine; minutes
+#: when six test sessions share its two cores).
+LOAD_S = 420
 WAREHOUSE_CONN_ID = "streamtest_warehouse"
 
 
@@ -278,7 +281,7 @@ def dags_test(airflow_env: dict, connection: str, dsn: str, jobs_dir: Path,
 
 
 # Four starts of a driver that fails (a minute each on a busy 2-core machine) and a DAG run.
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(2400)
 def test_job_failing_on_start_is_a_crash_loop_that_fails_the_round_and_is_retried_later(
         airflow_env, stack_env, warehouse, topic, jobs_dir, job_conf) -> None:
     dsn, connection = warehouse
@@ -290,7 +293,7 @@ def test_job_failing_on_start_is_a_crash_loop_that_fails_the_round_and_is_retrie
     for _ in range(2):  # the first start, and one restart: neither loads a batch
         row = one_round(supervisor(conf, **limits))
         actions.append(row["action"])
-        assert wait_until(lambda: not alive(jobs_dir, name), 120), job_log(jobs_dir, name)
+        assert wait_until(lambda: not alive(jobs_dir, name), LOAD_S), job_log(jobs_dir, name)
     assert actions == ["started", "restarted"]
 
     # The third round, as Airflow runs it: a crash loop; not restarted, and the task fails
@@ -320,7 +323,7 @@ def test_job_failing_on_start_is_a_crash_loop_that_fails_the_round_and_is_retrie
     assert status.stuck and "nosuchtype" in status.last_error
     with pytest.raises(SupervisionError, match=f"{name} is stuck: crash loop"):
         sup.raise_for_errors(statuses)
-    assert wait_until(lambda: not alive(jobs_dir, name), 120), job_log(jobs_dir, name)
+    assert wait_until(lambda: not alive(jobs_dir, name), LOAD_S), job_log(jobs_dir, name)
     # The retry failed too: the next retry waits twice as long (2 * 60 s here).
     row = round_row(supervisor(conf, **{**limits, "retry_after_s": 60}))
     assert row["state"] == "crash_loop" and row["failed_starts"] == 3
@@ -384,6 +387,7 @@ def assert_no_secret_in_driver(leader: int, dsn: str) -> None:
     assert any(env.get("HOVER_WAREHOUSE_DSN") == dsn for env in environments)
 
 
+@pytest.mark.timeout(2400)  # four driver starts
 def test_kills_between_which_the_job_loads_are_no_crash_loop_and_no_secret_reaches_it(
         stack_env, warehouse, topic, jobs_dir, job_conf) -> None:
     dsn, _ = warehouse
@@ -391,6 +395,7 @@ def test_kills_between_which_the_job_loads_are_no_crash_loop_and_no_secret_reach
     name = f"flaptest_{uuid.uuid4().hex[:8]}"
     conf = job_conf(name)
     records = telemetry(400, boards=20)
+    produce(bootstrap, topic, "hoverboard", records[:100])  # the topic has its leaders then
     row = one_round(supervisor(conf))
     assert row["action"] == "started"
 
@@ -398,26 +403,28 @@ def test_kills_between_which_the_job_loads_are_no_crash_loop_and_no_secret_reach
     # running in between, as the 5-minute schedule would.
     ends = [(signal.SIGKILL, 100), (signal.SIGKILL, 200), (signal.SIGTERM, 300)]
     for sig, loaded in ends:
-        produce(bootstrap, topic, "hoverboard", records[loaded - 100:loaded])
-        assert wait_until(lambda n=loaded: count(dsn) == n, 150), job_log(jobs_dir, name)
+        if loaded > 100:
+            produce(bootstrap, topic, "hoverboard", records[loaded - 100:loaded])
+        assert wait_until(lambda n=loaded: count(dsn) == n, LOAD_S), job_log(jobs_dir, name)
         row = one_round(supervisor(conf))
         assert (row["state"], row["action"]) == ("running", "none")
         if loaded == 100:
             assert_no_secret_in_driver(row["pid"], dsn)
         os.killpg(row["pid"], sig)
-        assert wait_until(lambda: not alive(jobs_dir, name), 90)
+        assert wait_until(lambda: not alive(jobs_dir, name), LOAD_S)
         row = one_round(supervisor(conf))  # raises if the job were stuck
         assert (row["state"], row["action"], row["failed_starts"]) == \
             ("stopped", "restarted", 0)
         assert row["stuck"] is None and "job_crash_loop" not in row["alerts"]
     produce(bootstrap, topic, "hoverboard", records[300:])
-    assert wait_until(lambda: count(dsn) == 400, 150), job_log(jobs_dir, name)
+    assert wait_until(lambda: count(dsn) == 400, LOAD_S), job_log(jobs_dir, name)
     assert alive(jobs_dir, name)
     assert [(e, r) for e, r, _ in events(dsn, name) if e != "healthy"] == [
         ("started", "first start"), *[("started", "not running")] * 3]
     assert not [a for a in alerts_with(es, name) if a["event"]["action"] == "job_crash_loop"]
 
 
+@pytest.mark.timeout(1200)  # two driver starts
 def test_a_deleted_checkpoint_starts_a_new_run_neither_stalled_nor_misreported(
         stack_env, warehouse, topic, jobs_dir, job_conf) -> None:
     dsn, _ = warehouse
@@ -425,9 +432,9 @@ def test_a_deleted_checkpoint_starts_a_new_run_neither_stalled_nor_misreported(
     name = f"cptest_{uuid.uuid4().hex[:8]}"
     conf = job_conf(name, max_offsets=50)  # many small batches: batch ids up to 8 or more
     records = telemetry(500, boards=20)
-    one_round(supervisor(conf))
     produce(bootstrap, topic, "hoverboard", records[:400])
-    assert wait_until(lambda: count(dsn) == 400, 150), job_log(jobs_dir, name)
+    one_round(supervisor(conf))
+    assert wait_until(lambda: count(dsn) == 400, LOAD_S), job_log(jobs_dir, name)
     [(old_run, old_batches)] = fetch(dsn, "SELECT run_id, max(batch_id) FROM"
                                      " platform.stream_progress GROUP BY run_id")
     assert old_batches >= 7
@@ -447,7 +454,7 @@ def test_a_deleted_checkpoint_starts_a_new_run_neither_stalled_nor_misreported(
         return fetch(dsn, "SELECT run_id, batch_id, end_offsets FROM platform.stream_progress"
                      " WHERE run_id <> %s", (old_run,))
 
-    assert wait_until(lambda: count(dsn) == 500 and new_run(), 150), job_log(jobs_dir, name)
+    assert wait_until(lambda: count(dsn) == 500 and new_run(), LOAD_S), job_log(jobs_dir, name)
     [(run, batch_id, offsets)] = new_run()  # re-read everything in one batch, id 0
     assert batch_id == 0 and sum(offsets.values()) == 500
     # The old run's batches are kept, under their run.
