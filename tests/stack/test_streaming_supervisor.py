@@ -214,7 +214,7 @@ def test_paused_job_gives_a_lag_alert_and_is_restarted_only_once_stalled(
     bootstrap, es = stack_env["HOVER_KAFKA_BOOTSTRAP"], stack_env["HOVER_ELASTICSEARCH_URL"]
     name = f"pausetest_{uuid.uuid4().hex[:8]}"
     conf = job_conf(name)
-    patient = {"stall_after_s": 3600, "lag_alert_threshold": 50, "max_restarts_per_hour": 3}
+    patient = {"stall_after_s": 3600, "lag_alert_threshold": 50, "max_failed_starts": 3}
     pid = one_round(supervisor(conf, **patient))["pid"]
     records = telemetry(300, boards=20)
     produce(bootstrap, topic, "hoverboard", records[:100])
