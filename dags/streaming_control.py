@@ -5,7 +5,8 @@ Start, stop, restart or inspect one streaming job by hand (trigger with params `
 sink's `query_name`, e.g. `trip_sink`, and `action`).
 
 * **stop** stops the job, and the supervisor (`streaming_supervisor`) leaves it stopped;
-* **start** starts it, even after a crash loop (the supervisor resumes watching it);
+* **start** starts it at once, even in a crash loop's back-off (the supervisor resumes
+  watching it);
 * **restart** stops and starts it; **status** only shows its state and lag.
 
 Every start raises a `job_restarted` alert; the task's log and XCom hold the job's status.

@@ -9,8 +9,11 @@ and checks every job every 5 minutes:
 * **stalled** (records waiting in Kafka, no batch for `stall_after_s`) → stopped and
   started again (alert `job_restarted`);
 * **lag** above `lag_alert_threshold` records → alert `job_lag`, with the lag per partition;
-* started `max_restarts_per_hour` times within an hour → no more starts, one alert
-  `job_crash_loop`; start it by hand (DAG `streaming_control`) once fixed.
+* `max_failed_starts` starts in a row without progress (no batch before the next start) →
+  crash loop: one alert `job_crash_loop`, then retried after `retry_after_s`, doubling up
+  to `retry_max_s`; start it by hand (DAG `streaming_control`) once fixed;
+* a crash loop, or restarts for the same reason `max_same_reason` rounds in a row → the
+  task **fails** (red), its log naming the job, the reason and its driver log's last lines.
 
 The task's log and XCom hold the status table: per job its state, pid, last batch, lag
 and what was done. Jobs stopped with `streaming_control` stay stopped.
@@ -40,8 +43,14 @@ with DAG(
                                description="lag and no batch for this long: restart"),
         "lag_alert_threshold": Param(10000, type="integer", minimum=0,
                                      description="alert above this many waiting records"),
-        "max_restarts_per_hour": Param(3, type="integer", minimum=1,
-                                       description="then stop restarting: crash loop"),
+        "max_failed_starts": Param(3, type="integer", minimum=1,
+                                   description="starts in a row without progress: crash loop"),
+        "max_same_reason": Param(3, type="integer", minimum=1,
+                                 description="restarts for one reason in a row: task fails"),
+        "retry_after_s": Param(300, type="integer", minimum=1,
+                               description="crash loop: first retry after its last start"),
+        "retry_max_s": Param(1800, type="integer", minimum=1,
+                             description="crash loop: the doubling back-off's ceiling"),
     },
 ):
     StreamingSupervisorOperator(
@@ -49,5 +58,8 @@ with DAG(
         jobs="{{ params.jobs }}",
         stall_after_s="{{ params.stall_after_s }}",
         lag_alert_threshold="{{ params.lag_alert_threshold }}",
-        max_restarts_per_hour="{{ params.max_restarts_per_hour }}",
+        max_failed_starts="{{ params.max_failed_starts }}",
+        max_same_reason="{{ params.max_same_reason }}",
+        retry_after_s="{{ params.retry_after_s }}",
+        retry_max_s="{{ params.retry_max_s }}",
     )

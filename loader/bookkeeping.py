@@ -1,8 +1,11 @@
 """Dead letters and streaming progress, written inside a load's transaction.
 
-Both are keyed (dead letters by Kafka position, progress by query and batch id), so a
-replayed micro-batch writes each of them once. The SQL differs per engine only where it
-must (upsert syntax, JSON type); the Redshift statements are parsed in the tests.
+Both are keyed (dead letters by Kafka position, progress by query, run and batch id), so
+a replayed micro-batch writes each of them once. A run is one checkpoint's sequence of
+batches, named by Spark's query id: a new or lost checkpoint starts a new run, whose batch
+ids start again at 0 and whose offsets owe nothing to the old run's. The SQL differs per
+engine only where it must (upsert syntax, JSON type); the Redshift statements are parsed in
+the tests.
 """
 
 from __future__ import annotations
@@ -107,25 +110,27 @@ def _statement_chunks(rows: list[tuple]) -> Iterator[list[tuple]]:
 # query_name leads the table's sort key: the equality restricts the scan to its blocks.
 DELETE_PROGRESS = (
     "DELETE FROM platform.stream_progress WHERE query_name = CAST(%s AS varchar(200))"
-    " AND batch_id = CAST(%s AS bigint)"
+    " AND run_id = CAST(%s AS varchar(64)) AND batch_id = CAST(%s AS bigint)"
 )
 INSERT_PROGRESS = {
     "postgres": (
-        "INSERT INTO platform.stream_progress (query_name, batch_id, input_rows, rows_written,"
-        " dead_letters, rows_per_second, end_offsets, batch_time)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s)"
+        "INSERT INTO platform.stream_progress (query_name, run_id, batch_id, input_rows,"
+        " rows_written, dead_letters, rows_per_second, end_offsets, batch_time)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)"
     ),
     "redshift": (
-        "INSERT INTO platform.stream_progress (query_name, batch_id, input_rows, rows_written,"
-        " dead_letters, rows_per_second, end_offsets, batch_time)"
-        " VALUES (CAST(%s AS varchar(200)), CAST(%s AS bigint), CAST(%s AS bigint),"
-        " CAST(%s AS bigint), CAST(%s AS bigint), CAST(%s AS double precision),"
-        " JSON_PARSE(CAST(%s AS varchar(65535))), CAST(%s AS timestamptz))"
+        "INSERT INTO platform.stream_progress (query_name, run_id, batch_id, input_rows,"
+        " rows_written, dead_letters, rows_per_second, end_offsets, batch_time)"
+        " VALUES (CAST(%s AS varchar(200)), CAST(%s AS varchar(64)), CAST(%s AS bigint),"
+        " CAST(%s AS bigint), CAST(%s AS bigint), CAST(%s AS bigint),"
+        " CAST(%s AS double precision), JSON_PARSE(CAST(%s AS varchar(65535))),"
+        " CAST(%s AS timestamptz))"
     ),
 }
 
 LATEST_OFFSETS = (
     "SELECT end_offsets FROM platform.stream_progress WHERE query_name = CAST(%s AS varchar(200))"
+    " AND run_id = CAST(%s AS varchar(64))"
     " ORDER BY batch_id DESC LIMIT 1"
 )
 
@@ -133,6 +138,7 @@ LATEST_OFFSETS = (
 @dataclass(frozen=True)
 class BatchProgress:
     query_name: str
+    run_id: str  # the streaming query's id (Spark's query.id): one per checkpoint
     batch_id: int
     input_rows: int
     rows_written: int
@@ -154,15 +160,17 @@ def record_dead_letters(cursor, engine: str, rows: Sequence[Sequence]) -> None:
 
 def record_progress(cursor, engine: str, progress: BatchProgress) -> None:
     # Delete-then-insert works on both engines: a replayed batch id replaces its own row.
-    cursor.execute(DELETE_PROGRESS, (progress.query_name, progress.batch_id))
+    cursor.execute(DELETE_PROGRESS, (progress.query_name, progress.run_id, progress.batch_id))
     offsets = json.dumps({str(p): o for p, o in sorted(progress.end_offsets.items())})
     cursor.execute(INSERT_PROGRESS[engine], (
-        progress.query_name, progress.batch_id, progress.input_rows, progress.rows_written,
-        progress.dead_letters, progress.rows_per_second, offsets, progress.batch_time))
+        progress.query_name, progress.run_id, progress.batch_id, progress.input_rows,
+        progress.rows_written, progress.dead_letters, progress.rows_per_second, offsets,
+        progress.batch_time))
 
 
-def latest_offsets(cursor, query_name: str) -> dict[int, int]:
-    cursor.execute(LATEST_OFFSETS, (query_name,))
+def latest_offsets(cursor, query_name: str, run_id: str) -> dict[int, int]:
+    """The next offset per partition after the run's last batch; {} for a new run."""
+    cursor.execute(LATEST_OFFSETS, (query_name, run_id))
     row = cursor.fetchone()
     if row is None:
         return {}

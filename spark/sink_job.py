@@ -10,7 +10,8 @@ it to the table's columns, checks each record with the ingest API's validator
   changes nothing the second time: no duplicates, no gaps;
 * invalid records go to ``platform.dead_letters`` with their raw bytes and the reasons;
 * the batch's progress (rows, rate, offsets per partition) goes to
-  ``platform.stream_progress``, in the same transaction as the rows.
+  ``platform.stream_progress``, in the same transaction as the rows, under the query's run
+  (Spark's query id, one per checkpoint: a new checkpoint's batch ids start again at 0).
 
 Usage (settings from the environment: stack.env locally)::
 
@@ -24,6 +25,7 @@ import argparse
 import logging
 import os
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -50,6 +52,9 @@ from spark.config import SinkConfig
 from spark.transform import decode, flatten
 
 log = logging.getLogger("spark.sink_job")
+
+#: How long a batch waits for ``start()`` to return the query's id.
+RUN_ID_TIMEOUT_S = 60.0
 
 
 def build_session(app_name: str) -> SparkSession:
@@ -125,12 +130,28 @@ class BatchWriter:
         self.loader = loader
         self.alerts = alerts
         self._offsets: dict[int, int] | None = None
+        self._run_id: str | None = None
+        self._run_known = threading.Event()
+
+    def started(self, run_id: str) -> None:
+        """The query's id, known once ``writeStream.start()`` returned."""
+        self._run_id = run_id
+        self._run_known.set()
+
+    @property
+    def run_id(self) -> str:
+        # The first batch may be called (on py4j's callback thread) before start() returned.
+        if not self._run_known.wait(RUN_ID_TIMEOUT_S):
+            raise RuntimeError(f"{self.config.query_name}: the streaming query's id is not "
+                               f"known {RUN_ID_TIMEOUT_S} s after its first batch")
+        return self._run_id
 
     def _known_offsets(self) -> dict[int, int]:
         if self._offsets is None:
-            # Resume the cumulative per-partition offsets from the last recorded batch.
+            # Resume the cumulative per-partition offsets from this run's last batch (never
+            # another run's: a new checkpoint re-reads from its starting offsets).
             self._offsets = self.loader.run(
-                lambda cursor: latest_offsets(cursor, self.config.query_name))
+                lambda cursor: latest_offsets(cursor, self.config.query_name, self.run_id))
         return self._offsets
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
@@ -160,7 +181,7 @@ class BatchWriter:
             record_dead_letters(cursor, self.loader.engine, letters)
             elapsed = time.monotonic() - started
             record_progress(cursor, self.loader.engine, BatchProgress(
-                query_name=self.config.query_name, batch_id=batch_id,
+                query_name=self.config.query_name, run_id=self.run_id, batch_id=batch_id,
                 input_rows=rows.num_rows, rows_written=written, dead_letters=len(letters),
                 rows_per_second=rows.num_rows / elapsed if elapsed > 0 else None,
                 end_offsets=offsets, batch_time=datetime.now(UTC)))
@@ -185,16 +206,19 @@ def start(spark: SparkSession, config: SinkConfig, *, bootstrap: str, loader: Lo
           schema: dict, available_now: bool = False, alerts: AlertEmitter | None = None):
     spec = table_spec(config.message_type)
     rows = flatten(decode(read_topic(spark, config, bootstrap)), schema, spec)
+    batch_writer = BatchWriter(config, spec, schema, loader, alerts)
     writer = (
         rows.writeStream.queryName(config.query_name)
-        .foreachBatch(BatchWriter(config, spec, schema, loader, alerts))
+        .foreachBatch(batch_writer)
         .option("checkpointLocation", config.checkpoint_location)
     )
     if available_now:
         writer = writer.trigger(availableNow=True)
     else:
         writer = writer.trigger(processingTime=f"{config.trigger_seconds} seconds")
-    return writer.start()
+    query = writer.start()
+    batch_writer.started(str(query.id))
+    return query
 
 
 def main(argv: list[str] | None = None) -> int:

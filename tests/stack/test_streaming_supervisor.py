@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from hoverboard.streaming.launcher import LocalProcessLauncher
 from hoverboard.streaming.policy import Policy
 from hoverboard.streaming.registry import discover_jobs
-from hoverboard.streaming.supervisor import StreamingSupervisor
+from hoverboard.streaming.supervisor import StreamingSupervisor, SupervisionError
 
 from stack.process import PidRecord, wait_until
 from tests.stack.test_alerts import alerts_with
@@ -28,6 +31,9 @@ from tests.stack.test_streaming_sink import fetch, produce, telemetry
 from tests.support import scratch_database, scratch_topic
 
 REPO = Path(__file__).resolve().parents[2]
+#: How long a driver may take to start and load (a few seconds on an idle machine; minutes
+#: when six test sessions share its two cores).
+LOAD_S = 420
 WAREHOUSE_CONN_ID = "streamtest_warehouse"
 
 
@@ -64,13 +70,13 @@ def job_conf(tmp_path, topic, jobs_dir):
     it started at the end, paused or not."""
     written: list[Path] = []
 
-    def write(name: str, message_type: str = "hoverboard") -> Path:
+    def write(name: str, message_type: str = "hoverboard", max_offsets: int = 1000) -> Path:
         path = tmp_path / f"{name}.conf"
         path.write_text(
             "[sink]\n"
             f"query_name = {name}\nmessage_type = {message_type}\ntopic = {topic}\n"
             f"schema_subject = {message_type}-value\nschema_version = latest\n"
-            "trigger_seconds = 1\nmax_offsets_per_trigger = 1000\n"
+            f"trigger_seconds = 1\nmax_offsets_per_trigger = {max_offsets}\n"
             f"starting_offsets = earliest\ncheckpoint_location = {tmp_path / name}-checkpoint\n")
         written.append(path)
         return path
@@ -208,7 +214,7 @@ def test_paused_job_gives_a_lag_alert_and_is_restarted_only_once_stalled(
     bootstrap, es = stack_env["HOVER_KAFKA_BOOTSTRAP"], stack_env["HOVER_ELASTICSEARCH_URL"]
     name = f"pausetest_{uuid.uuid4().hex[:8]}"
     conf = job_conf(name)
-    patient = {"stall_after_s": 3600, "lag_alert_threshold": 50, "max_restarts_per_hour": 3}
+    patient = {"stall_after_s": 3600, "lag_alert_threshold": 50, "max_failed_starts": 3}
     pid = one_round(supervisor(conf, **patient))["pid"]
     records = telemetry(300, boards=20)
     produce(bootstrap, topic, "hoverboard", records[:100])
@@ -226,7 +232,8 @@ def test_paused_job_gives_a_lag_alert_and_is_restarted_only_once_stalled(
         assert lag_alert["details"]["lag_total"] == 200
         assert lag_alert["details"]["lag"] == row["lag"]
         assert lag_alert["details"]["threshold"] == 50
-        assert [e for e, *_ in events(dsn, name)] == ["started", "lag"]
+        # It loaded batches since its start: the round remembers it saw that start healthy.
+        assert [e for e, *_ in events(dsn, name)] == ["started", "healthy", "lag"]
 
         # No batch for longer than a (now short) stall_after_s: stopped and started again.
         assert wait_until(lambda: one_idle(dsn, name) > 2, 10)
@@ -237,8 +244,8 @@ def test_paused_job_gives_a_lag_alert_and_is_restarted_only_once_stalled(
         if alive_pid(pid):
             os.killpg(pid, signal.SIGCONT)
     assert [(e, r) for e, r, _ in events(dsn, name)] == [
-        ("started", "first start"), ("lag", None), ("lag", None), ("stopped", "stalled"),
-        ("started", "stalled")]  # the stalled round saw the lag too
+        ("started", "first start"), ("healthy", None), ("lag", None), ("lag", None),
+        ("stopped", "stalled"), ("started", "stalled")]  # the stalled round saw the lag too
     # (That the new driver resumes without gaps or duplicates: the killed-job test.)
     assert alive(jobs_dir, name)
     restart = [a for a in alerts_with(es, name) if a["event"]["action"] == "job_restarted"
@@ -260,21 +267,237 @@ def alive_pid(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def test_job_crashing_on_every_start_is_started_at_most_n_times_and_alerted_once(
-        stack_env, warehouse, topic, jobs_dir, job_conf) -> None:
-    dsn, _ = warehouse
+def dags_test(airflow_env: dict, connection: str, dsn: str, jobs_dir: Path,
+              conf: dict) -> subprocess.CompletedProcess:
+    """One streaming_supervisor run with ``airflow dags test``, on the test's warehouse."""
+    run = subprocess.run(
+        [str(Path(sys.executable).with_name("airflow")), "dags", "test", "streaming_supervisor",
+         "-c", json.dumps(conf)],
+        env={**airflow_env, "AIRFLOW_CONN_WAREHOUSE_DEFAULT": connection,
+             "HOVER_WAREHOUSE_DSN": dsn, "HOVER_SPARK_JOBS_DIR": str(jobs_dir)},
+        capture_output=True, text=True, timeout=400)
+    (jobs_dir / "dags-test.out").write_text(run.stdout + run.stderr)
+    return run
+
+
+# Four starts of a driver that fails (a minute each on a busy 2-core machine) and a DAG run.
+@pytest.mark.timeout(2400)
+def test_job_failing_on_start_is_a_crash_loop_that_fails_the_round_and_is_retried_later(
+        airflow_env, stack_env, warehouse, topic, jobs_dir, job_conf) -> None:
+    dsn, connection = warehouse
     es = stack_env["HOVER_ELASTICSEARCH_URL"]
     name = f"crashtest_{uuid.uuid4().hex[:8]}"
     conf = job_conf(name, message_type="nosuchtype")  # no schema, no table mapping
+    limits = {"max_failed_starts": 2, "retry_after_s": 3600, "retry_max_s": 7200}
     actions = []
-    for _ in range(4):
-        row = one_round(supervisor(conf, max_restarts_per_hour=2))
+    for _ in range(2):  # the first start, and one restart: neither loads a batch
+        row = one_round(supervisor(conf, **limits))
         actions.append(row["action"])
-        assert wait_until(lambda: not alive(jobs_dir, name), 120), job_log(jobs_dir, name)
-    assert actions == ["started", "restarted", "not restarted: crash loop alerted",
-                       "not restarted: crash loop"]
-    assert [e for e, *_ in events(dsn, name)] == ["started", "started", "crash_loop"]
+        assert wait_until(lambda: not alive(jobs_dir, name), LOAD_S), job_log(jobs_dir, name)
+    assert actions == ["started", "restarted"]
+
+    # The third round, as Airflow runs it: a crash loop; not restarted, and the task fails
+    # with the job, the reason and the driver's last error in its log.
+    run = dags_test(airflow_env, connection, dsn, jobs_dir,
+                    {"jobs": str(conf), **limits})
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, output[-5000:]
+    assert f"streaming job {name} is stuck: crash loop: its last 2 starts made no progress" \
+        in output, output[-5000:]
+    assert "nosuchtype" in output.split(f"streaming job {name} is stuck", 1)[1]  # the log tail
+    # Failed at once: a retry would find it stuck all the same.
+    assert f"AirflowFailException: {name} is stuck: crash loop" in output
+    assert output.count(f"streaming job {name} is stuck") == 1
+    assert not alive(jobs_dir, name)
     [alert] = [a for a in alerts_with(es, name) if a["event"]["action"] == "job_crash_loop"]
     assert alert["log"]["level"] == "error"
-    assert alert["details"]["starts_last_hour"] == 2
+    assert alert["details"]["failed_starts"] == 2
     assert "nosuchtype" in alert["details"]["log_tail"]
+
+    # The back-off is over (a short one now): retried, and the round is still red.
+    sup = supervisor(conf, **{**limits, "retry_after_s": 1})
+    statuses = sup.supervise()
+    sup.close()
+    [status] = statuses
+    assert (status.state, status.action) == ("crash_loop", "retried (crash loop)")
+    assert status.stuck and "nosuchtype" in status.last_error
+    with pytest.raises(SupervisionError, match=f"{name} is stuck: crash loop"):
+        sup.raise_for_errors(statuses)
+    assert wait_until(lambda: not alive(jobs_dir, name), LOAD_S), job_log(jobs_dir, name)
+    # The retry failed too: the next retry waits twice as long (2 * 60 s here).
+    row = round_row(supervisor(conf, **{**limits, "retry_after_s": 60}))
+    assert row["state"] == "crash_loop" and row["failed_starts"] == 3
+    waiting = int(row["action"].rsplit("retry in ", 1)[1].split()[0])
+    assert 0 < waiting <= 120 and waiting > 120 - (time.time() - last_start(dsn, name)) - 5
+    assert [e for e, *_ in events(dsn, name)] == ["started", "started", "crash_loop",
+                                                 "started"]  # one alert for the episode
+    # An operator's start is never held back by the back-off.
+    control = supervisor(conf, **limits)
+    try:
+        assert control.start(name).action == "started"
+    finally:
+        control.close()
+    assert events(dsn, name)[-1][:2] == ("started", "manual")
+
+
+def round_row(sup: StreamingSupervisor) -> dict:
+    """One round's row, whether or not the round fails (a stuck job)."""
+    try:
+        [status] = sup.supervise()
+    finally:
+        sup.close()
+    return status.row()
+
+
+def last_start(dsn: str, job: str) -> float:
+    [(at,)] = fetch(dsn, "SELECT EXTRACT(EPOCH FROM max(at)) FROM platform.stream_job_events"
+                    " WHERE job = %s AND event = 'started'", (job,))
+    return float(at)
+
+
+def session_environments(leader: int) -> list[dict[str, str]]:
+    """The environment of every process in the driver's session (spark-submit, its JVM, the
+    Python driver), from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) != leader:  # the session id
+                continue
+            raw = (stat.parent / "environ").read_bytes()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        found.append(dict(item.split("=", 1) for item in raw.decode().split("\0")
+                          if "=" in item))
+    return found
+
+
+def assert_no_secret_in_driver(leader: int, dsn: str) -> None:
+    """The worker's secrets (in this process's environment, as in an Airflow worker's) stay
+    out of every process of a running driver; what it needs is there."""
+    secrets = ("HOVER_AIRFLOW_DB_DSN", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+               "HOVER_AIRFLOW_PASSWORD", "HOVER_INGEST_API_KEYS", "AWS_SECRET_ACCESS_KEY",
+               "AWS_ACCESS_KEY_ID", "AIRFLOW_CONN_AWS_DEFAULT")
+    assert all(os.environ.get(k) for k in secrets)
+    environments = session_environments(leader)
+    assert len(environments) >= 2  # spark-submit's JVM and the Python driver at least
+    for env in environments:
+        assert not [k for k in secrets if k in env], sorted(env)
+        assert not [k for k in env if k.startswith("AIRFLOW")], sorted(env)
+    assert any(env.get("HOVER_WAREHOUSE_DSN") == dsn for env in environments)
+
+
+@pytest.mark.timeout(2400)  # four driver starts
+def test_kills_between_which_the_job_loads_are_no_crash_loop_and_no_secret_reaches_it(
+        stack_env, warehouse, topic, jobs_dir, job_conf) -> None:
+    dsn, _ = warehouse
+    bootstrap, es = stack_env["HOVER_KAFKA_BOOTSTRAP"], stack_env["HOVER_ELASTICSEARCH_URL"]
+    name = f"flaptest_{uuid.uuid4().hex[:8]}"
+    conf = job_conf(name)
+    records = telemetry(400, boards=20)
+    produce(bootstrap, topic, "hoverboard", records[:100])  # the topic has its leaders then
+    row = one_round(supervisor(conf))
+    assert row["action"] == "started"
+
+    # Killed twice and stopped once, each time after it loaded batches; a round sees it
+    # running in between, as the 5-minute schedule would.
+    ends = [(signal.SIGKILL, 100), (signal.SIGKILL, 200), (signal.SIGTERM, 300)]
+    for sig, loaded in ends:
+        if loaded > 100:
+            produce(bootstrap, topic, "hoverboard", records[loaded - 100:loaded])
+        assert wait_until(lambda n=loaded: count(dsn) == n, LOAD_S), job_log(jobs_dir, name)
+        row = one_round(supervisor(conf))
+        assert (row["state"], row["action"]) == ("running", "none")
+        if loaded == 100:
+            assert_no_secret_in_driver(row["pid"], dsn)
+        os.killpg(row["pid"], sig)
+        assert wait_until(lambda: not alive(jobs_dir, name), LOAD_S)
+        row = one_round(supervisor(conf))  # raises if the job were stuck
+        assert (row["state"], row["action"], row["failed_starts"]) == \
+            ("stopped", "restarted", 0)
+        assert row["stuck"] is None and "job_crash_loop" not in row["alerts"]
+    produce(bootstrap, topic, "hoverboard", records[300:])
+    assert wait_until(lambda: count(dsn) == 400, LOAD_S), job_log(jobs_dir, name)
+    assert alive(jobs_dir, name)
+    assert [(e, r) for e, r, _ in events(dsn, name) if e != "healthy"] == [
+        ("started", "first start"), *[("started", "not running")] * 3]
+    assert not [a for a in alerts_with(es, name) if a["event"]["action"] == "job_crash_loop"]
+
+
+@pytest.mark.timeout(1200)  # two driver starts
+def test_a_deleted_checkpoint_starts_a_new_run_neither_stalled_nor_misreported(
+        stack_env, warehouse, topic, jobs_dir, job_conf) -> None:
+    dsn, _ = warehouse
+    bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
+    name = f"cptest_{uuid.uuid4().hex[:8]}"
+    conf = job_conf(name, max_offsets=50)  # many small batches: batch ids up to 8 or more
+    records = telemetry(500, boards=20)
+    produce(bootstrap, topic, "hoverboard", records[:400])
+    one_round(supervisor(conf))
+    assert wait_until(lambda: count(dsn) == 400, LOAD_S), job_log(jobs_dir, name)
+    [(old_run, old_batches)] = fetch(dsn, "SELECT run_id, max(batch_id) FROM"
+                                     " platform.stream_progress GROUP BY run_id")
+    assert old_batches >= 7
+
+    # The checkpoint is lost; the job comes back with a new one (big batches now).
+    [job] = discover_jobs(str(conf)).values()
+    LocalProcessLauncher(stop_timeout_s=20).stop(job)
+    shutil.rmtree(Path(conf).parent / f"{name}-checkpoint")
+    conf = job_conf(name, max_offsets=1000)
+    produce(bootstrap, topic, "hoverboard", records[400:])
+    patient = {"stall_after_s": 5}
+    row = one_round(supervisor(conf, **patient))
+    assert row["action"] == "restarted"
+    started = time.time()
+
+    def new_run() -> list[tuple]:
+        return fetch(dsn, "SELECT run_id, batch_id, end_offsets FROM platform.stream_progress"
+                     " WHERE run_id <> %s", (old_run,))
+
+    assert wait_until(lambda: count(dsn) == 500 and new_run(), LOAD_S), job_log(jobs_dir, name)
+    [(run, batch_id, offsets)] = new_run()  # re-read everything in one batch, id 0
+    assert batch_id == 0 and sum(offsets.values()) == 500
+    # The old run's batches are kept, under their run.
+    assert fetch(dsn, "SELECT max(batch_id) FROM platform.stream_progress WHERE run_id = %s",
+                 (old_run,)) == [(old_batches,)]
+    assert wait_until(lambda: time.time() - started > patient["stall_after_s"] + 1, 30)
+
+    # Caught up: not stalled (idle from the new run's batch), no lag (its own offsets).
+    row = one_round(supervisor(conf, **patient))
+    assert (row["state"], row["action"], row["lag_total"]) == ("running", "none", 0), row
+    assert row["run_id"] == run and row["committed"] == {str(p): o for p, o in offsets.items()}
+    assert alive(jobs_dir, name)
+
+
+def test_progress_of_a_new_run_neither_replaces_nor_borrows_the_old_runs(warehouse) -> None:
+    """What a sink writes and what the supervisor reads, per run, on the real PostgreSQL."""
+    import psycopg
+    from hoverboard.streaming.state import StreamState
+
+    from loader.bookkeeping import BatchProgress, latest_offsets, record_progress
+
+    dsn, _ = warehouse
+    t0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+
+    def batch(run: str, batch_id: int, offsets: dict, at: datetime) -> None:
+        with psycopg.connect(dsn) as conn, conn.cursor() as cursor:
+            record_progress(cursor, "postgres", BatchProgress(
+                "q", run, batch_id, 10, 10, 0, None, offsets, at))
+
+    for i in range(6):  # the old checkpoint's run: batches 0..5, far ahead in Kafka
+        batch("old", i, {0: 100 * (i + 1), 1: 100 * (i + 1)}, t0 + timedelta(seconds=i))
+    batch("new", 0, {0: 50}, t0 + timedelta(minutes=5))  # the new checkpoint's first batch
+
+    with psycopg.connect(dsn) as conn, conn.cursor() as cursor:
+        assert latest_offsets(cursor, "q", "new") == {0: 50}  # not merged with the old run's
+        assert latest_offsets(cursor, "q", "old") == {0: 600, 1: 600}
+        assert latest_offsets(cursor, "q", "another") == {}
+    assert fetch(dsn, "SELECT run_id, count(*) FROM platform.stream_progress"
+                 " GROUP BY run_id ORDER BY run_id") == [("new", 1), ("old", 6)]
+    state = StreamState(lambda: psycopg.connect(dsn), "postgres")
+    try:
+        latest = state.progress("q")  # the newest batch, though its id is the lowest
+    finally:
+        state.close()
+    assert (latest.run_id, latest.batch_id, latest.end_offsets) == ("new", 0, {0: 50})
+    assert latest.batch_time == t0 + timedelta(minutes=5)

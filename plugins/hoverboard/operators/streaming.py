@@ -60,13 +60,19 @@ class StreamingSupervisorOperator(_StreamingOperator):
     """One supervision round over every streaming job: (re)start what is not running or
     stalled, alert on lag, crash loops and every (re)start. Returns one status row per job
     (XCom) and logs them as a table; fails (after supervising the others) if a job could
-    not be supervised.
+    not be supervised or is stuck (a crash loop, or restarted for the same reason round
+    after round), logging for each stuck job why and the tail of its driver log.
 
     :param jobs: glob of the sink configs to supervise; empty: ``HOVER_STREAMING_JOBS`` or
         ``spark/conf/*_sink.conf``.
     :param stall_after_s: a running job with lag and no batch for this long is restarted.
     :param lag_alert_threshold: alert when more records than this wait in Kafka for a job.
-    :param max_restarts_per_hour: starts allowed per job and hour; then one crash-loop alert.
+    :param max_failed_starts: starts in a row without progress that make a crash loop
+        (one alert; then retried with a back-off).
+    :param max_same_reason: restarts for the same reason in consecutive rounds that make a
+        job stuck (the task fails; the job is still restarted).
+    :param retry_after_s: first retry of a crash-looping job, after its last start.
+    :param retry_max_s: the back-off doubles up to this.
     :param warehouse_conn_id: the warehouse (progress of the sinks, job events).
     :param kafka_config_id: the Kafka cluster the jobs read.
     :param spark_conn_id: the Spark connection the jobs are submitted with.
@@ -74,30 +80,51 @@ class StreamingSupervisorOperator(_StreamingOperator):
     """
 
     template_fields: Sequence[str] = (*_StreamingOperator.template_fields, "stall_after_s",
-                                      "lag_alert_threshold", "max_restarts_per_hour")
+                                      "lag_alert_threshold", "max_failed_starts",
+                                      "max_same_reason", "retry_after_s", "retry_max_s")
 
     def __init__(self, *, stall_after_s: float | str = 600,
-                 lag_alert_threshold: int | str = 10_000,
-                 max_restarts_per_hour: int | str = 3, **kwargs: Any) -> None:
+                 lag_alert_threshold: int | str = 10_000, max_failed_starts: int | str = 3,
+                 max_same_reason: int | str = 3, retry_after_s: float | str = 300,
+                 retry_max_s: float | str = 1800, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.stall_after_s = stall_after_s
         self.lag_alert_threshold = lag_alert_threshold
-        self.max_restarts_per_hour = max_restarts_per_hour
+        self.max_failed_starts = max_failed_starts
+        self.max_same_reason = max_same_reason
+        self.retry_after_s = retry_after_s
+        self.retry_max_s = retry_max_s
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
+        from airflow.sdk.exceptions import AirflowFailException
+
         from hoverboard.streaming.policy import Policy
+        from hoverboard.streaming.supervisor import SupervisionError
 
         # Rendered from params: strings unless the DAG renders native objects.
         policy = Policy(stall_after_s=float(self.stall_after_s),
                         lag_alert_threshold=int(self.lag_alert_threshold),
-                        max_restarts_per_hour=int(self.max_restarts_per_hour))
+                        max_failed_starts=int(self.max_failed_starts),
+                        max_same_reason=int(self.max_same_reason),
+                        retry_after_s=float(self.retry_after_s),
+                        retry_max_s=float(self.retry_max_s))
         supervisor = self._supervisor(context, policy)
         try:
             statuses = supervisor.supervise()
         finally:
             supervisor.close()
         rows = self._report(statuses)
-        supervisor.raise_for_errors(statuses)
+        for status in statuses:
+            if status.stuck:
+                self.log.error("%s", status.stuck_report())
+        try:
+            supervisor.raise_for_errors(statuses)
+        except SupervisionError as exc:
+            if not any(s.error for s in statuses):
+                # Only stuck jobs: a retry in a minute would find them stuck all the same,
+                # and add a retry alert to the failure's.
+                raise AirflowFailException(str(exc)) from exc
+            raise
         return rows
 
 

@@ -43,6 +43,28 @@ log = logging.getLogger(__name__)
 
 SINK_APPLICATION = REPO_ROOT / "spark" / "sink_job.py"
 JOBS_DIR_ENV = "HOVER_SPARK_JOBS_DIR"
+
+#: The variables of the worker's environment a driver gets (a trailing ``*``: a prefix):
+#: what the sink reads (Kafka, warehouse, Redshift staging, registry, alerts, Spark, the
+#: stack's home for the alert spool), and what Java, Python and boto3 (Redshift staging,
+#: through a role, never keys) need to run, CA bundles included. Nothing else: the worker
+#: also holds Airflow's metadata DSN and password, the ingest API keys and S3 keys, which a
+#: driver does not use.
+DRIVER_ENVIRONMENT = (
+    "HOVER_KAFKA_*", "HOVER_WAREHOUSE_*", "HOVER_REDSHIFT_*", "HOVER_SCHEMA_REGISTRY_URL",
+    "HOVER_ELASTICSEARCH_URL", "HOVER_ALERT_*", "HOVER_SPARK_*", "HOVER_STACK_HOME",
+    "HOVER_CACHE_DIR", "SPARK_*", "PYSPARK_*", "JAVA_HOME", "JAVA_TOOL_OPTIONS",
+    "HADOOP_CONF_DIR", "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "LC_*", "TZ",
+    "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "XDG_CACHE_HOME", "AWS_REGION",
+    "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ENDPOINT_URL_S3", "AWS_CA_BUNDLE", "SSL_CERT_FILE",
+    "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
+)
+
+
+def driver_allowed(name: str) -> bool:
+    return any(name.startswith(entry[:-1]) if entry.endswith("*") else name == entry
+               for entry in DRIVER_ENVIRONMENT)
 LOG_MAX_BYTES_ENV = "HOVER_SPARK_JOB_LOG_MAX_BYTES"
 LOG_BACKUPS_ENV = "HOVER_SPARK_JOB_LOG_BACKUPS"
 
@@ -174,11 +196,11 @@ class LocalProcessLauncher:
 
     @staticmethod
     def environment() -> dict[str, str]:
-        """The worker's environment (the stack's or the deployment's settings: warehouse,
-        Kafka, registry, Elasticsearch, checkpoints), minus Airflow's own configuration and
-        connections, which the driver does not use and should not hold."""
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("AIRFLOW", "_AIRFLOW"))}
+        """The part of the worker's environment a driver needs (:data:`DRIVER_ENVIRONMENT`:
+        the stack's or the deployment's settings of warehouse, Kafka, registry, alerts,
+        Spark, checkpoints), so Airflow's configuration and the platform's other secrets
+        never reach it."""
+        env = {k: v for k, v in os.environ.items() if driver_allowed(k)}
         # The master is the connection's (spark-submit --master); the job would otherwise
         # override it with HOVER_SPARK_MASTER.
         env.pop("HOVER_SPARK_MASTER", None)

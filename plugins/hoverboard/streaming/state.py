@@ -1,9 +1,11 @@
 """The warehouse side of supervision: what the sinks report, and what the supervisor did.
 
 * ``platform.stream_progress`` (written by every sink batch): the job's last batch time
-  and the next offset per partition it will read;
+  and the next offset per partition it will read, per run (Spark's query id: a new or lost
+  checkpoint starts a new run, whose batch ids start again at 0);
 * ``platform.stream_job_events`` (migration V0005): every start, stop, crash-loop and lag
-  alert of a job; starts of the last hour are counted from it, and a crash loop already
+  alert of a job, and the first round that saw a start healthy; the latest starts, and
+  whether each made progress, are read from it (crash loops), and a crash loop already
   reported is remembered in it.
 
 Statements are shared by PostgreSQL and Redshift except where the JSON type differs; every
@@ -15,10 +17,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-EVENTS = ("started", "stopped", "crash_loop", "lag")
+EVENTS = ("started", "stopped", "crash_loop", "lag", "healthy")
+#: How many of a job's latest starts a round looks at.
+STARTS_SEEN = 12
 
 INSERT_EVENT = {
     "postgres": (
@@ -30,22 +34,29 @@ INSERT_EVENT = {
         " VALUES (%s, %s, %s, %s, %s, JSON_PARSE(%s))"
     ),
 }
-COUNT_EVENTS_SINCE = (
-    "SELECT COUNT(*) FROM platform.stream_job_events WHERE job = %s AND event = %s AND at >= %s"
+LATEST_STARTS = (
+    "SELECT event, reason, at FROM platform.stream_job_events WHERE job = %s"
+    " AND event IN ('started', 'healthy') ORDER BY at DESC LIMIT %s"
+)
+COUNT_BATCHES_BETWEEN = (
+    "SELECT COUNT(*) FROM platform.stream_progress WHERE query_name = %s"
+    " AND batch_time > %s AND batch_time <= %s"
 )
 LATEST_EVENTS = (
     "SELECT event, reason, at FROM (SELECT event, reason, at, ROW_NUMBER() OVER"
     " (PARTITION BY event ORDER BY at DESC) AS n FROM platform.stream_job_events"
     " WHERE job = %s) latest WHERE n = 1"
 )
+# The latest batch of the latest run: by time, since a new run's batch ids start again at 0.
 LATEST_PROGRESS = {
     "postgres": (
-        "SELECT batch_id, batch_time, end_offsets FROM platform.stream_progress"
-        " WHERE query_name = %s ORDER BY batch_id DESC LIMIT 1"
+        "SELECT run_id, batch_id, batch_time, end_offsets FROM platform.stream_progress"
+        " WHERE query_name = %s ORDER BY batch_time DESC, batch_id DESC LIMIT 1"
     ),
     "redshift": (
-        "SELECT batch_id, batch_time, JSON_SERIALIZE(end_offsets) FROM platform.stream_progress"
-        " WHERE query_name = %s ORDER BY batch_id DESC LIMIT 1"
+        "SELECT run_id, batch_id, batch_time, JSON_SERIALIZE(end_offsets)"
+        " FROM platform.stream_progress"
+        " WHERE query_name = %s ORDER BY batch_time DESC, batch_id DESC LIMIT 1"
     ),
 }
 
@@ -54,6 +65,7 @@ LATEST_PROGRESS = {
 class Progress:
     """A sink's last recorded micro-batch."""
 
+    run_id: str  # the streaming query's id: one per checkpoint
     batch_id: int
     batch_time: datetime
     end_offsets: dict[int, int]  # partition -> next offset to read
@@ -66,10 +78,20 @@ class LatestEvent:
 
 
 @dataclass(frozen=True)
+class StartRecord:
+    """One start of a job, and what became of it until the next start (or now)."""
+
+    reason: str | None
+    at: datetime
+    progressed: bool  # a batch was committed, or a round saw it healthy
+    seen_healthy: bool  # a round saw it healthy (event "healthy")
+
+
+@dataclass(frozen=True)
 class JobHistory:
     """What the supervisor remembers of a job."""
 
-    starts_last_hour: int
+    starts: tuple[StartRecord, ...]  # the latest, newest first
     latest: Mapping[str, LatestEvent]  # event -> its most recent occurrence
 
     @property
@@ -82,12 +104,6 @@ class JobHistory:
         stopped, started = self.latest.get("stopped"), self.latest.get("started")
         return (stopped is not None and stopped.reason == "manual"
                 and (started is None or stopped.at >= started.at))
-
-    @property
-    def crash_loop_reported(self) -> bool:
-        """The current crash loop (since the latest start) was already alerted."""
-        reported, started = self.latest.get("crash_loop"), self.latest.get("started")
-        return reported is not None and (started is None or reported.at >= started.at)
 
 
 class StreamState:
@@ -130,15 +146,37 @@ class StreamState:
         rows = self._query(LATEST_PROGRESS[self.engine], (job,))
         if not rows:
             return None
-        batch_id, batch_time, offsets = rows[0]
+        run_id, batch_id, batch_time, offsets = rows[0]
         value = offsets if isinstance(offsets, dict) else json.loads(offsets)
-        return Progress(int(batch_id), batch_time, {int(p): int(o) for p, o in value.items()})
+        return Progress(run_id, int(batch_id), batch_time,
+                        {int(p): int(o) for p, o in value.items()})
 
     def history(self, job: str, now: datetime) -> JobHistory:
-        [(starts,)] = self._query(COUNT_EVENTS_SINCE, (job, "started", now - timedelta(hours=1)))
         latest = {event: LatestEvent(reason, at)
                   for event, reason, at in self._query(LATEST_EVENTS, (job,))}
-        return JobHistory(int(starts), latest)
+        return JobHistory(self.starts(job, now), latest)
+
+    def starts(self, job: str, now: datetime, limit: int = STARTS_SEEN
+               ) -> tuple[StartRecord, ...]:
+        """The job's latest starts, newest first; each made progress if a batch was
+        committed, or a round saw the job healthy, before the next start (or now)."""
+        events = self._query(LATEST_STARTS, (job, 2 * limit))
+        starts: list[StartRecord] = []
+        until, healthy = now, False
+        for event, reason, at in events:  # newest first
+            if event == "healthy":
+                healthy = True
+                continue
+            progressed = healthy or self._batches_between(job, at, until) > 0
+            starts.append(StartRecord(reason, at, progressed, healthy))
+            if len(starts) == limit:
+                break
+            until, healthy = at, False
+        return tuple(starts)
+
+    def _batches_between(self, job: str, after: datetime, until: datetime) -> int:
+        [(count,)] = self._query(COUNT_BATCHES_BETWEEN, (job, after, until))
+        return int(count)
 
     def record(self, job: str, event: str, *, at: datetime, reason: str | None = None,
                pid: int | None = None, detail: Mapping[str, Any] | None = None) -> None:

@@ -10,7 +10,9 @@ XCom and log.
 
 A problem with one job (its topic missing, Kafka unreachable) does not keep the others from
 being supervised: it is reported in the job's row and makes the round fail at the end, so
-the task's own failure alert names it.
+the task's own failure alert names it. So does a *stuck* job (a crash loop, or restarted for
+the same reason round after round, see :mod:`.policy`): the round fails with the job, the
+reason and the tail of its driver log, after doing what it could for every job.
 """
 
 from __future__ import annotations
@@ -27,10 +29,13 @@ from hoverboard.streaming.launcher import JobHandle, JobLauncher, LocalProcessLa
 from hoverboard.streaming.policy import (
     CRASH_LOOP_ALERT,
     LAG_ALERT,
+    NOT_RUNNING,
     RESTART_ALERT,
+    UNPLANNED,
     Decision,
     Observation,
     Policy,
+    Start,
     decide,
 )
 from hoverboard.streaming.registry import Job, discover_jobs, find_job
@@ -44,7 +49,7 @@ AIRFLOW_FIELDS = ("dag_id", "task_id", "run_id", "map_index", "try_number", "max
 
 
 class SupervisionError(RuntimeError):
-    """Some jobs could not be supervised; the message names them and why."""
+    """Some jobs could not be supervised, or are stuck; the message names them and why."""
 
 
 @dataclass
@@ -61,12 +66,21 @@ class JobStatus:
     committed: dict[int, int]
     end_offsets: dict[int, int] | None
     lag: dict[int, int] | None
-    starts_last_hour: int
+    run_id: str | None = None  # the run (Spark query id) of the last batch
+    failed_starts: int = 0  # starts in a row without progress
     state: str = "unknown"
     stalled: bool = False
     action: str = "none"
     alerts: list[str] = field(default_factory=list)
     error: str | None = None
+    stuck: str | None = None  # why an operator should look (the round fails)
+    last_error: str | None = None  # a stuck job's driver log tail
+
+    def stuck_report(self) -> str:
+        """What the failed round's log says about a stuck job."""
+        return (f"streaming job {self.job} is stuck: {self.stuck}; {self.action}. Start it "
+                "by hand once fixed (DAG streaming_control, action start). Last lines of its "
+                f"driver log:\n{self.last_error or '(empty)'}")
 
     @property
     def lag_total(self) -> int | None:
@@ -87,27 +101,29 @@ class JobStatus:
             "idle_s": None if self.idle_s is None else round(self.idle_s, 1),
             "lag_total": self.lag_total, "lag": parts(self.lag),
             "end_offsets": parts(self.end_offsets), "committed": parts(self.committed),
-            "stalled": self.stalled, "starts_last_hour": self.starts_last_hour,
-            "action": self.action, "alerts": list(self.alerts), "error": self.error,
+            "run_id": self.run_id, "stalled": self.stalled,
+            "failed_starts": self.failed_starts, "action": self.action,
+            "alerts": list(self.alerts), "error": self.error, "stuck": self.stuck,
         }
 
 
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """The status rows as a fixed-width table for the task log."""
     headers = ("job", "state", "pid", "last batch (UTC)", "idle s", "lag", "worst partition",
-               "starts/h", "action")
+               "failed starts", "action")
     lines = []
     for r in rows:
         lag = r["lag"] or {}
         worst = max(lag.items(), key=lambda item: item[1], default=None)
         lines.append((
-            r["job"], r["state"] + (" (error)" if r["error"] else ""),
+            r["job"], r["state"] + (" (error)" if r["error"] else "")
+            + (" (STUCK)" if r["stuck"] else ""),
             "-" if r["pid"] is None else str(r["pid"]),
             (r["last_batch_at"] or "never")[:19].replace("T", " "),
             "-" if r["idle_s"] is None else f"{r['idle_s']:.0f}",
             "?" if r["lag_total"] is None else str(r["lag_total"]),
             "-" if not worst or not worst[1] else f"p{worst[0]}: {worst[1]}",
-            str(r["starts_last_hour"]), r["action"],
+            str(r["failed_starts"]), r["action"],
         ))
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h)
               for i, h in enumerate(headers)]
@@ -123,7 +139,7 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
 class StreamingSupervisor:
     """Supervises the streaming jobs through Airflow connections.
 
-    :param policy: thresholds (stall, lag alert, restarts per hour).
+    :param policy: thresholds (stall, lag alert, crash loop, back-off).
     :param jobs: glob of the sink configs to supervise (default: see ``registry``).
     :param warehouse_conn_id: the warehouse (``platform.stream_progress``, job events).
     :param kafka_config_id: the Kafka cluster (end offsets).
@@ -219,7 +235,7 @@ class StreamingSupervisor:
             last_batch_at=last_batch,
             idle_s=(now - max(marks)).total_seconds() if marks else None,
             committed=progress.end_offsets if progress else {}, end_offsets=None, lag=None,
-            starts_last_hour=history.starts_last_hour,
+            run_id=progress.run_id if progress else None,
         )
         try:
             earliest, end = watermarks(self.kafka_admin, job.topic)
@@ -231,11 +247,14 @@ class StreamingSupervisor:
         return status, history
 
     @staticmethod
-    def observation(status: JobStatus, history: JobHistory) -> Observation:
+    def observation(status: JobStatus, history: JobHistory, now: datetime) -> Observation:
+        alerted = history.latest.get("crash_loop")
         return Observation(
             running=status.running, lag_total=status.lag_total, idle_s=status.idle_s,
-            starts_last_hour=history.starts_last_hour, ever_started=history.ever_started,
-            crash_loop_reported=history.crash_loop_reported, held=history.held)
+            starts=tuple(Start(s.reason or "", (now - s.at).total_seconds(), s.progressed,
+                               s.seen_healthy) for s in history.starts),
+            crash_loop_alert_age_s=(now - alerted.at).total_seconds() if alerted else None,
+            held=history.held)
 
     # -- one round -------------------------------------------------------------------------
     def supervise(self) -> list[JobStatus]:
@@ -249,22 +268,24 @@ class StreamingSupervisor:
             try:
                 self.launcher.rotate_log(job)
                 status, history = self.observe(job, now)
-                decision = decide(self.observation(status, history), self.policy)
+                decision = decide(self.observation(status, history, now), self.policy)
                 self._act(job, status, history, decision, now)
             except Exception as exc:  # noqa: BLE001 - one broken job must not stop the rest
                 log.exception("supervising %s failed", job.name)
                 if status is None:
                     status = JobStatus(job.name, job.topic, False, None, None, None, None, {},
-                                       None, None, 0)
+                                       None, None)
                 status.error = f"{type(exc).__name__}: {exc}"
             statuses.append(status)
         return statuses
 
     @staticmethod
     def raise_for_errors(statuses: Sequence[JobStatus]) -> None:
-        failed = [s for s in statuses if s.error]
-        if failed:
-            raise SupervisionError("; ".join(f"{s.job}: {s.error}" for s in failed))
+        """Fail for jobs that could not be supervised, and for stuck jobs."""
+        problems = [f"{s.job}: {s.error}" for s in statuses if s.error]
+        problems += [f"{s.job} is stuck: {s.stuck}" for s in statuses if s.stuck]
+        if problems:
+            raise SupervisionError("; ".join(problems))
 
     def _act(self, job: Job, status: JobStatus, history: JobHistory, decision: Decision,
              now: datetime) -> None:
@@ -272,30 +293,37 @@ class StreamingSupervisor:
         status.stalled = decision.state == "stalled"
         status.action = decision.action
         status.alerts = list(decision.alerts)
+        status.failed_starts = decision.failed_starts
+        status.stuck = decision.stuck
+        if decision.mark_healthy:
+            self.state.record(job.name, "healthy", at=now, pid=status.pid,
+                              detail={"lag_total": status.lag_total, **self._run_detail()})
         if LAG_ALERT in decision.alerts:
             self._alert_lag(job, status, now)
             self.state.record(job.name, "lag", at=now, pid=status.pid,
                               detail={"lag_total": status.lag_total,
                                       "lag": {str(p): n for p, n in (status.lag or {}).items()},
                                       **self._run_detail()})
-        previous_log = self.launcher.log_tail(job) if decision.start else None
+        previous_log = self.launcher.log_tail(job) if decision.start or decision.stuck \
+            else None
+        if decision.stuck:
+            status.last_error = previous_log
         if decision.stop:
             stopped = self.launcher.stop(job)
             self.state.record(job.name, "stopped", at=self.clock(), reason=decision.reason,
                               pid=stopped.pid if stopped else None,
                               detail={"idle_s": status.idle_s, "lag_total": status.lag_total,
                                       **self._run_detail()})
-        if decision.start:
-            handle = self._start(job, decision.reason or "not running")
-            self._alert_start(job, handle, decision.reason or "not running", status=status,
-                              previous_log=previous_log)
-            status.running, status.pid, status.started_at = True, handle.pid, handle.started_at
-            status.starts_last_hour += 1
         if CRASH_LOOP_ALERT in decision.alerts:
-            self._alert_crash_loop(job, status, history)
+            self._alert_crash_loop(job, status, decision, history, previous_log)
             self.state.record(job.name, "crash_loop", at=now, pid=status.pid,
-                              detail={"starts_last_hour": status.starts_last_hour,
+                              detail={"failed_starts": decision.failed_starts,
                                       **self._run_detail()})
+        if decision.start:
+            reason = decision.reason or NOT_RUNNING
+            handle = self._start(job, reason)
+            self._alert_start(job, handle, reason, status=status, previous_log=previous_log)
+            status.running, status.pid, status.started_at = True, handle.pid, handle.started_at
 
     def _start(self, job: Job, reason: str) -> JobHandle:
         self.check_warehouse()
@@ -308,8 +336,9 @@ class StreamingSupervisor:
     def status(self, name: str) -> JobStatus:
         """Observe one job and say what the supervisor would decide; change nothing."""
         job = find_job(name, self.jobs_pattern)
-        status, history = self.observe(job, self.clock())
-        decision = decide(self.observation(status, history), self.policy)
+        now = self.clock()
+        status, history = self.observe(job, now)
+        decision = decide(self.observation(status, history, now), self.policy)
         status.state, status.stalled = decision.state, decision.state == "stalled"
         status.action = "none (status only)"
         return status
@@ -327,7 +356,6 @@ class StreamingSupervisor:
         handle = self._start(job, reason)
         self._alert_start(job, handle, reason, status=status, previous_log=previous_log)
         status.running, status.pid, status.started_at = True, handle.pid, handle.started_at
-        status.starts_last_hour += 1
         status.action = "started"
         return status
 
@@ -369,7 +397,7 @@ class StreamingSupervisor:
                      previous_log: str | None) -> None:
         from alerts.document import Severity
 
-        unplanned = reason in ("not running", "stalled")  # it died or hung: say why
+        unplanned = reason in UNPLANNED  # it died or hung: say why
         verb = "started" if reason in ("first start", "manual") else "restarted"
         where = f"pid {handle.pid}" if handle.pid else f"application {handle.application_id}"
         self._send(
@@ -378,29 +406,32 @@ class StreamingSupervisor:
             severity=Severity.WARNING if unplanned else Severity.INFO,
             details={"job": job.name, "reason": reason, "previous_pid": status.pid,
                      **handle.as_detail(), "lag_total": status.lag_total,
-                     "idle_s": status.idle_s, "starts_last_hour": status.starts_last_hour + 1,
+                     "idle_s": status.idle_s, "failed_starts": status.failed_starts,
                      "previous_log_tail": previous_log if unplanned else None},
             dedup_key=f"{job.name}/{RESTART_ALERT}/{handle.pid}/{handle.start_ticks}/"
                       f"{handle.application_id}")
 
-    def _alert_crash_loop(self, job: Job, status: JobStatus, history: JobHistory) -> None:
+    def _alert_crash_loop(self, job: Job, status: JobStatus, decision: Decision,
+                          history: JobHistory, log_tail: str | None) -> None:
         from alerts.document import Severity
 
-        last_start = history.latest.get("started")
+        # The episode began with the oldest of the failed starts.
+        first = history.starts[decision.failed_starts - 1]
         self._send(
             job=job, action=CRASH_LOOP_ALERT,
-            message=(f"streaming job {job.name} is crash-looping: started "
-                     f"{status.starts_last_hour} times in the last hour (limit "
-                     f"{self.policy.max_restarts_per_hour}); not restarted until an operator "
-                     "starts it (DAG streaming_control) or the hour has passed"),
+            message=(f"streaming job {job.name} is crash-looping: its last "
+                     f"{decision.failed_starts} starts made no progress; retried with a "
+                     f"back-off from {self.policy.retry_after_s:.0f} s up to "
+                     f"{self.policy.retry_max_s:.0f} s, or start it by hand once fixed "
+                     "(DAG streaming_control)"),
             severity=Severity.ERROR,
-            details={"job": job.name, "starts_last_hour": status.starts_last_hour,
-                     "max_restarts_per_hour": self.policy.max_restarts_per_hour,
-                     "last_start": last_start.at.isoformat() if last_start else None,
-                     "log_tail": self.launcher.log_tail(job)},
+            details={"job": job.name, "failed_starts": decision.failed_starts,
+                     "max_failed_starts": self.policy.max_failed_starts,
+                     "first_failed_start": first.at.isoformat(),
+                     "last_start": history.starts[0].at.isoformat(),
+                     "log_tail": log_tail},
             # One alert per episode, even if recording it failed and a later round re-sends.
-            dedup_key=f"{job.name}/{CRASH_LOOP_ALERT}/"
-                      f"{last_start.at.isoformat() if last_start else 'never'}")
+            dedup_key=f"{job.name}/{CRASH_LOOP_ALERT}/{first.at.isoformat()}")
 
     def _alert_lag(self, job: Job, status: JobStatus, now: datetime) -> None:
         from alerts.document import Severity
