@@ -14,7 +14,7 @@ from hoverboard.warehouse.migrations import MigrationRunner
 from playwright.sync_api import Page, expect, sync_playwright
 
 from stack.process import wait_until
-from tests.stack.test_data_quality import SEED
+from tests.support.quality import SEED
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"

@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 
 from ingest_api import create_app
 from stack.orchestrator import LocalStack
-from tests.stack.test_alerts import alerts_with
-from tests.support import end_offsets, read_from, sample
+from tests.support import alerts_with, end_offsets, read_from, sample
 
 API_KEY = "outage-key-" + "o" * 24
 ACK_TIMEOUT_S = 1.5

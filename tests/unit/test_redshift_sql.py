@@ -1,13 +1,10 @@
 """Every statement we would send to Redshift parses with a real Redshift-dialect parser.
 
-Redshift cannot run here; sqlglot's ``redshift`` dialect stands in for its parser. A
-statement sqlglot cannot model falls back to a generic ``Command``: that is not a parse, so
-it is only accepted for the statements listed below, checked by their exact shape.
+Redshift cannot run here; sqlglot's ``redshift`` dialect stands in for its parser (see
+tests/support/redshift.py for the statements it cannot model and the shapes allowed there).
 """
 
 from __future__ import annotations
-
-import re
 
 import pytest
 import sqlglot
@@ -15,17 +12,7 @@ from hoverboard.warehouse import migrations
 from hoverboard.warehouse.migrations import discover
 from sqlglot import exp
 
-# Statements sqlglot does not model, with the exact shape we allow.
-UNMODELLED = {"LOCK": re.compile(r"^LOCK [a-z_]+\.[a-z_]+$")}
-
-
-def parse_redshift(statement: str) -> exp.Expression:
-    parsed = sqlglot.parse_one(statement, read="redshift", error_level=sqlglot.ErrorLevel.RAISE)
-    if isinstance(parsed, exp.Command):
-        keyword = statement.split()[0].upper()
-        assert keyword in UNMODELLED and UNMODELLED[keyword].match(statement), (
-            f"sqlglot could not parse this as Redshift SQL:\n{statement}")
-    return parsed
+from tests.support.redshift import parse_redshift
 
 
 @pytest.mark.parametrize("migration", discover("redshift"), ids=lambda m: m.path.name)

@@ -21,7 +21,7 @@ from hoverboard.streaming.policy import (
 from hoverboard.streaming.registry import discover_jobs
 from hoverboard.streaming.state import JobHistory, LatestEvent
 
-from tests.unit.test_redshift_sql import parse_redshift
+from tests.support.redshift import parse_redshift
 
 POLICY = Policy(stall_after_s=300, lag_alert_threshold=1000, max_restarts_per_hour=3)
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
