@@ -58,14 +58,24 @@ def read_from(bootstrap: str, topic: str, start: dict[int, int]) -> list:
 
 @contextmanager
 def scratch_topic(bootstrap: str, prefix: str, partitions: int = 3) -> Iterator[str]:
-    """A new topic on the stack's broker, deleted afterwards; yields its name."""
+    """A new topic on the stack's broker, every partition with a leader, deleted
+    afterwards; yields its name."""
     from confluent_kafka.admin import AdminClient, NewTopic
+
+    from stack.process import wait_until
 
     admin = AdminClient({"bootstrap.servers": bootstrap})  # must outlive its futures
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     admin.create_topics([NewTopic(name, num_partitions=partitions,
                                   replication_factor=1)])[name].result(30)
+
+    def led() -> bool:
+        meta = admin.list_topics(name, timeout=10).topics.get(name)
+        return (meta is not None and meta.error is None and len(meta.partitions) == partitions
+                and all(p.leader >= 0 for p in meta.partitions.values()))
+
     try:
+        assert wait_until(led, timeout=30, interval=0.2), f"topic {name} has no leaders after 30 s"
         yield name
     finally:
         admin.delete_topics([name])[name].result(30)
