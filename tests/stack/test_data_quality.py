@@ -199,7 +199,9 @@ def run_checks(tasks: dict, stack_env: dict[str, str], monkeypatch, dsn: str,
             task.min_threshold = min_rows[name]
         ti = SimpleNamespace(dag_id=task.dag_id, task_id=task.task_id, run_id=run_id,
                              map_index=-1, try_number=1, max_tries=task.retries)
-        context = {"ti": ti, "task": task, "data_interval_end": at, "dag_run": None}
+        context = {"ti": ti, "task": task, "data_interval_end": at, "dag_run": None,
+                   "params": {"warehouse_conn_id": "warehouse_default"}}
+        task.render_template_fields(context)
         try:
             task.execute(context)
         except DataQualityCheckFailed as exc:
