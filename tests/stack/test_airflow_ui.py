@@ -121,7 +121,9 @@ def test_trigger_data_quality_and_see_it_succeed(browser_page, stack_env, api,
                                            json={"is_paused": True}, timeout=30))
     page.get_by_role("button", name="Trigger").first.click()
     dialog = page.get_by_role("dialog")
-    dialog.get_by_label("warehouse_conn_id").fill(own_warehouse)
+    # The run parameter's field (its label is not tied to the input: found by its group).
+    dialog.get_by_role("group").filter(has_text="warehouse_conn_id").get_by_role(
+        "textbox").fill(own_warehouse)
     dialog.get_by_role("button", name="Trigger").click()
 
     def new_run() -> dict | None:
@@ -137,5 +139,5 @@ def test_trigger_data_quality_and_see_it_succeed(browser_page, stack_env, api,
     assert run["state"] == "success", run
     assert run["conf"]["warehouse_conn_id"] == own_warehouse
     page.goto(f"{url}/dags/data_quality/runs/{run['dag_run_id']}")
-    expect(page.get_by_text("success").first).to_be_visible()
+    expect(page.get_by_text("success").first).to_be_visible(timeout=30_000)
     screenshot(page, "airflow-data-quality-run.png")
