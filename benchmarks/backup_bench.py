@@ -33,6 +33,7 @@ import tempfile
 import threading
 import time
 import uuid
+from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
 
@@ -45,10 +46,10 @@ from hoverboard.backup.layout import Layout
 from hoverboard.backup.service import BackupService
 from hoverboard.backup.store import ObjectStore
 from hoverboard.backup.tables import backup_table
-from hoverboard.warehouse.migrations import MigrationRunner
 from psycopg import sql
 
 from benchmarks.common import SQL_SEEDED, emit, make_log, running_stack
+from tests.support import scratch_database
 
 DAY = date(2026, 11, 26)
 GOAL = 0.5
@@ -100,8 +101,8 @@ class Bench:
         self.env = env
         self.rows = rows
         self.admin = env["HOVER_WAREHOUSE_DSN"]
-        self.database = f"backup_bench_{uuid.uuid4().hex[:8]}"
-        self.dsn = self.admin.rsplit("/", 1)[0] + "/" + self.database
+        self.exits = ExitStack()
+        self.dsn = ""  # the scratch database, from setup()
         client = boto3.client(
             "s3", endpoint_url=env["HOVER_S3_ENDPOINT"], region_name=env["AWS_DEFAULT_REGION"],
             aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
@@ -115,23 +116,18 @@ class Bench:
         self.csv_bytes = 0
 
     def setup(self) -> None:
-        with psycopg.connect(self.admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
-        MigrationRunner(lambda: psycopg.connect(self.dsn), "postgres",
-                        applied_by="backup_bench").migrate()
+        self.dsn = self.exits.enter_context(scratch_database(self.admin, "backup_bench"))
         started = time.perf_counter()
         with psycopg.connect(self.dsn) as conn:
             conn.execute(SEED, {"rows": self.rows, "day": DAY.isoformat()})
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE fleet.hoverboard")
         log(f"seeded {self.rows:,} rows in {time.perf_counter() - started:.1f}s "
-            f"into {self.database}")
+            f"into {self.dsn.rsplit('/', 1)[1]}")
 
     def teardown(self) -> None:
         self.store.delete_prefix(self.layout.prefix + "/")
-        with psycopg.connect(self.admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(self.database)))
+        self.exits.close()
 
     def select(self) -> sql.Composed:
         table = backup_table("hoverboard")

@@ -53,6 +53,7 @@ import time
 import timeit
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -60,8 +61,7 @@ from typing import NamedTuple
 import orjson
 import psutil
 import requests
-from confluent_kafka import KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Producer
 
 from benchmarks.common import (
     IN_PROCESS,
@@ -85,7 +85,7 @@ from schemas import latest
 from schemas.keys import JAVA_COMPATIBLE_PARTITIONER, key_bytes
 from schemas.registry import ResolvedSchema
 from schemas.validation import EventValidator
-from tests.support import sample
+from tests.support import sample, scratch_topic
 
 REPO = Path(__file__).resolve().parent.parent
 GUNICORN_CONF = REPO / "ingest_api" / "gunicorn.conf.py"
@@ -193,38 +193,22 @@ class ScratchTopics:
     """One scratch topic per message type, same partition count as the stack's topics."""
 
     def __init__(self, stack: Stack, run_id: str) -> None:
-        self.admin = AdminClient({"bootstrap.servers": stack.bootstrap})
-        self.names = {t: f"bench-{run_id}-{t}" for t in MESSAGE_TYPES}
-        self.n_part = stack.n_part
-        self.created: list[str] = []
+        self.stack = stack
+        self.run_id = run_id
+        self.names: dict[str, str] = {}
+        self.exits = ExitStack()
 
     def create(self) -> None:
-        futures = self.admin.create_topics(
-            [NewTopic(n, num_partitions=self.n_part, replication_factor=1)
-             for n in self.names.values()], operation_timeout=30)
-        for name, future in futures.items():
-            future.result(timeout=60)
-            self.created.append(name)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            topics = self.admin.list_topics(timeout=10).topics
-            if all(n in topics and len(topics[n].partitions) == self.n_part
-                   and all(p.leader >= 0 for p in topics[n].partitions.values())
-                   for n in self.names.values()):
-                return
-            time.sleep(0.2)
-        raise RuntimeError("scratch topics have no leaders after 30 s")
+        for t in MESSAGE_TYPES:
+            self.names[t] = self.exits.enter_context(scratch_topic(
+                self.stack.bootstrap, f"bench-{self.run_id}-{t}", self.stack.n_part))
 
     def delete(self) -> None:
-        if not self.created:
-            return
         try:
-            for future in self.admin.delete_topics(self.created, operation_timeout=30).values():
-                future.result(timeout=60)
-            log(f"deleted scratch topics {', '.join(self.created)}")
-        except KafkaException as exc:
-            log(f"could not delete scratch topics {self.created}: {exc}")
-        self.created = []
+            self.exits.close()
+            log(f"deleted scratch topics {', '.join(self.names.values())}")
+        except Exception as exc:  # noqa: BLE001 - report and go on cleaning up
+            log(f"could not delete scratch topics {list(self.names.values())}: {exc}")
 
     def write_message_conf(self, folder: Path) -> str:
         """Copies of ingest_api/conf/*.conf publishing into the scratch topics."""

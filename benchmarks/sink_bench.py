@@ -60,7 +60,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -69,8 +69,7 @@ import aiohttp
 import orjson
 import psutil
 import psycopg
-from confluent_kafka import KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Producer
 from psycopg import sql
 
 from benchmarks.common import (
@@ -94,7 +93,7 @@ from schemas.keys import JAVA_COMPATIBLE_PARTITIONER, key_bytes, key_text
 from spark import sink_job
 from spark.config import CONF_DIR, SinkConfig
 from stack.config import StackConfig
-from tests.support import sample
+from tests.support import sample, scratch_database, scratch_topic
 
 REPO = Path(__file__).resolve().parent.parent
 MESSAGE_TYPE = "hoverboard"
@@ -204,57 +203,24 @@ class Scratch:
     def __init__(self, stack: Stack, run_id: str) -> None:
         self.stack = stack
         self.run_id = run_id
-        self.admin = AdminClient({"bootstrap.servers": stack.bootstrap})
-        self.topics: list[str] = []
-        self.databases: list[str] = []
+        self.exits = ExitStack()  # the scratch topics and databases, removed in reverse
         self.workdir = Path(tempfile.mkdtemp(prefix="sink-bench-"))
 
     def topic(self, label: str) -> str:
-        name = f"sinkbench-{self.run_id}-{label}"
-        self.admin.create_topics([NewTopic(name, num_partitions=self.stack.n_part,
-                                           replication_factor=1)])[name].result(60)
-        self.topics.append(name)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            meta = self.admin.list_topics(name, timeout=10).topics.get(name)
-            if meta is not None and meta.error is None and \
-                    len(meta.partitions) == self.stack.n_part and \
-                    all(p.leader >= 0 for p in meta.partitions.values()):
-                return name
-            time.sleep(0.2)
-        raise RuntimeError(f"scratch topic {name} has no leaders after 30 s")
+        return self.exits.enter_context(scratch_topic(
+            self.stack.bootstrap, f"sinkbench-{self.run_id}-{label}", self.stack.n_part))
 
     def database(self, label: str) -> str:
         """An empty database with every warehouse migration applied; its DSN."""
-        from hoverboard.warehouse.migrations import MigrationRunner
-
-        name = f"sinkbench_{self.run_id.replace('-', '_')}_{label}"
-        with psycopg.connect(self.stack.admin_dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        self.databases.append(name)
-        dsn = self.stack.admin_dsn.rsplit("/", 1)[0] + "/" + name
-        MigrationRunner(lambda: psycopg.connect(dsn), "postgres").migrate()
-        return dsn
+        return self.exits.enter_context(scratch_database(
+            self.stack.admin_dsn, f"sinkbench_{self.run_id.replace('-', '_')}_{label}"))
 
     def cleanup(self) -> None:
-        if self.topics:
-            try:
-                for future in self.admin.delete_topics(self.topics,
-                                                       operation_timeout=30).values():
-                    future.result(timeout=60)
-                log(f"deleted scratch topics {', '.join(self.topics)}")
-            except KafkaException as exc:
-                log(f"could not delete scratch topics {self.topics}: {exc}")
-            self.topics = []
-        for name in self.databases:
-            try:
-                with psycopg.connect(self.stack.admin_dsn, autocommit=True) as conn:
-                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                        sql.Identifier(name)))
-                log(f"dropped scratch database {name}")
-            except psycopg.Error as exc:
-                log(f"could not drop scratch database {name}: {exc}")
-        self.databases = []
+        try:
+            self.exits.close()
+            log("deleted scratch topics and databases")
+        except Exception as exc:  # noqa: BLE001 - report, then remove the work dir anyway
+            log(f"could not delete every scratch topic or database: {exc}")
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 

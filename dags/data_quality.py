@@ -9,14 +9,15 @@ before they start and durations that disagree with their times.
 Thresholds live in `dags/config/data_quality.yaml`, not in code. Each check is a task of
 its own: a failing check fails only its task and raises one alert in Elasticsearch with the
 observed value and the threshold. Every result, passed or failed, is stored in
-`platform.dq_results` for trend charts.
+`platform.dq_results` for trend charts. A manual run can check another warehouse
+connection (param `warehouse_conn_id`; the UI test points it at a database of its own).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import DAG, TaskGroup
+from airflow.sdk import DAG, Param, TaskGroup
 from hoverboard.dag_defaults import DEFAULT_ARGS
 from hoverboard.operators.quality import DataQualityCheckOperator
 from hoverboard.quality.checks import build_checks, load_config
@@ -32,6 +33,8 @@ with DAG(
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["warehouse", "data-quality"],
+    params={"warehouse_conn_id": Param("warehouse_default", type="string", minLength=1,
+                                       description="Airflow connection of the warehouse")},
 ):
     for table in config["tables"]:
         with TaskGroup(group_id=table.split(".")[-1]):
@@ -46,5 +49,6 @@ with DAG(
                         min_threshold=check.min_allowed,
                         max_threshold=check.max_allowed,
                         window_minutes=config["window_minutes"],
+                        conn_id="{{ params.warehouse_conn_id }}",
                         doc_md=check.description,
                     )

@@ -1,8 +1,9 @@
 """Test harness: the session brings the local stack up through the same code as bin/stack.
 
 A stack that is already running (a developer's ``bin/stack up``) is reused and left running;
-whatever this session started is stopped at the end. Tests marked ``stack`` get the stack
-through the ``stack`` fixture; tests in ``tests/unit`` need nothing running.
+whatever this session started is stopped at the end. A test's folder says what it needs:
+``tests/stack`` is marked ``stack`` (services, the Kafka connector from Maven), ``tests/unit``
+is marked ``unit`` and may start nothing, so ``pytest -m unit`` runs on a bare checkout.
 """
 
 from __future__ import annotations
@@ -10,19 +11,32 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from stack import envfile
 from stack.orchestrator import LocalStack
 
+TESTS = Path(__file__).resolve().parent
+#: Folder under tests/ -> marker. A test's folder, not the fixtures it happens to name, says
+#: what it needs: a stack test without the ``stack`` fixture still starts throw-away stacks
+#: or fetches from Maven.
+MARKERS = {"stack": pytest.mark.stack, "unit": pytest.mark.unit}
+
+
+STACK_FIXTURES = {"stack", "stack_env", "airflow_env"}
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "stack" in item.fixturenames or "stack_env" in item.fixturenames:
-            item.add_marker(pytest.mark.stack)
-        elif not item.get_closest_marker("stack"):
-            item.add_marker(pytest.mark.unit)
+        folder = item.path.resolve().relative_to(TESTS).parts[0]
+        if folder in MARKERS:
+            item.add_marker(MARKERS[folder])
+        if folder == "unit" and STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            raise pytest.UsageError(
+                f"{item.nodeid} is a unit test but needs the stack: move it to tests/stack "
+                "(unit tests start nothing)")
 
 
 @pytest.fixture(scope="session")
@@ -57,20 +71,23 @@ def airflow_env(stack_env: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def spark():
-    """One local SparkSession for the whole run, with Kafka's connector from the cache
-    (bin/setup fetched it), so unit and stack tests share it."""
+def spark(request: pytest.FixtureRequest):
+    """One local SparkSession for the whole run, so unit and stack tests share it. Kafka's
+    connector (from the cache, fetched from Maven if missing) is added only when stack tests
+    were selected: unit tests read no topic and must not reach Maven."""
     from pyspark.sql import SparkSession
 
     from stack.config import StackConfig
     from stack.services.spark import SPARK_KAFKA
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    jars = SPARK_KAFKA.ensure(StackConfig.from_env().cache_dir)
+    jars = []
+    if any(item.get_closest_marker("stack") for item in request.session.items):
+        jars = sorted(SPARK_KAFKA.ensure(StackConfig.from_env().cache_dir).glob("*.jar"))
     session = (
         SparkSession.builder.master("local[2]")
         .appName("hoverboard-tests")
-        .config("spark.jars", ",".join(str(p) for p in sorted(jars.glob("*.jar"))))
+        .config("spark.jars", ",".join(str(p) for p in jars))
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.ui.enabled", "false")

@@ -9,11 +9,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from elasticsearch import Elasticsearch
 
 from alerts import AlertWriter, Severity, alert_document
 from stack.orchestrator import LocalStack
 from stack.process import wait_until
+from tests.support import alerts_with
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,14 +24,6 @@ def run_probe(env: dict[str, str], token: str) -> subprocess.CompletedProcess[st
         [airflow, "dags", "test", "alert_probe", "-c", json.dumps({"token": token})],
         env={**env, "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "tests" / "dags")},
         capture_output=True, text=True, timeout=300)
-
-
-def alerts_with(es_url: str, token: str) -> list[dict]:
-    es = Elasticsearch(es_url)
-    es.indices.refresh(index="hoverboard-alerts-*", ignore_unavailable=True)
-    hits = es.search(index="hoverboard-alerts-*", ignore_unavailable=True,
-                     query={"match_phrase": {"message": token}})["hits"]["hits"]
-    return [h["_source"] for h in hits]
 
 
 @pytest.fixture

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import socket
+import uuid
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from ingest_api import create_app
+from ingest_api.config import CONF_DIR
 from ingest_api.views import OPENAPI_FILE
 from schemas import latest
 from tests.support import end_offsets, java_partitions, read_from, sample
@@ -124,10 +128,17 @@ def test_batch_with_mixed_records_reports_each_in_order(client, stack_env) -> No
 
 
 def test_ndjson_batch(client, stack_env) -> None:
-    lines = "\n".join(json.dumps(sample("hoverboard", id=i)) for i in (71, 72, 73)) + "\n"
+    bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
+    before = end_offsets(bootstrap, "hoverboard")
+    sent = [sample("hoverboard", id=i, event_time=f"2026-11-27T10:{i - 70:02d}:07Z")
+            for i in (71, 72, 73)]
+    lines = "\n".join(json.dumps(event) for event in sent) + "\n"
     response = post(client, "hoverboard", lines, content_type="application/x-ndjson")
     assert response.status_code == 200
     assert response.get_json()["accepted"] == 3
+    stored = [json.loads(m.value()) for m in read_from(bootstrap, "hoverboard", before)
+              if m.key() in (b"71", b"72", b"73")]
+    assert sorted(stored, key=lambda e: e["id"]) == sent
 
 
 def test_schema_violation_names_every_field(client) -> None:
@@ -200,14 +211,53 @@ def test_health_and_ready_need_no_key(app) -> None:
     assert types["trip"]["schema_origin"] == "registry"
 
 
-def test_metrics_count_accepted_and_rejected(client) -> None:
-    post(client, "customer", sample("customer", id=777))
-    post(client, "customer", sample("customer", id=-1))
+def metric_values(client) -> dict[tuple, float]:
+    """Every sample of /metrics by (name, sorted labels)."""
     text = client.get("/metrics").get_data(as_text=True)
-    assert 'ingest_records_accepted_total{message_type="customer"}' in text
-    assert 'ingest_records_rejected_total{message_type="customer",reason="schema"}' in text
-    assert "ingest_request_seconds_bucket" in text
-    assert "ingest_producer_queue_depth" in text
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_metrics_count_accepted_and_rejected(client) -> None:
+    accepted = ("ingest_records_accepted_total", (("message_type", "customer"),))
+    rejected = ("ingest_records_rejected_total", (("message_type", "customer"),
+                                                  ("reason", "schema")))
+    requests = ("ingest_request_seconds_count", (("message_type", "customer"),))
+    before = metric_values(client)
+    assert post(client, "customer", sample("customer", id=777)).status_code == 201
+    assert post(client, "customer", sample("customer", id=778)).status_code == 201
+    assert post(client, "customer", sample("customer", id=-1)).status_code == 422
+    after = metric_values(client)
+    moved = {name: after[name] - before.get(name, 0.0) for name in (accepted, rejected, requests)}
+    assert moved == {accepted: 2.0, rejected: 1.0, requests: 3.0}
+    assert ("ingest_producer_queue_depth", ()) in after
+
+
+def test_ready_is_503_when_kafka_is_unreachable(stack_env) -> None:
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        nobody = f"127.0.0.1:{closed.getsockname()[1]}"
+    app = create_app({"TESTING": True, "KAFKA_BOOTSTRAP": nobody, "API_KEYS": API_KEY,
+                      "SCHEMA_REGISTRY_URL": stack_env["HOVER_SCHEMA_REGISTRY_URL"]})
+    try:
+        assert app.test_client().get("/ready").status_code == 503
+    finally:
+        for sink in app.extensions["hover_ingest"].sinks.values():
+            sink.close(timeout=0)
+
+
+def test_ready_is_503_when_a_topic_is_missing(stack_env, tmp_path) -> None:
+    conf = tmp_path / "trip.conf"
+    conf.write_text((CONF_DIR / "trip.conf").read_text().replace(
+        "topic = trip", f"topic = missing-{uuid.uuid4().hex[:8]}"))
+    app = create_app({"TESTING": True, "KAFKA_BOOTSTRAP": stack_env["HOVER_KAFKA_BOOTSTRAP"],
+                      "SCHEMA_REGISTRY_URL": stack_env["HOVER_SCHEMA_REGISTRY_URL"],
+                      "API_KEYS": API_KEY, "MESSAGE_CONF": str(conf)})
+    try:
+        assert app.test_client().get("/ready").status_code == 503
+    finally:
+        for sink in app.extensions["hover_ingest"].sinks.values():
+            sink.close(timeout=2)
 
 
 def test_openapi_describes_every_route_and_status(app, client) -> None:

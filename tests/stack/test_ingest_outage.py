@@ -1,16 +1,24 @@
 """Kafka stopped in the middle of a load: clients get 503 in bounded time, never a 2xx for
-an event that is not stored, and every acknowledged event is in the topic afterwards."""
+an event that is not stored, and every acknowledged event is in the topic afterwards; and a
+broker that stops answering gets clients of the balancer a 503 within the ack timeout."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
+import requests
+
 from ingest_api import create_app
+from ingest_api.config import DefaultConfig
 from stack.orchestrator import LocalStack
-from tests.stack.test_alerts import alerts_with
-from tests.support import end_offsets, read_from, sample
+from stack.process import PidRecord, wait_until
+from tests.support import alerts_with, end_offsets, read_from, sample
 
 API_KEY = "outage-key-" + "o" * 24
 ACK_TIMEOUT_S = 1.5
@@ -84,3 +92,49 @@ def test_kafka_outage_mid_load(stack: LocalStack, stack_env) -> None:
               for m in read_from(bootstrap, "hoverboard", before) if m.key() == b"8080"}
     missing = set(acknowledged) - stored
     assert not missing, f"{len(missing)} acknowledged events are not in Kafka"
+
+
+@contextmanager
+def broker_paused(stack: LocalStack) -> Iterator[None]:
+    """The stack's broker frozen (SIGSTOP): connections stay open and nothing answers, the
+    worst case for a producer. Always resumed, and ready again before the next test."""
+    record = PidRecord.read(stack.config.pid_file("kafka"))
+    assert record is not None and record.alive(), "the stack's Kafka is not running"
+    os.kill(record.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(record.pid, signal.SIGCONT)
+
+
+def test_a_silent_broker_gets_503_through_the_balancer_within_the_ack_timeout(
+        stack: LocalStack, stack_env) -> None:
+    """Through NGINX and the stack's gunicorn instances, with their real ACK_TIMEOUT_S."""
+    ack_timeout = float(os.environ.get("HOVER_INGEST_ACK_TIMEOUT_S", DefaultConfig.ACK_TIMEOUT_S))
+    balancer = stack_env["HOVER_INGEST_URL"]
+    with requests.Session() as http:
+        http.headers["X-API-Key"] = stack_env["HOVER_INGEST_API_KEYS"].split(",")[0]
+
+        def send(board: int) -> tuple[requests.Response, float]:
+            started = time.monotonic()
+            response = http.post(f"{balancer}/ingest/hoverboard", timeout=60,
+                                 json=sample("hoverboard", id=board), headers={
+                                     "X-Hover-Key": str(board)})
+            return response, time.monotonic() - started
+
+        # Instances with connected producers (keys spread over them) before the broker
+        # goes silent.
+        for board in range(9101, 9111):
+            assert send(board)[0].status_code == 201
+        with broker_paused(stack):
+            answers = [send(board) for board in (9101, 9102, 9103)]
+        for response, elapsed in answers:
+            assert response.status_code == 503, response.text
+            assert response.headers["Content-Type"] == "application/problem+json"
+            assert response.json()["type"].endswith("/sink-unavailable")
+            assert "Retry-After" in response.headers
+            assert elapsed < ack_timeout + 2.0, (
+                f"503 after {elapsed:.1f}s, the promise is {ack_timeout}s")
+        # The broker answers again: so does the balancer, for the next test.
+        assert wait_until(lambda: send(9104)[0].status_code == 201, timeout=60, interval=1), (
+            "ingest did not recover after the broker resumed")

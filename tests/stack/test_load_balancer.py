@@ -33,9 +33,14 @@ def balancer(stack_env) -> str:
 
 @pytest.fixture(scope="module")
 def instances(stack: LocalStack) -> dict[str, str]:
-    """Instance name by the address nginx names in X-Served-By."""
-    return {svc.address: name for name, svc in stack.services.items()
-            if isinstance(svc, IngestInstance)}
+    """Instance name by the address nginx names in X-Served-By. Spreading, failing over and
+    keeping order across instances mean nothing with one: fewer than two is a failure."""
+    found = {svc.address: name for name, svc in stack.services.items()
+             if isinstance(svc, IngestInstance)}
+    assert len(found) >= 2, (
+        f"the balancer tests need two or more ingest instances behind nginx, this stack has "
+        f"{len(found)}: unset HOVER_INGEST_INSTANCES (default 2) or set it to 2 or more")
+    return found
 
 
 @pytest.fixture
@@ -147,8 +152,6 @@ def test_per_key_order_survives_the_balancer(stack_env, session, balancer, insta
 
 def test_a_stopped_instance_loses_no_traffic(stack: LocalStack, stack_env, session, balancer,
                                              instances) -> None:
-    if len(instances) < 2:
-        pytest.skip("needs two ingest instances (HOVER_INGEST_INSTANCES)")
     bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
     boards = keys_homed_on(session, balancer, instances, "ingest_2", 4)
     before = end_offsets(bootstrap, "hoverboard")

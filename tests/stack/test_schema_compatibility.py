@@ -1,5 +1,12 @@
 """Every schema version is backward compatible with the one before it, as judged by the
-real schema registry (the same rule that guards registration in production)."""
+real schema registry (the same rule that guards registration in production), and the rule
+really refuses a breaking next version of each type today.
+
+A pairwise check over one version checks nothing, so the number of versions each type must
+have is stated here: a version file that goes missing fails the suite instead of shrinking
+the check to nothing. Adding a version (``schemas/<type>/v<N>.json``) means raising its
+number below.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +16,11 @@ import uuid
 
 import pytest
 
-from schemas import latest, message_types, versions
-from schemas.registry import SchemaRegistryClient
+from schemas import latest, message_types, subject_for, versions
+from schemas.registry import RegistryError, SchemaRegistryClient
+
+#: The versions each message type has in ``schemas/`` (at least).
+EXPECTED_VERSIONS = {"customer": 1, "hoverboard": 1, "trip": 1}
 
 
 @pytest.fixture(scope="module")
@@ -25,23 +35,65 @@ def scratch_subject(registry: SchemaRegistryClient, first_schema: dict) -> str:
     return subject
 
 
+def breaking(schema: dict) -> dict:
+    """A next version old records do not satisfy: a new field that every record must have."""
+    changed = copy.deepcopy(schema)
+    changed["properties"]["firmware"] = {"type": "string"}
+    changed["required"] = [*changed["required"], "firmware"]
+    return changed
+
+
+def compatible(schema: dict) -> dict:
+    """A next version every old record still satisfies: a new optional field."""
+    changed = copy.deepcopy(schema)
+    changed["properties"]["firmware"] = {"type": "string"}
+    return changed
+
+
+def test_every_type_has_its_expected_versions_numbered_without_gaps() -> None:
+    assert set(message_types()) == set(EXPECTED_VERSIONS), (
+        "a message type was added or removed: state its versions in EXPECTED_VERSIONS")
+    for message_type, expected in EXPECTED_VERSIONS.items():
+        found = [v.version for v in versions(message_type)]
+        assert len(found) >= expected, (
+            f"{message_type} has versions {found}, expected {expected}: a version file of "
+            f"schemas/{message_type}/ is missing")
+        assert found == list(range(1, len(found) + 1)), f"{message_type}: gap in {found}"
+        for version in versions(message_type):
+            assert version.schema["$id"].endswith(f":{message_type}:{version.version}"), (
+                f"{version.path} declares $id {version.schema['$id']}")
+
+
 @pytest.mark.parametrize("message_type", message_types())
 def test_each_version_is_backward_compatible_with_the_previous(registry, message_type) -> None:
-    for older, newer in itertools.pairwise(versions(message_type)):
-        subject = scratch_subject(registry, older.schema)
+    history = versions(message_type)
+    subject = scratch_subject(registry, history[0].schema)
+    checked = 0
+    for older, newer in itertools.pairwise(history):
         assert registry.is_compatible(subject, newer.schema), (
-            f"{newer.path} is not backward compatible with {older.path}"
-        )
+            f"{newer.path} is not backward compatible with {older.path}")
+        registry.register(subject, newer.schema)  # the registry enforces it again here
+        checked += 1
+    assert checked == len(history) - 1 >= EXPECTED_VERSIONS[message_type] - 1
 
 
 @pytest.mark.parametrize("message_type", message_types())
-def test_the_check_catches_a_breaking_change(registry, message_type) -> None:
+def test_the_platform_subject_refuses_a_breaking_next_version(registry, message_type) -> None:
+    """What the stack registered from schemas/ is what the registry guards: its latest
+    version is the repo's latest, and the registry's own rule answers for the next one."""
+    subject = subject_for(message_type)
+    current = latest(message_type).schema
+    assert registry.get(subject).schema == current
+    assert not registry.is_compatible(subject, breaking(current))
+    assert registry.is_compatible(subject, compatible(current))
+
+
+@pytest.mark.parametrize("message_type", message_types())
+def test_registering_a_breaking_version_is_refused(registry, message_type) -> None:
     current = latest(message_type).schema
     subject = scratch_subject(registry, current)
-    breaking = copy.deepcopy(current)
-    breaking["properties"]["firmware"] = {"type": "string"}
-    breaking["required"] = [*breaking["required"], "firmware"]
-    assert not registry.is_compatible(subject, breaking)
-    compatible = copy.deepcopy(current)
-    compatible["properties"]["firmware"] = {"type": "string"}  # optional: old data still valid
-    assert registry.is_compatible(subject, compatible)
+    with pytest.raises(RegistryError) as refused:
+        registry.register(subject, breaking(current))
+    assert refused.value.status == 409
+    registry.register(subject, compatible(current))
+    assert registry.get(subject).schema == compatible(current)

@@ -11,23 +11,28 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
-import psycopg
 import pytest
 from confluent_kafka import Producer
 
 from alerts.emitter import AlertEmitter
 from loader.postgres import PostgresLoader
 from schemas import headers, latest
-from schemas.keys import JAVA_COMPATIBLE_PARTITIONER, key_bytes
 from spark.config import CONF_DIR, SinkConfig
 from spark.sink_job import start
 from stack.process import wait_until
-from tests.stack.test_alerts import alerts_with
-from tests.support import end_offsets, sample, scratch_database, scratch_topic
+from tests.support import (
+    alerts_with,
+    end_offsets,
+    fetch,
+    produce,
+    sample,
+    scratch_database,
+    scratch_topic,
+    telemetry,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,22 +57,6 @@ def sink_config(message_type: str, topic: str, tmp_path: Path, **changes) -> Sin
                    checkpoint_location=str(tmp_path / "checkpoint"), **changes)
 
 
-def produce(bootstrap: str, topic: str, message_type: str, records: list, *,
-            raw: list[bytes] = ()) -> None:
-    """What the ingest API does: key bytes, JSON value, the receive-time header."""
-    key_fields = {"hoverboard": ["id"], "customer": ["id"],
-                  "trip": ["hoverboard_id", "customer_id"]}[message_type]
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all",
-                         "enable.idempotence": True, "partitioner": JAVA_COMPATIBLE_PARTITIONER})
-    now = str(time.time_ns() // 10**6).encode()
-    for record in records:
-        producer.produce(topic, key=key_bytes(record, key_fields), value=json.dumps(record),
-                         headers=[(headers.RECEIVED_AT, now)])
-    for value in raw:
-        producer.produce(topic, key=b"poison", value=value)
-    assert producer.flush(30) == 0
-
-
 def run_until_caught_up(spark, config: SinkConfig, dsn: str, bootstrap: str,
                         alerts=None) -> None:
     loader = PostgresLoader(dsn)
@@ -79,17 +68,6 @@ def run_until_caught_up(spark, config: SinkConfig, dsn: str, bootstrap: str,
         assert query.exception() is None, query.exception()
     finally:
         loader.close()
-
-
-def fetch(dsn: str, query: str, params=()) -> list[tuple]:
-    with psycopg.connect(dsn) as conn:
-        return conn.execute(query, params).fetchall()
-
-
-def telemetry(n: int, boards: int = 10) -> list[dict]:
-    return [sample("hoverboard", id=1 + i % boards,
-                   event_time=f"2026-11-27T{8 + i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z")
-            for i in range(n)]
 
 
 def test_n_events_give_n_rows_and_a_resend_changes_nothing(spark, stack_env, warehouse, topic,

@@ -26,9 +26,7 @@ from hoverboard.streaming.registry import discover_jobs
 from hoverboard.streaming.supervisor import StreamingSupervisor, SupervisionError
 
 from stack.process import PidRecord, wait_until
-from tests.stack.test_alerts import alerts_with
-from tests.stack.test_streaming_sink import fetch, produce, telemetry
-from tests.support import scratch_database, scratch_topic
+from tests.support import alerts_with, fetch, produce, scratch_database, scratch_topic, telemetry
 
 REPO = Path(__file__).resolve().parents[2]
 #: How long a driver may take to start and load (a few seconds on an idle machine; minutes

@@ -16,8 +16,8 @@ import pytest
 from botocore.config import Config
 from psycopg import sql
 
-from tests.stack.test_backup import CUSTOMER, HOVERBOARD, TRIP, in_day, rows_as_text, seed
 from tests.support import scratch_database, warehouse_connection
+from tests.support.backup import CUSTOMER, HOVERBOARD, TRIP, in_day, rows_as_text, seed
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = "2026-11-26"

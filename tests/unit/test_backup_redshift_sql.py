@@ -20,7 +20,7 @@ from hoverboard.backup.tables import backup_table
 from psycopg import sql
 from sqlglot import exp
 
-from tests.unit.test_redshift_sql import parse_redshift
+from tests.support.redshift import parse_redshift
 
 ROLE = "arn:aws:iam::123456789012:role/hover-backup"
 LAYOUT = Layout("hoverboard-backups", "warehouse")

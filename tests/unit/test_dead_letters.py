@@ -9,7 +9,7 @@ import pytest
 from hoverboard.dead_letters import letters
 from hoverboard.dead_letters.letters import LetterId, Selection, parse_since, public_reason
 
-from tests.unit.test_redshift_sql import parse_redshift
+from tests.support.redshift import parse_redshift
 
 
 def test_a_letter_is_named_by_its_kafka_position() -> None:

@@ -36,24 +36,13 @@ from loader.redshift import (
     range_statement,
 )
 from loader.tables import table_spec
+from tests.support.redshift import parse_redshift
 
-# Statements sqlglot does not model, with the exact shape we allow.
-_TABLE = r'(?:"?[a-z_]+"?\."?[a-z_]+"?)'
-UNMODELLED = {"LOCK": re.compile(rf"^LOCK {_TABLE}(?:, {_TABLE})*$"),
-              "SET": re.compile(r"^SET TIME ZONE 'UTC'$")}
 MESSAGE_TYPES = ["hoverboard", "customer", "trip"]
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 S3_URI = "s3://bucket/staging/x.csv.gz"
 ROLE = "arn:aws:iam::123456789012:role/hover-loader"
 
-
-def parse_redshift(statement: str) -> exp.Expression:
-    parsed = sqlglot.parse_one(statement, read="redshift", error_level=sqlglot.ErrorLevel.RAISE)
-    if isinstance(parsed, exp.Command):
-        keyword = statement.split()[0].upper()
-        assert keyword in UNMODELLED and UNMODELLED[keyword].match(statement), (
-            f"sqlglot could not parse this as Redshift SQL:\n{statement}")
-    return parsed
 
 
 @pytest.mark.parametrize("migration", discover("redshift"), ids=lambda m: m.path.name)

@@ -16,8 +16,7 @@ from schemas.validation import EventValidator
 from spark.checks import batch_problems, required_pointers, unconverted, valid_mask
 from spark.schema import spark_type
 from spark.transform import flatten
-from tests.support import sample
-from tests.unit.test_validation import mutations
+from tests.support import mutations, sample
 
 
 def test_struct_type_follows_the_json_schema() -> None:

@@ -22,7 +22,7 @@ from hoverboard.streaming.policy import (
 from hoverboard.streaming.registry import discover_jobs
 from hoverboard.streaming.state import JobHistory, LatestEvent
 
-from tests.unit.test_redshift_sql import parse_redshift
+from tests.support.redshift import parse_redshift
 
 POLICY = Policy(stall_after_s=300, lag_alert_threshold=1000, max_failed_starts=3,
                 max_same_reason=3, retry_after_s=300, retry_max_s=1800)

@@ -9,39 +9,7 @@ import pytest
 
 from schemas import latest, message_types, versions
 from schemas.validation import EventValidator, is_date_time
-from tests.support import sample
-
-# Values that are wrong somewhere: other types, out-of-range numbers, bad formats.
-BAD_VALUES = [None, True, "text", "", -1, 10**20, -1e9, 1e9, 3.5, [], {}, "2026-13-45T99:00:00Z",
-              "2026-11-27 09:00:00", "2026-11-27T09:00:00", "a@b", "no-at-sign", "x@y.z"]
-
-
-def mutations(event: dict):
-    """The event with each field, nested ones included, removed or replaced by bad values."""
-    def walk(node: dict, path: tuple):
-        for key, value in node.items():
-            yield path + (key,), value
-            if isinstance(value, dict):
-                yield from walk(value, path + (key,))
-
-    for path, _ in list(walk(event, ())):
-        parent_path, key = path[:-1], path[-1]
-        removed = copy.deepcopy(event)
-        parent = removed
-        for p in parent_path:
-            parent = parent[p]
-        del parent[key]
-        yield removed
-        for bad in BAD_VALUES:
-            changed = copy.deepcopy(event)
-            parent = changed
-            for p in parent_path:
-                parent = parent[p]
-            parent[key] = bad
-            yield changed
-    yield {**event, "unexpected": 1}
-    yield [event]
-    yield "not an object"
+from tests.support import mutations, sample
 
 
 @pytest.mark.parametrize("message_type", message_types())

@@ -1,8 +1,7 @@
-"""Helpers shared by tests: sample events, reading topics back, the Java partitioner."""
+"""Kafka helpers: scratch topics, reading a topic back, the partition Java would pick."""
 
 from __future__ import annotations
 
-import copy
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -13,34 +12,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from stack.java import find_java
 
-JAVA_PARTITIONER = Path(__file__).resolve().parent / "java" / "DefaultPartitioner.java"
-
-_SAMPLES = {
-    "hoverboard": {
-        "id": 17, "event_time": "2026-11-27T09:00:00Z", "elevation": 41.5,
-        "temperature": 21.3, "location": {"latitude": 52.52, "longitude": 13.405},
-        "humidity": 55.0, "charge": 87.5, "speed": 12.3, "isdocked": False, "weight": 81.2,
-        "acceleration": 0.4, "magneticfield": 48.1,
-    },
-    "customer": {
-        "id": 230, "updated_at": "2026-11-27T09:00:00+01:00",
-        "customer_name": {"first_name": "Marty", "last_name": "McFly"},
-        "customer_location": {"latitude": 34.14, "longitude": -118.35},
-        "customer_email": "marty@hillvalley.example",
-    },
-    "trip": {
-        "hoverboard_id": 17, "customer_id": 230, "trip_duration": 600,
-        "start_location": {"latitude": 52.52, "longitude": 13.405},
-        "end_location": {"latitude": 52.53, "longitude": 13.41},
-        "start_time_and_date": "2026-11-27T09:00:00Z", "end_time_and_date": "2026-11-27T09:10:00Z",
-    },
-}
-
-
-def sample(message_type: str, **changes) -> dict:
-    event = copy.deepcopy(_SAMPLES[message_type])
-    event.update(changes)
-    return event
+JAVA_PARTITIONER = Path(__file__).resolve().parents[1] / "java" / "DefaultPartitioner.java"
 
 
 def java_partitions(classpath: str, partitions: int, keys: list[str]) -> list[int]:
@@ -85,44 +57,25 @@ def read_from(bootstrap: str, topic: str, start: dict[int, int]) -> list:
 
 
 @contextmanager
-def scratch_database(admin_dsn: str, prefix: str, *, migrate: bool = True) -> Iterator[str]:
-    """A new database on the stack's server (all migrations applied unless ``migrate`` is
-    False), dropped afterwards; yields its DSN."""
-    import psycopg
-    from hoverboard.warehouse.migrations import MigrationRunner
-    from psycopg import sql
-
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = admin_dsn.rsplit("/", 1)[0] + "/" + name
-    try:
-        if migrate:
-            MigrationRunner(lambda: psycopg.connect(dsn), "postgres").migrate()
-        yield dsn
-    finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-@contextmanager
 def scratch_topic(bootstrap: str, prefix: str, partitions: int = 3) -> Iterator[str]:
-    """A new topic on the stack's broker, deleted afterwards; yields its name."""
+    """A new topic on the stack's broker, every partition with a leader, deleted
+    afterwards; yields its name."""
     from confluent_kafka.admin import AdminClient, NewTopic
+
+    from stack.process import wait_until
 
     admin = AdminClient({"bootstrap.servers": bootstrap})  # must outlive its futures
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     admin.create_topics([NewTopic(name, num_partitions=partitions,
                                   replication_factor=1)])[name].result(30)
+
+    def led() -> bool:
+        meta = admin.list_topics(name, timeout=10).topics.get(name)
+        return (meta is not None and meta.error is None and len(meta.partitions) == partitions
+                and all(p.leader >= 0 for p in meta.partitions.values()))
+
     try:
+        assert wait_until(led, timeout=30, interval=0.2), f"topic {name} has no leaders after 30 s"
         yield name
     finally:
         admin.delete_topics([name])[name].result(30)
-
-
-def warehouse_connection(stack_env: dict[str, str], dsn: str) -> str:
-    """The stack's warehouse_default connection (JSON) pointed at the database of ``dsn``."""
-    import json
-
-    connection = json.loads(stack_env["AIRFLOW_CONN_WAREHOUSE_DEFAULT"])
-    return json.dumps({**connection, "schema": dsn.rsplit("/", 1)[1]})
