@@ -5,7 +5,7 @@ from __future__ import annotations
 import configparser
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,7 @@ def _resolve(record: Mapping[str, Any], pointer: str) -> Any:
 def rows_from_events(spec: TableSpec, records: Sequence[Mapping[str, Any]], *,
                      received_at: Sequence[datetime | None]) -> pa.Table:
     """Validated events as a batch for a loader (no Kafka metadata: they did not come
-    through Kafka). Timestamps stay RFC 3339 text; the warehouse parses them on COPY."""
+    through Kafka). Timestamps stay RFC 3339 text (``utc_timestamps`` converts them)."""
     columns: dict[str, pa.Array] = {
         column: pa.array([_resolve(r, pointer) for r in records])
         for column, pointer in spec.columns
@@ -68,6 +68,29 @@ def rows_from_events(spec: TableSpec, records: Sequence[Mapping[str, Any]], *,
     columns["source_offset"] = pa.nulls(count, pa.int64())
     columns["received_at"] = pa.array(received_at, pa.timestamp("ms", tz="UTC"))
     return pa.table(columns)
+
+
+def utc_timestamps(rows: pa.Table, columns: Sequence[str]) -> pa.Table:
+    """``rows`` with the RFC 3339 text of ``columns`` as UTC timestamps (microseconds), as
+    the sink's Spark parse gives them, so no warehouse parses an offset itself: PostgreSQL
+    refuses offsets beyond ±15:59, which RFC 3339 allows. A value that does not convert
+    (out of range: the validator refuses those first) becomes null."""
+    for name in columns:
+        index = rows.schema.get_field_index(name)
+        if index < 0 or not pa.types.is_string(rows.schema.field(index).type):
+            continue
+        rows = rows.set_column(index, name, pa.array(
+            [_utc(value) for value in rows[name].to_pylist()], pa.timestamp("us", tz="UTC")))
+    return rows
+
+
+def _utc(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
 
 
 def _parse(path: Path) -> TableSpec:
