@@ -287,6 +287,8 @@ class WarehouseSink:
         return limits
 
     def send(self, batch: OutgoingBatch) -> list[Delivery]:
+        import pyarrow as pa
+
         from loader.limits import TIMESTAMP_TYPES, violations
         from loader.tables import rows_from_events, table_spec, utc_timestamps
         from schemas.validation import FieldError
@@ -304,7 +306,8 @@ class WarehouseSink:
             rows = utc_timestamps(rows, [c.name for c in limits.columns
                                          if c.data_type in TIMESTAMP_TYPES])
             loadable = [index for index, found in enumerate(refused) if not found]
-            loader.load(spec, rows if len(loadable) == len(batch) else rows.take(loadable))
+            loader.load(spec, rows if len(loadable) == len(batch)
+                        else rows.take(pa.array(loadable, pa.int64())))
         except Exception as exc:  # noqa: BLE001 - any failure: not stored, 503
             log.error("warehouse load of %d %s events failed: %s", len(batch),
                       batch.message_type, exc)
