@@ -45,7 +45,7 @@ COLUMNS_QUERY = (
 _INTEGER_BITS = {"smallint": 16, "integer": 32, "bigint": 64}
 _FLOAT_MAX = {"real": 3.4028234663852886e38, "double precision": math.inf}
 _TEXT = ("character varying", "character", "text")
-_TIMESTAMPS = ("timestamp with time zone", "timestamp without time zone")
+TIMESTAMP_TYPES = ("timestamp with time zone", "timestamp without time zone")
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ def _column_problems(values: pa.ChunkedArray, column: ColumnLimit, engine: str, 
             magnitude = pc.abs(pc.cast(values, pa.float64()))
             for index in _where(pc.greater_equal(magnitude, 10.0 ** digits)):
                 yield index, f"{digits} digit(s) at most before the point fit {where}"
-    elif column.data_type in _TIMESTAMPS:
+    elif column.data_type in TIMESTAMP_TYPES:
         yield from _timestamp_problems(values, where)
 
 
