@@ -73,6 +73,9 @@ def ingest_records(message_type: MessageType, sink: Sink, records: Sequence[Any]
         batch.records.append(record)
     for position, delivery in zip(valid_positions, sink.send(batch) if valid_positions else (),
                                   strict=True):
-        outcomes[position] = RecordOutcome("accepted" if delivery.ok else "failed",
-                                           delivery=delivery)
+        if delivery.refused:  # the sink can never store it: the client must fix it
+            outcomes[position] = RecordOutcome("rejected", tuple(delivery.refused))
+        else:
+            outcomes[position] = RecordOutcome("accepted" if delivery.ok else "failed",
+                                               delivery=delivery)
     return outcomes  # type: ignore[return-value]

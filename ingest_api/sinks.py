@@ -49,6 +49,9 @@ class Delivery(NamedTuple):
     partition: int | None = None
     offset: int | None = None
     error: str | None = None
+    #: Why the sink will never store this record (FieldErrors: pointer and rule): a 422,
+    #: not a 503 the client would retry forever.
+    refused: tuple = ()
 
 
 class Sink(Protocol):
@@ -253,7 +256,9 @@ class WarehouseSink:
     """The seed's Version 1: accepted events go straight into the warehouse, with no Kafka.
 
     The same loader as the Spark sink (``loader/``): one bulk load and merge per request,
-    committed before the request is answered, idempotent on the natural key.
+    committed before the request is answered, idempotent on the natural key. A record one
+    of the table's columns cannot hold (``loader.limits``, from the warehouse catalog) is
+    refused, answered 422 with its field, and the rest of the request is loaded.
     """
 
     def __init__(self, loader_factory) -> None:
@@ -261,6 +266,7 @@ class WarehouseSink:
         self._loader = None
         self._owner_pid: int | None = None
         self._lock = threading.Lock()
+        self._limits: dict = {}
 
     def _get(self):
         with self._lock:  # a connection pool must not be shared across a fork either
@@ -272,21 +278,49 @@ class WarehouseSink:
                     from ingest_api.metrics import WAREHOUSE_RETRIES
 
                     retries.on_retry = WAREHOUSE_RETRIES.inc
+                self._limits = {}
             return self._loader
 
+    def _table_limits(self, loader, spec):
+        """The table's columns from the warehouse catalog, once per loader and table."""
+        from loader.limits import read_limits
+
+        limits = self._limits.get(spec.table)
+        if limits is None:
+            limits = loader.run(lambda cursor: read_limits(cursor, spec.table))
+            self._limits[spec.table] = limits
+        return limits
+
     def send(self, batch: OutgoingBatch) -> list[Delivery]:
-        from loader.tables import rows_from_events, table_spec
+        import pyarrow as pa
+
+        from loader.limits import TIMESTAMP_TYPES, violations
+        from loader.tables import rows_from_events, table_spec, utc_timestamps
+        from schemas.validation import FieldError
 
         spec = table_spec(batch.message_type)
         try:
             rows = rows_from_events(spec, batch.records,
                                     received_at=[_received_at(batch.headers)] * len(batch))
-            self._get().load(spec, rows)
+            loader = self._get()
+            limits = self._table_limits(loader, spec)
+            # What a column cannot hold would fail the whole load: refuse those records
+            # (422, naming the field) and load the rest.
+            refused = violations(rows, limits, engine=loader.engine,
+                                 pointers=dict(spec.columns))
+            rows = utc_timestamps(rows, [c.name for c in limits.columns
+                                         if c.data_type in TIMESTAMP_TYPES])
+            loadable = [index for index, found in enumerate(refused) if not found]
+            loader.load(spec, rows if len(loadable) == len(batch)
+                        else rows.take(pa.array(loadable, pa.int64())))
         except Exception as exc:  # noqa: BLE001 - any failure: not stored, 503
             log.error("warehouse load of %d %s events failed: %s", len(batch),
                       batch.message_type, exc)
             return [Delivery(False, error=f"warehouse: {type(exc).__name__}")] * len(batch)
-        return [Delivery(True)] * len(batch)
+        return [Delivery(True) if not found else Delivery(
+            False, error="; ".join(map(str, found)),
+            refused=tuple(FieldError(v.pointer or "", v.rule) for v in found))
+            for found in refused]
 
     def readiness_problem(self, topics: tuple[str, ...] = ()) -> str | None:
         try:

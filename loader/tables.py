@@ -92,6 +92,29 @@ def rows_from_events(spec: TableSpec, records: Sequence[Mapping[str, Any]], *,
     return pa.table(columns)
 
 
+def utc_timestamps(rows: pa.Table, columns: Sequence[str]) -> pa.Table:
+    """``rows`` with the RFC 3339 text of ``columns`` as UTC timestamps (microseconds), as
+    the sink's Spark parse gives them, so no warehouse parses an offset itself: PostgreSQL
+    refuses offsets beyond ±15:59, which RFC 3339 allows. A value that does not convert
+    (out of range: the validator refuses those first) becomes null."""
+    for name in columns:
+        index = rows.schema.get_field_index(name)
+        if index < 0 or not pa.types.is_string(rows.schema.field(index).type):
+            continue
+        rows = rows.set_column(index, name, pa.array(
+            [_utc(value) for value in rows[name].to_pylist()], pa.timestamp("us", tz="UTC")))
+    return rows
+
+
+def _utc(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
 def _parse(path: Path) -> TableSpec:
     parser = configparser.ConfigParser()
     parser.optionxform = str  # column names are case-sensitive identifiers

@@ -2,13 +2,15 @@
 
 Reads the topic named in the config file, parses each record with a Spark schema derived
 from the topic's JSON Schema (from the schema registry, ``schemas/`` as fallback), flattens
-it to the table's columns, checks each record with the ingest API's validator
-(``spark.checks``) and loads every micro-batch through ``foreachBatch``:
+it to the table's columns and hands every micro-batch to ``loader.batch`` through
+``foreachBatch``, which checks each record with the ingest API's validator
+(``spark.checks``) and the table's own limits (``loader.limits``), then:
 
 * valid rows are bulk-loaded and merged on the natural key (``loader/``), so a batch that
   Spark replays after a crash (its offsets are checkpointed only after it succeeded)
   changes nothing the second time: no duplicates, no gaps;
-* invalid records go to ``platform.dead_letters`` with their raw bytes and the reasons;
+* records that are invalid or that a column cannot hold go to ``platform.dead_letters``
+  with their raw bytes and the reasons (pointer, column, rule): never a failed batch;
 * the batch's progress (rows, rate, offsets per partition) goes to
   ``platform.stream_progress``, in the same transaction as the rows, under the query's run
   (Spark's query id, one per checkpoint: a new checkpoint's batch ids start again at 0).
@@ -27,27 +29,16 @@ import os
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 
-import pyarrow as pa
-import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 
 from alerts.document import Severity
 from alerts.emitter import AlertEmitter
 from loader.base import Loader
-from loader.bookkeeping import (
-    TABLES,
-    BatchProgress,
-    latest_offsets,
-    record_dead_letters,
-    record_progress,
-)
+from loader.batch import BatchLoad
 from loader.factory import loader_from_environment
 from loader.tables import TableSpec, table_spec
 from schemas.registry import SchemaSource
-from schemas.validation import EventValidator
-from spark.checks import batch_problems, unconverted, valid_mask
 from spark.config import SinkConfig
 from spark.transform import decode, flatten
 
@@ -119,19 +110,21 @@ def read_topic(spark: SparkSession, config: SinkConfig, bootstrap: str) -> DataF
 
 
 class BatchWriter:
-    """The ``foreachBatch`` function: one Spark action per batch, then one transaction."""
+    """The ``foreachBatch`` function: one Spark action per batch, then ``loader.batch``
+    (validate, check the table's limits, load, dead letters and progress in one
+    transaction), then an alert if records became dead letters."""
 
     def __init__(self, config: SinkConfig, spec: TableSpec, schema: dict, loader: Loader,
                  alerts: AlertEmitter | None = None) -> None:
         self.config = config
         self.spec = spec
         self.schema = schema
-        self.validator = EventValidator(schema)
         self.loader = loader
         self.alerts = alerts
-        self._offsets: dict[int, int] | None = None
         self._run_id: str | None = None
         self._run_known = threading.Event()
+        self.load = BatchLoad(spec=spec, schema=schema, loader=loader,
+                              query_name=config.query_name, run_id=lambda: self.run_id)
 
     def started(self, run_id: str) -> None:
         """The query's id, known once ``writeStream.start()`` returned."""
@@ -146,48 +139,13 @@ class BatchWriter:
                                f"known {RUN_ID_TIMEOUT_S} s after its first batch")
         return self._run_id
 
-    def _known_offsets(self) -> dict[int, int]:
-        if self._offsets is None:
-            # Resume the cumulative per-partition offsets from this run's last batch (never
-            # another run's: a new checkpoint re-reads from its starting offsets).
-            self._offsets = self.loader.run(
-                lambda cursor: latest_offsets(cursor, self.config.query_name, self.run_id))
-        return self._offsets
-
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
         rows = batch.toArrow()
         if rows.num_rows == 0:
             return
-        problems = unconverted(rows, self.spec, self.schema,
-                               batch_problems(rows["raw_value"].to_pylist(), self.validator))
-        valid = valid_mask(problems)
-        good = rows.filter(valid).select(list(self.spec.load_columns))
-        bad = rows.append_column("problems", pa.array(problems, pa.string())).filter(
-            pc.invert(valid))
-        offsets = dict(self._known_offsets())
-        per_partition = rows.group_by("source_partition").aggregate([("source_offset", "max")])
-        for partition, last in zip(per_partition["source_partition"].to_pylist(),
-                                   per_partition["source_offset_max"].to_pylist(), strict=True):
-            offsets[partition] = max(offsets.get(partition, 0), last + 1)
-        letters = [
-            (r["source_topic"], r["source_partition"], r["source_offset"],
-             self.config.query_name, r["raw_key"], r["raw_value"],
-             r["problems"][:4000], r["received_at"])
-            for r in bad.select(["source_topic", "source_partition", "source_offset", "raw_key",
-                                 "raw_value", "problems", "received_at"]).to_pylist()
-        ]
-        def bookkeeping(cursor, written: int) -> None:
-            record_dead_letters(cursor, self.loader.engine, letters)
-            elapsed = time.monotonic() - started
-            record_progress(cursor, self.loader.engine, BatchProgress(
-                query_name=self.config.query_name, run_id=self.run_id, batch_id=batch_id,
-                input_rows=rows.num_rows, rows_written=written, dead_letters=len(letters),
-                rows_per_second=rows.num_rows / elapsed if elapsed > 0 else None,
-                end_offsets=offsets, batch_time=datetime.now(UTC)))
-
-        written = self.loader.load(self.spec, good, in_transaction=bookkeeping, also_lock=TABLES)
-        self._offsets = offsets
+        result = self.load(rows, batch_id, started=started)
+        letters = result.letters
         if letters and self.alerts is not None:
             self.alerts.emit(
                 "dead_letters",
@@ -199,7 +157,7 @@ class BatchWriter:
                                    "error": letters[0][6][:500]}},
                 rate_key="dead_letters")
         log.info("%s batch %d: %d in, %d written, %d dead letters", self.config.query_name,
-                 batch_id, rows.num_rows, written, len(letters))
+                 batch_id, rows.num_rows, result.written, len(letters))
 
 
 def start(spark: SparkSession, config: SinkConfig, *, bootstrap: str, loader: Loader,

@@ -14,6 +14,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import psycopg
 import pytest
 from confluent_kafka import Producer
 
@@ -221,3 +222,105 @@ def test_version_1_instance_writes_straight_to_the_warehouse(stack_env, warehous
     assert client.get("/ready").status_code == 200
     for sink in app.extensions["hover_ingest"].sinks.values():
         sink.close()
+
+
+# Records each of which, accepted with 201 before issue 14, failed its sink's batch on every
+# replay (one stuck stream); the sink now loads the rest and dead-letters these.
+_NUL_NAME = sample("customer", id=501, customer_name={"first_name": "Ada\u0000",
+                                                     "last_name": "Lovelace"})
+_YEAR_0_TRIP = sample("trip", customer_id=502, start_time_and_date="0001-01-01T00:00:00+05:00")
+_YEAR_10000_TRIP = sample("trip", customer_id=503, end_time_and_date="9999-12-31T23:59:59-05:00")
+
+
+@pytest.mark.parametrize(("message_type", "poison", "expected", "narrow"), [
+    ("customer", [_NUL_NAME], ["/customer_name/first_name: contains the NUL character"], None),
+    ("trip", [_YEAR_0_TRIP, _YEAR_10000_TRIP],
+     ["/start_time_and_date: '0001-01-01T00:00:00+05:00' is outside the times",
+      "/end_time_and_date: '9999-12-31T23:59:59-05:00' is outside the times"], None),
+    # Valid for the schema (maxLength 100) but not for this table's column: the check reads
+    # the column from the catalog, so it follows whatever the table says.
+    ("customer", [sample("customer", id=504, customer_name={"first_name": "Marty",
+                                                           "last_name": "é" * 12})],
+     ["/customer_name/last_name: 12 characters, more than the 10 that column "
+      "fleet.customer.last_name (varchar(10)) holds on PostgreSQL"],
+     "ALTER TABLE fleet.customer ALTER COLUMN last_name TYPE varchar(10)"),
+], ids=["nul-name", "trip-out-of-range", "narrower-column"])
+def test_a_record_the_warehouse_cannot_hold_is_a_dead_letter_not_a_stuck_sink(
+        spark, stack_env, warehouse, topic, tmp_path, message_type, poison, expected,
+        narrow) -> None:
+    bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
+    if narrow:
+        with psycopg.connect(warehouse) as conn:
+            conn.execute(narrow)
+    good = [sample(message_type, id=600 + i) if message_type == "customer" else
+            sample("trip", customer_id=600 + i) for i in range(5)]
+    produce(bootstrap, topic, message_type, [*good[:2], *poison, *good[2:]])
+    config = sink_config(message_type, topic, tmp_path)
+    run_until_caught_up(spark, config, warehouse, bootstrap)  # the batch committed
+
+    table = {"customer": "fleet.customer", "trip": "fleet.trip"}[message_type]
+    assert fetch(warehouse, f"SELECT count(*) FROM {table}") == [(len(good),)]
+    letters = fetch(warehouse, "SELECT raw_value, error FROM platform.dead_letters"
+                    " ORDER BY source_offset")
+    assert sorted(json.loads(bytes(raw)) == record for raw, _ in letters for record in poison
+                  ).count(True) == len(poison)
+    errors = sorted(error for _, error in letters)
+    assert len(errors) == len(expected)
+    for error, beginning in zip(errors, sorted(expected), strict=True):
+        assert error.startswith(beginning), error
+    [(rows_in, written, dead)] = fetch(
+        warehouse, "SELECT sum(input_rows), sum(rows_written), sum(dead_letters)"
+        " FROM platform.stream_progress")
+    assert (rows_in, written, dead) == (len(good) + len(poison), len(good), len(poison))
+
+
+def test_version_1_refuses_what_the_warehouse_cannot_hold_with_a_422_naming_the_field(
+        stack_env, warehouse, tmp_path, monkeypatch) -> None:
+    """Before issue 14 each of these failed the request's COPY: a 503, retried forever."""
+    from ingest_api import create_app
+
+    with psycopg.connect(warehouse) as conn:  # a table narrower than the schema's maxLength
+        conn.execute("ALTER TABLE fleet.customer ALTER COLUMN last_name TYPE varchar(10)")
+    conf = tmp_path / "customer.conf"
+    conf.write_text("[customer]\ntopic = customer\nschema_subject = customer-value\n"
+                    "key_fields = id\nsink = warehouse\n")
+    monkeypatch.setenv("HOVER_WAREHOUSE_DSN", warehouse)
+    key = "v1-key-" + "x" * 20
+    app = create_app({"TESTING": True, "MESSAGE_CONF": str(conf), "API_KEYS": key,
+                      "SCHEMA_REGISTRY_URL": stack_env["HOVER_SCHEMA_REGISTRY_URL"]})
+    client = app.test_client()
+    try:
+        nul = client.post("/ingest/customer", headers={"X-API-Key": key}, json=sample(
+            "customer", id=1, customer_name={"first_name": "Ada\u0000", "last_name": "L"}))
+        assert nul.status_code == 422, nul.get_json()
+        assert nul.content_type == "application/problem+json"
+        assert [e["pointer"] for e in nul.get_json()["errors"]] == ["/customer_name/first_name"]
+
+        long_name = sample("customer", id=2, customer_name={"first_name": "Marty",
+                                                            "last_name": "McFly-Brown-Smith"})
+        batch = client.post("/ingest/customer", headers={"X-API-Key": key},
+                            json=[sample("customer", id=3), long_name, sample("customer", id=4)])
+        assert batch.status_code == 200, batch.get_json()
+        body = batch.get_json()
+        assert (body["accepted"], body["rejected"], body["failed"]) == (2, 1, 0)
+        [refused] = [item for item in body["items"] if item["status"] == 422]
+        assert refused["index"] == 1
+        assert refused["errors"] == [{
+            "pointer": "/customer_name/last_name",
+            "detail": "17 characters, more than the 10 that column fleet.customer.last_name "
+                      "(varchar(10)) holds on PostgreSQL"}]
+        single = client.post("/ingest/customer", headers={"X-API-Key": key}, json=long_name)
+        assert single.status_code == 422, single.get_json()
+        assert single.get_json()["errors"][0]["pointer"] == "/customer_name/last_name"
+        # RFC 3339 allows offsets PostgreSQL does not parse (beyond ±15:59): the loader
+        # hands the warehouse UTC, as the Spark sink does.
+        far_east = client.post("/ingest/customer", headers={"X-API-Key": key}, json=sample(
+            "customer", id=5, updated_at="2026-11-27T09:00:00+16:00"))
+        assert far_east.status_code == 201, far_east.get_json()
+        # The others were stored, the refused ones not.
+        assert fetch(warehouse, "SELECT id, to_char(updated_at AT TIME ZONE 'UTC',"
+                     " 'YYYY-MM-DD HH24:MI') FROM fleet.customer ORDER BY id") == [
+            (3, "2026-11-27 08:00"), (4, "2026-11-27 08:00"), (5, "2026-11-26 17:00")]
+    finally:
+        for sink in app.extensions["hover_ingest"].sinks.values():
+            sink.close()

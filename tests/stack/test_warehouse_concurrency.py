@@ -91,7 +91,7 @@ def sink(loader, message_type: str) -> None:
             # here; that SQL is checked in tests/unit/test_redshift_sql.py).
             record_dead_letters(cursor, "postgres", letters)
             record_progress(cursor, "postgres", BatchProgress(
-                query_name=query, batch_id=batch, input_rows=PER_BATCH + 2,
+                query_name=query, run_id="concurrency", batch_id=batch, input_rows=PER_BATCH + 2,
                 rows_written=written, dead_letters=2, rows_per_second=None,
                 end_offsets={0: batch * 10 + 10}, batch_time=datetime.now(UTC)))
 

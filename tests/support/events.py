@@ -34,7 +34,12 @@ def sample(message_type: str, **changes) -> dict:
 
 # Values that are wrong somewhere: other types, out-of-range numbers, bad formats.
 BAD_VALUES = [None, True, "text", "", -1, 10**20, -1e9, 1e9, 3.5, [], {}, "2026-13-45T99:00:00Z",
-              "2026-11-27 09:00:00", "2026-11-27T09:00:00", "a@b", "no-at-sign", "x@y.z"]
+              "2026-11-27 09:00:00", "2026-11-27T09:00:00", "a@b", "no-at-sign", "x@y.z",
+              # What the warehouse cannot hold, and its neighbours that it can.
+              "Ada\x00", "\x00", "é" * 100, "0001-01-01T00:00:00+05:00",
+              "0001-01-01T05:00:00+05:00", "9999-12-31T23:59:59-05:00",
+              "9999-12-31T18:59:59.999999-05:00", "9999-12-31T23:59:59.9999995Z",
+              "a\x00@x.example", "2026-11-27T09:00:00Z\x00"]
 
 
 def mutations(event: dict):

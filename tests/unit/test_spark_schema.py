@@ -106,3 +106,35 @@ def test_the_receive_time_comes_from_its_header_wherever_it_is(spark) -> None:
     millis = [r["t"] for r in frame.select(
         "i", F.unix_millis(received_at(F.col("headers"))).alias("t")).orderBy("i").collect()]
     assert millis == [1795800000123, 1795800000456, None, None, None, None, None, 1795800000789]
+
+
+def test_what_sparks_parse_turns_into_infinity_or_null_is_refused_before_the_load(spark) -> None:
+    """A schema without bounds: Spark parses 1e309 as infinity and an integer beyond
+    bigint as null. The table's limits (loader.limits, here as the catalog would list
+    them) refuse both, so they become dead letters, not a failed COPY."""
+    from loader.limits import limits_from_catalog, row_problems
+    from loader.tables import TableSpec
+
+    schema = {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+              "required": ["id", "reading"],
+              "properties": {"id": {"type": "integer"}, "reading": {"type": "number"}}}
+    spec = TableSpec("probe", "fleet.probe", key=("id",), mode="insert",
+                     columns=(("id", "/id"), ("reading", "/reading")))
+    decoded = spark.createDataFrame(
+        [(v.encode(), v, "t", 0, i, None) for i, v in enumerate(
+            ['{"id": 1, "reading": 1e308}', '{"id": 2, "reading": 1e309}',
+             '{"id": 18446744073709551616, "reading": 1}'])],
+        "raw_value binary, json string, source_topic string, source_partition int, "
+        "source_offset long, received_at timestamp",
+    ).withColumn("raw_key", F.lit(None).cast("binary"))
+    rows = flatten(decoded, schema, spec).toArrow()
+    assert rows["reading"].to_pylist()[1] == float("inf")
+    assert rows["id"].to_pylist()[2] is None
+    limits = limits_from_catalog("fleet.probe", [
+        ("id", "bigint", None, 64, 0, "NO"), ("reading", "double precision", None, 53, None, "NO")])
+    assert row_problems(rows.select(list(spec.load_columns)), limits, engine="postgres",
+                        pointers=dict(spec.columns)) == [
+        None,
+        "/reading: not a finite number (NaN or infinity), which column fleet.probe.reading "
+        "(double precision) does not hold",
+        "/id: missing, but column fleet.probe.id (bigint) is NOT NULL"]

@@ -8,7 +8,13 @@ import copy
 import pytest
 
 from schemas import latest, message_types, versions
-from schemas.validation import EventValidator, is_date_time
+from schemas.validation import (
+    NUL_MESSAGE,
+    EventValidator,
+    FieldError,
+    date_time_out_of_range,
+    is_date_time,
+)
 from tests.support import mutations, sample
 
 
@@ -60,11 +66,13 @@ def test_date_time_check_agrees_with_jsonschemas_own() -> None:
     assert sum(map(validate_rfc3339, corpus)) > 100
     assert [v for v in corpus if is_date_time(v) != validate_rfc3339(v)] == [
         "2026-01-01T00:00:00Z\n"]
-    # jsonschema-rs runs the same rule as a pattern plus its own calendar (fast_schema).
+    # jsonschema-rs runs the same rule as a pattern plus its own calendar (fast_schema);
+    # both then refuse the instants the warehouse cannot hold.
     validator = EventValidator(latest("trip").schema)
     trips = [sample("trip", start_time_and_date=v) for v in corpus]
     assert [v for v, trip in zip(corpus, trips, strict=True)
-            if validator.is_valid_fast(trip) != is_date_time(v)] == []
+            if validator.is_valid_fast(trip) != (is_date_time(v) and not
+                                                 date_time_out_of_range(v))] == []
 
 
 def test_a_batch_is_all_valid_only_when_each_record_is() -> None:
@@ -129,3 +137,51 @@ def test_the_fast_schema_rewrites_formats_only_where_they_are_formats() -> None:
     ]
     for record, valid in cases:
         assert validator.is_valid_fast(record) is validator.is_valid_reference(record) is valid
+
+
+@pytest.mark.parametrize(("value", "valid"), [
+    # An offset moves the instant by less than a day: only years 1 and 9999 can leave the
+    # range the warehouse holds, in UTC [0001-01-01T00:00:00Z, 9999-12-31T23:59:59.999999Z].
+    ("0001-01-01T00:00:00Z", True), ("0001-01-01T00:00:00-05:00", True),
+    ("0001-01-01T05:00:00+05:00", True), ("0001-01-01T04:59:59.999+05:00", False),
+    ("0001-01-01T00:00:00+05:00", False), ("0001-01-02T00:00:00+14:00", True),
+    ("9999-12-31T23:59:59.999999Z", True), ("9999-12-31T18:59:59.999999-05:00", True),
+    ("9999-12-31T23:59:59-05:00", False), ("9999-12-31T19:00:00-05:00", False),
+    # PostgreSQL rounds digits past the microsecond: this one would be year 10000.
+    ("9999-12-31T23:59:59.9999995Z", False), ("9999-12-31T23:59:59.9999990Z", True),
+])
+def test_a_date_time_must_fall_within_years_1_to_9999_in_utc(value: str, valid: bool) -> None:
+    validator = EventValidator(latest("trip").schema)
+    trip = sample("trip", start_time_and_date=value)
+    assert validator.is_valid_fast(trip) is validator.is_valid_reference(trip) is valid
+    assert validator.all_valid([sample("trip"), trip]) is valid
+    if not valid:
+        [error] = validator.errors(trip)
+        assert error.pointer == "/start_time_and_date"
+        assert "between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z" in error.detail
+
+
+def test_a_nul_character_is_refused_anywhere_with_its_pointer() -> None:
+    validator = EventValidator(latest("customer").schema)
+    ada = sample("customer", customer_name={"first_name": "Ada\x00", "last_name": "L"})
+    assert validator.errors(ada) == [FieldError("/customer_name/first_name", NUL_MESSAGE)]
+    assert not validator.all_valid([sample("customer"), ada])
+    assert not validator.is_valid_fast(ada) and not validator.is_valid_reference(ada)
+    # Reported alongside the schema's own errors, sorted by pointer.
+    both = sample("customer", customer_name={"first_name": "Ada\x00", "last_name": 5})
+    assert [e.pointer for e in validator.errors(both)] == ["/customer_name/first_name",
+                                                           "/customer_name/last_name"]
+    # Other non-ASCII text is fine: "é" * 100 is 100 characters, within maxLength.
+    assert validator.errors(sample("customer", customer_name={
+        "first_name": "é" * 100, "last_name": "\u2603"})) == []
+
+
+def test_the_nul_rule_covers_strings_the_schema_does_not_name() -> None:
+    """An open schema (extra properties, arrays): every string is looked at."""
+    schema = {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+              "properties": {"tags": {"type": "array", "items": {"type": "string"}}}}
+    validator = EventValidator(schema)
+    for record, pointer in [({"tags": ["a", "b\x00"]}, "/tags/1"), ({"x": {"y": "\x00"}}, "/x/y")]:
+        assert [e.pointer for e in validator.errors(record)] == [pointer]
+        assert not validator.is_valid_fast(record) and not validator.is_valid_reference(record)
+    assert validator.errors({"tags": ["a"], "x": "é"}) == []
