@@ -132,7 +132,7 @@ def test_killed_job_is_restarted_by_the_next_supervisor_run(airflow_env, stack_e
     pid = first["pid"]
     events_before = telemetry(600, boards=20)
     produce(bootstrap, topic, "hoverboard", events_before[:400])
-    assert wait_until(lambda: count(dsn) == 400, 150), job_log(jobs_dir, name)
+    assert wait_until(lambda: count(dsn) == 400, LOAD_S), job_log(jobs_dir, name)
     # The driver logs a line per batch; Spark's own per-batch INFO lines stay out of it.
     first_log = (jobs_dir / f"{name}.log").read_text()
     assert f"{name} batch " in first_log and "Streaming query made progress" not in first_log
@@ -158,7 +158,7 @@ def test_killed_job_is_restarted_by_the_next_supervisor_run(airflow_env, stack_e
     new_pid = PidRecord.read(jobs_dir / f"{name}.pid").pid
     assert new_pid != pid and alive(jobs_dir, name)
 
-    assert wait_until(lambda: count(dsn) == 600, 150), job_log(jobs_dir, name)
+    assert wait_until(lambda: count(dsn) == 600, LOAD_S), job_log(jobs_dir, name)
     rows = fetch(dsn, "SELECT id, to_char(event_time AT TIME ZONE 'UTC',"
                  " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM fleet.hoverboard")
     assert len(rows) == 600  # exactly the produced rows: no duplicates ...
@@ -190,7 +190,7 @@ def test_killed_job_is_restarted_by_the_next_supervisor_run(airflow_env, stack_e
     assert f"{name} batch " in (jobs_dir / f"{name}.log.1").read_text()
     assert (jobs_dir / f"{name}.log.2").exists()
     produce(bootstrap, topic, "hoverboard", telemetry(620, boards=20)[600:])  # new keys
-    assert wait_until(lambda: count(dsn) == 620, 150), job_log(jobs_dir, name)
+    assert wait_until(lambda: count(dsn) == 620, LOAD_S), job_log(jobs_dir, name)
     after = (jobs_dir / f"{name}.log").read_bytes()
     assert not after.startswith(b"\0") and f"{name} batch ".encode() in after
 
@@ -216,7 +216,7 @@ def test_paused_job_gives_a_lag_alert_and_is_restarted_only_once_stalled(
     pid = one_round(supervisor(conf, **patient))["pid"]
     records = telemetry(300, boards=20)
     produce(bootstrap, topic, "hoverboard", records[:100])
-    assert wait_until(lambda: count(dsn) == 100, 150), job_log(jobs_dir, name)
+    assert wait_until(lambda: count(dsn) == 100, LOAD_S), job_log(jobs_dir, name)
 
     os.killpg(pid, signal.SIGSTOP)
     try:
