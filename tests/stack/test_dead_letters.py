@@ -126,23 +126,35 @@ def test_a_replay_that_fails_again_stays_a_letter_with_the_new_reason(service, w
                                                                       loader) -> None:
     bad = dead_letter(loader, "hoverboard:1:9", sample("hoverboard", charge=250),
                       "(record): not a JSON object (unexpected end of data)")
-    # Valid for the schema, refused by the warehouse (PostgreSQL stores no NUL in text).
+    # Refused by the platform's validator (no warehouse stores a NUL in text).
     nul = dead_letter(loader, "customer:0:4", sample(
         "customer", customer_name={"first_name": "Ada\u0000", "last_name": "L"}),
+        "warehouse refused the batch")
+    # Valid for the schema, but longer than the table's column (narrowed here): the sink's
+    # per-column check refuses it by name, before any load is tried.
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        conn.execute("ALTER TABLE fleet.customer ALTER COLUMN last_name TYPE varchar(3)")
+    long_name = dead_letter(loader, "customer:0:5", sample(
+        "customer", id=11, customer_name={"first_name": "Ada", "last_name": "Lovelace"}),
         "warehouse refused the batch")
     good = dead_letter(loader, "hoverboard:1:10", sample("hoverboard", id=3), UNCONVERTED)
 
     outcomes = {str(o.letter): o for o in service.replay(Selection())}
 
     assert {k: o.result for k, o in outcomes.items()} == {
-        "hoverboard:1:9": "failed", "customer:0:4": "failed", "hoverboard:1:10": "replayed"}
+        "hoverboard:1:9": "failed", "customer:0:4": "failed", "customer:0:5": "failed",
+        "hoverboard:1:10": "replayed"}
     new_reason = "/charge: 250 is greater than the maximum of 100 (schema hoverboard v1)"
     assert letter_state(warehouse, bad) == (
         "pending", 1, "(record): not a JSON object (unexpected end of data)", new_reason,
         "test:dead-letters", False)
     status, attempts, _, reason, _, _ = letter_state(warehouse, nul)
-    assert (status, attempts) == ("pending", 1) and reason.startswith("warehouse refused it: ")
-    assert "Ada" not in reason  # the first line of the error, not COPY's context
+    assert (status, attempts) == ("pending", 1)
+    assert reason.startswith("/customer_name/first_name: contains the NUL character")
+    status, attempts, _, reason, _, _ = letter_state(warehouse, long_name)
+    assert (status, attempts) == ("pending", 1)
+    assert reason.startswith("/customer_name/last_name: ") and "3" in reason, reason
+    assert "Lovelace" not in reason
     assert fetch(warehouse, "SELECT count(*) FROM fleet.customer") == [(0,)]
     assert fetch(warehouse, "SELECT id FROM fleet.hoverboard") == [(3,)]
     assert letter_state(warehouse, good)[0] == "replayed"

@@ -31,6 +31,7 @@ from hoverboard.dead_letters.letters import (
     public_reason,
 )
 from loader.base import Loader
+from loader.limits import TableLimits, read_limits, violations
 from loader.tables import TableSpec, rows_from_events, table_spec
 from schemas import message_types, subject_for
 from schemas.registry import SchemaSource
@@ -43,12 +44,10 @@ REASON_LIMIT = 4000  # the reason columns' varchar(4000)
 
 
 def load_problem(spec: TableSpec, validator: EventValidator, raw: bytes | None) -> str | None:
-    """Why ``raw`` cannot be loaded into ``spec``'s table (None: it can), decided as the
-    streaming sink decides it (``spark.checks.record_problem``: JSON, then the schema).
-
-    The one place a replay asks this: when the sink's check grows (the warehouse's own
-    limits per column), point this function at it and replays follow.
-    """
+    """Why ``raw`` is not a valid event for ``spec``'s table (None: it is), decided as the
+    streaming sink decides it (``spark.checks.record_problem``: JSON, then the schema). What
+    the table's columns cannot hold is checked on the row, as the sink does
+    (``loader.limits``, in :meth:`DeadLetterService._table_problem`)."""
     return record_problem(raw, validator)
 
 
@@ -107,6 +106,7 @@ class DeadLetterService:
         self.jobs = jobs
         self.clock = clock
         self._validators: dict[tuple[str, str], tuple[int, EventValidator]] = {}
+        self._limits: dict[str, TableLimits] = {}
 
     # -- reading ---------------------------------------------------------------------------
     def list(self, selection: Selection) -> list[DeadLetter]:
@@ -224,6 +224,9 @@ class DeadLetterService:
 
         try:
             rows = rows_for(spec, orjson.loads(raw), letter)
+            refused = self._table_problem(spec, rows)
+            if refused is not None:
+                return self._failed(letter, value, refused, spec.table)
             written = self.loader.load(spec, rows, in_transaction=mark_replayed)
         except LostRace as exc:
             return Outcome(letter.id, "skipped", spec.table, reason=str(exc))
@@ -232,6 +235,17 @@ class DeadLetterService:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             return self._failed(letter, value, f"warehouse refused it: {first}", spec.table)
         return Outcome(letter.id, "replayed" if written else "unchanged", spec.table, written)
+
+    def _table_problem(self, spec: TableSpec, rows: pa.Table) -> str | None:
+        """What the table's columns cannot hold in the one row (``loader.limits``, read from
+        the warehouse catalog once per table), as the sink refuses it; None: loadable."""
+        limits = self._limits.get(spec.table)
+        if limits is None:
+            limits = self._limits[spec.table] = self.loader.run(
+                lambda cursor: read_limits(cursor, spec.table))
+        [refused] = violations(rows, limits, engine=self.loader.engine,
+                               pointers=dict(spec.columns))
+        return "; ".join(map(str, refused)) if refused else None
 
     def _failed(self, letter: DeadLetter, value: bytes | None, reason: str,
                 table: str | None) -> Outcome:
