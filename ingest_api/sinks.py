@@ -314,8 +314,12 @@ class WarehouseSink:
             loader.load(spec, rows if len(loadable) == len(batch)
                         else rows.take(pa.array(loadable, pa.int64())))
         except Exception as exc:  # noqa: BLE001 - any failure: not stored, 503
+            # A database error can quote the failing row ("Failing row contains ..."):
+            # the log keeps the reason, never a record's values.
+            from alerts.redaction import redact
+
             log.error("warehouse load of %d %s events failed: %s", len(batch),
-                      batch.message_type, exc)
+                      batch.message_type, redact(str(exc)))
             return [Delivery(False, error=f"warehouse: {type(exc).__name__}")] * len(batch)
         return [Delivery(True) if not found else Delivery(
             False, error="; ".join(map(str, found)),
