@@ -59,12 +59,7 @@ def test_runner_statements_parse_as_redshift() -> None:
 
 
 def test_fleet_tables_have_a_physical_design() -> None:
-    tables = {}
-    for migration in discover("redshift"):
-        for statement in migration.statements:
-            parsed = parse_redshift(statement)
-            if isinstance(parsed, exp.Create) and parsed.kind == "TABLE":
-                tables[parsed.this.this.sql()] = parsed
+    tables = redshift_tables()
     for name in ("fleet.hoverboard", "fleet.customer", "fleet.trip"):
         props = tables[name].args["properties"].sql(dialect="redshift")
         assert "DISTSTYLE" in props and "SORTKEY" in props, f"{name}: {props}"

@@ -254,15 +254,7 @@ class BackupService:
 
     def manifest(self, table: BackupTable, day: date) -> Manifest | None:
         """The published backup in ``table``'s folder for ``day``, if there is one."""
-        key = self.layout.manifest_key(self.folder(table, day))
-        body = self.store.get_bytes(key)
-        if body is None:
-            return None
-        try:
-            return Manifest.from_json(body, where=self.layout.uri(key))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise BackupMismatch(f"{self.layout.uri(key)} is not a readable manifest: {exc}",
-                                 retryable=False) from exc
+        return self._read_manifest(self.layout.manifest_key(self.folder(table, day)))
 
     def backup_days(self, table: BackupTable) -> list[date]:
         """Days (or snapshot dates) of ``table`` with a folder in the store, oldest first."""
@@ -349,7 +341,11 @@ class BackupService:
 
     def _run_manifest(self, table: BackupTable, day: date, backup_id: str) -> Manifest | None:
         """A run's own manifest (published or not), if the run's folder still exists."""
-        key = self.layout.run_manifest_key(self.folder(table, day), backup_id)
+        return self._read_manifest(self.layout.run_manifest_key(self.folder(table, day),
+                                                                backup_id))
+
+    def _read_manifest(self, key: str) -> Manifest | None:
+        """The manifest stored at ``key``, None if there is none; unreadable is an error."""
         body = self.store.get_bytes(key)
         if body is None:
             return None
