@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, Param
 from hoverboard.dag_defaults import DEFAULT_ARGS
 from hoverboard.operators.streaming import StreamingSupervisorOperator
+from hoverboard.streaming.policy import Policy
 
 with DAG(
     dag_id="streaming_supervisor",
@@ -39,17 +40,17 @@ with DAG(
     params={
         "jobs": Param("", type="string",
                       description="glob of sink configs; empty: spark/conf/*_sink.conf"),
-        "stall_after_s": Param(600, type="integer", minimum=1,
+        "stall_after_s": Param(int(Policy.stall_after_s), type="integer", minimum=1,
                                description="lag and no batch for this long: restart"),
-        "lag_alert_threshold": Param(10000, type="integer", minimum=0,
+        "lag_alert_threshold": Param(int(Policy.lag_alert_threshold), type="integer", minimum=0,
                                      description="alert above this many waiting records"),
-        "max_failed_starts": Param(3, type="integer", minimum=1,
+        "max_failed_starts": Param(int(Policy.max_failed_starts), type="integer", minimum=1,
                                    description="starts in a row without progress: crash loop"),
-        "max_same_reason": Param(3, type="integer", minimum=1,
+        "max_same_reason": Param(int(Policy.max_same_reason), type="integer", minimum=1,
                                  description="restarts for one reason in a row: task fails"),
-        "retry_after_s": Param(300, type="integer", minimum=1,
+        "retry_after_s": Param(int(Policy.retry_after_s), type="integer", minimum=1,
                                description="crash loop: first retry after its last start"),
-        "retry_max_s": Param(1800, type="integer", minimum=1,
+        "retry_max_s": Param(int(Policy.retry_max_s), type="integer", minimum=1,
                              description="crash loop: the doubling back-off's ceiling"),
     },
 ):
