@@ -4,18 +4,26 @@ A stack that is already running (a developer's ``bin/stack up``) is reused and l
 whatever this session started is stopped at the end. A test's folder says what it needs:
 ``tests/stack`` is marked ``stack`` (services, the Kafka connector from Maven), ``tests/unit``
 is marked ``unit`` and may start nothing, so ``pytest -m unit`` runs on a bare checkout.
+
+Under pytest-xdist (``bin/test`` runs the suite on two workers) the workers share one stack:
+the first brings it up, the controller stops at the end what the workers started. Tests that
+stop, pause or kill a shared service are marked ``serial``; ``bin/test`` runs them after the
+others, in one process, so no other test sees the outage they cause.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from stack import envfile
+from stack.config import StackConfig
 from stack.orchestrator import LocalStack
 
 TESTS = Path(__file__).resolve().parent
@@ -39,14 +47,58 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 "(unit tests start nothing)")
 
 
+def _xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _started_record(config: StackConfig) -> Path:
+    """Services the test workers started, one name a line: under pytest-xdist only the
+    controller stops them, after every worker has finished with the shared stack."""
+    return config.home / "tests-started"
+
+
+@contextmanager
+def _exclusive(lock_file: Path) -> Iterator[None]:
+    """One test process at a time brings the stack up; the others wait, then find it running."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not _xdist_worker(session.config):
+        _started_record(StackConfig.from_env()).unlink(missing_ok=True)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _xdist_worker(session.config) or os.environ.get("HOVER_KEEP_STACK"):
+        return
+    record = _started_record(StackConfig.from_env())
+    if record.exists():
+        started = sorted(set(record.read_text().split()))
+        record.unlink()
+        LocalStack().down(started, echo=lambda line: None)
+
+
 @pytest.fixture(scope="session")
-def stack() -> Iterator[LocalStack]:
+def stack(request: pytest.FixtureRequest) -> Iterator[LocalStack]:
     local = LocalStack()
-    started = local.up(echo=lambda line: None)
+    with _exclusive(local.config.home / "tests-up.lock"):
+        started = local.up(echo=lambda line: None)
     # Components under test read the generated configuration, exactly as in production.
     os.environ.update(envfile.load(local.config.env_file))
     yield local
-    if started and not os.environ.get("HOVER_KEEP_STACK"):
+    if not started or os.environ.get("HOVER_KEEP_STACK"):
+        return
+    if _xdist_worker(request.config):
+        # Other workers may still be using what this one started: the controller stops it.
+        with _started_record(local.config).open("a") as record:
+            record.write("\n".join(started) + "\n")
+    else:
         local.down(started, echo=lambda line: None)
 
 

@@ -150,6 +150,7 @@ def test_per_key_order_survives_the_balancer(stack_env, session, balancer, insta
     assert set(stored) == set(sent)
 
 
+@pytest.mark.serial  # stops a service the other tests share
 def test_a_stopped_instance_loses_no_traffic(stack: LocalStack, stack_env, session, balancer,
                                              instances) -> None:
     bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
