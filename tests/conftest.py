@@ -42,7 +42,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
     local = LocalStack()
-    started = local.up(echo=lambda line: None)
+    # HOVER_TEST_SERVICES=postgres,smtp: a targeted run starts only those (and what they
+    # need) instead of the whole stack; bin/test leaves it unset.
+    names = [n for n in os.environ.get("HOVER_TEST_SERVICES", "").split(",") if n]
+    started = local.up(names or None, echo=lambda line: None)
     # Components under test read the generated configuration, exactly as in production.
     os.environ.update(envfile.load(local.config.env_file))
     yield local
