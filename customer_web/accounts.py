@@ -59,7 +59,7 @@ class LinkRefusal(str, Enum):
 
     TAMPERED = "link_tampered"  # the signature does not match: forged or edited
     EXPIRED = "link_expired"  # older than the TTL by its signed issue time
-    USED_OR_UNKNOWN = "link_replayed"  # used before, expired in the table, or never issued
+    USED_OR_EXPIRED = "link_used_or_expired"  # used before, expired, or never issued
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class Accounts:
         with self.warehouse.transaction() as conn:
             row = conn.execute(USE_LINK, (now, digest(token), now)).fetchone()
         if row is None:
-            return LinkCheck(refusal=LinkRefusal.USED_OR_UNKNOWN)
+            return LinkCheck(refusal=LinkRefusal.USED_OR_EXPIRED)
         return LinkCheck(customer_id=int(row[0]))
 
     def check_link(self, signed: str) -> LinkRefusal | None:
