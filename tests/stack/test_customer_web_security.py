@@ -19,11 +19,14 @@ import pytest
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 
-from customer_web import create_app
 from customer_web.accounts import LINK_SALT
 from customer_web.data import trip_ref
-from tests.support.customer_web import app_dsn, link_path, make_customer, new_mail, seed
-from tests.support.warehouse import scratch_database
+from tests.support.customer_web import (
+    app_on_scratch_warehouse,
+    link_path,
+    make_customer,
+    new_mail,
+)
 
 A, B = make_customer(1), make_customer(2)
 TRIPS_A, TRIPS_B = 25, 3
@@ -44,27 +47,17 @@ class CheckedClient(FlaskClient):
 
 @pytest.fixture(scope="module")
 def web(stack_env):
-    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "webtest") as admin_dsn:
-        starts_b = seed(admin_dsn, B, TRIPS_B)
-        seed(admin_dsn, A, TRIPS_A)
-        app = create_app({
-            "DSN": app_dsn(stack_env["HOVER_CUSTOMER_WEB_DSN"], admin_dsn),
-            "SECRET_KEY": secrets.token_urlsafe(32),
-            "PUBLIC_URL": "https://customer.test",
-            "SMTP_HOST": stack_env["HOVER_SMTP_HOST"],
-            "SMTP_PORT": int(stack_env["HOVER_SMTP_PORT"]),
+    with app_on_scratch_warehouse(
+            stack_env, [(B, TRIPS_B), (A, TRIPS_A)], PUBLIC_URL="https://customer.test",
             # A signs in a few times in this module; the limit test goes over it.
-            "SIGN_IN_LIMIT_PER_EMAIL": f"{EMAIL_LIMIT} per hour",
-            "SIGN_IN_LIMIT_PER_ADDRESS": f"{ADDRESS_LIMIT} per hour",
-            "TESTING": False,
-        })
+            SIGN_IN_LIMIT_PER_EMAIL=f"{EMAIL_LIMIT} per hour",
+            SIGN_IN_LIMIT_PER_ADDRESS=f"{ADDRESS_LIMIT} per hour") as (app, admin_dsn, starts):
         app.test_client_class = CheckedClient
         app.extensions["test_admin_dsn"] = admin_dsn
-        app.extensions["test_b_trip"] = (B.hoverboard_id, trip_ref(starts_b[0]))
+        app.extensions["test_b_trip"] = (B.hoverboard_id, trip_ref(starts[B.id][0]))
         app.extensions["test_seen_mail"] = set(mailbox.Maildir(
             stack_env["HOVER_MAILDIR"], create=False).keys())
         yield app
-        app.extensions["hover_warehouse"].close()
 
 
 def browser(app) -> FlaskClient:

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import mailbox
 import re
+import secrets
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from flask import Flask
 
 LINK = re.compile(r"https?://\S+?(/sign-in/[A-Za-z0-9_.\-]+)")
 
@@ -82,3 +86,27 @@ def link_path(message) -> str:
     """The path of the sign-in link in a caught mail (quoted-printable decoded)."""
     body = message.get_payload(decode=True).decode()
     return LINK.search(body).group(1)
+
+
+@contextmanager
+def app_on_scratch_warehouse(stack_env: dict[str, str], seeds: list[tuple[Customer, int]],
+                             **config) -> Iterator[tuple[Flask, str, dict[int, list[datetime]]]]:
+    """The app from its factory on a migrated scratch warehouse holding ``seeds`` (customer,
+    number of trips), mailing through the stack's SMTP catcher; yields the app, the scratch
+    database's admin DSN and each customer's trip starts."""
+    from customer_web import create_app
+    from tests.support.warehouse import scratch_database
+
+    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "webtest") as admin_dsn:
+        starts = {customer.id: seed(admin_dsn, customer, trips) for customer, trips in seeds}
+        app = create_app({
+            "DSN": app_dsn(stack_env["HOVER_CUSTOMER_WEB_DSN"], admin_dsn),
+            "SECRET_KEY": secrets.token_urlsafe(32),
+            "SMTP_HOST": stack_env["HOVER_SMTP_HOST"],
+            "SMTP_PORT": int(stack_env["HOVER_SMTP_PORT"]),
+            **config,
+        })
+        try:
+            yield app, admin_dsn, starts
+        finally:
+            app.extensions["hover_warehouse"].close()
