@@ -127,8 +127,7 @@ class Accounts:
 
     def customer_of(self, session_id: str, *, now: datetime | None = None) -> int | None:
         now = now or datetime.now(UTC)
-        with self.warehouse.transaction() as conn:
-            row = conn.execute(FIND_SESSION, (digest(session_id), now)).fetchone()
+        row = self.warehouse.fetch_one(FIND_SESSION, (digest(session_id), now))
         return None if row is None else int(row[0])
 
     def end_session(self, session_id: str) -> None:

@@ -29,6 +29,11 @@ class Warehouse:
     def close(self) -> None:
         self.pool.close()
 
+    def fetch_one(self, query: str, params: tuple) -> tuple | None:
+        """One statement on its own (autocommit): one round trip, no BEGIN/COMMIT."""
+        with self.pool.connection() as conn:
+            return conn.execute(query, params).fetchone()
+
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection]:
         """A transaction that sees no fleet rows (the app's own tables only)."""
