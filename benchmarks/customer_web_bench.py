@@ -28,6 +28,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -72,7 +73,7 @@ def fill(dsn: str, customers: int, trips: int, seed: int = 7) -> None:
         conn.execute("VACUUM ANALYZE fleet.customer")
 
 
-def start_app(dsn: str, port: int, smtp_port: str) -> subprocess.Popen:
+def start_app(dsn: str, port: int, smtp_port: str, log_file: Path) -> subprocess.Popen:
     env = {**os.environ, "HOVER_CUSTOMER_WEB_DSN": dsn,
            "HOVER_CUSTOMER_WEB_SECRET_KEY": os.urandom(24).hex(),
            "HOVER_CUSTOMER_WEB_PUBLIC_URL": f"http://127.0.0.1:{port}",
@@ -81,10 +82,11 @@ def start_app(dsn: str, port: int, smtp_port: str) -> subprocess.Popen:
            "HOVER_CUSTOMER_WEB_BIND": f"127.0.0.1:{port}"}
     env.pop("HOVER_ELASTICSEARCH_URL", None)  # no lifecycle alerts from a benchmark
     gunicorn = Path(sys.executable).parent / "gunicorn"
-    process = subprocess.Popen([str(gunicorn), "-c", "customer_web/gunicorn.conf.py",
-                                "customer_web.wsgi:app"], cwd=REPO, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
+    with log_file.open("ab") as out:
+        process = subprocess.Popen([str(gunicorn), "-c", "customer_web/gunicorn.conf.py",
+                                    "customer_web.wsgi:app"], cwd=REPO, env=env,
+                                   stdout=out, stderr=out)
+    deadline = time.monotonic() + 180  # a shared, busy machine starts slowly
     import urllib.request
 
     while time.monotonic() < deadline:
@@ -94,7 +96,7 @@ def start_app(dsn: str, port: int, smtp_port: str) -> subprocess.Popen:
         except OSError:
             time.sleep(0.2)
     process.terminate()
-    raise RuntimeError("the app did not become ready within 60 s")
+    raise RuntimeError(f"the app did not become ready within 180 s; see {log_file}")
 
 
 def baseline(dsn: str, customers: list[int], rate: float, duration: float) -> list[float]:
@@ -142,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         emit({"name": "plan", "customers": customers, "trips": trips,
               "uses_index": "trip_customer_idx" in plan, "plan": plan}, generator=SQL_SEEDED)
         port = free_port(21350)
-        app = start_app(dsn, port, env.get("HOVER_SMTP_PORT", "25"))
+        app_log = Path(tempfile.gettempdir()) / "customer_web_bench_app.log"
+        app = start_app(dsn, port, env.get("HOVER_SMTP_PORT", "25"), app_log)
         try:
             requests = [(f"GET /trips HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
                          f"Cookie: hover_session={cookie}\r\n\r\n").encode() for cookie in cookies]

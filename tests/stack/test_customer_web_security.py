@@ -21,6 +21,8 @@ from itsdangerous import URLSafeTimedSerializer
 
 from customer_web.accounts import LINK_SALT
 from customer_web.data import trip_ref
+from stack.process import wait_until
+from tests.support.alerts import alerts_with
 from tests.support.customer_web import (
     app_on_scratch_warehouse,
     link_path,
@@ -161,6 +163,7 @@ def test_b_trip_by_id_and_by_guessing_gives_nothing(web, caplog) -> None:
 
 
 def test_replayed_expired_and_forged_links_sign_nobody_in(web, caplog) -> None:
+    started = datetime.now(UTC).isoformat()
     accounts = web.extensions["hover_accounts"]
     client = browser(web)
     request_link(web, client, A.email)
@@ -180,6 +183,13 @@ def test_replayed_expired_and_forged_links_sign_nobody_in(web, caplog) -> None:
     assert events(caplog) == ["link_used_or_expired", "link_used_or_expired",
                               "link_tampered", "link_tampered"]
     assert intruder.get("/trips").status_code == 303  # still nobody
+    # The tampered link is an alert in Elasticsearch too, in the platform's format, and
+    # names nobody.
+    def alerted() -> list[dict]:
+        return [a for a in alerts_with(os.environ["HOVER_ELASTICSEARCH_URL"], "link tampered")
+                if a["service"]["name"] == "customer_web" and a["@timestamp"] >= started]
+    assert wait_until(lambda: bool(alerted()), 30, 0.5), "no link_tampered alert arrived"
+    assert not [v for v in (*A.identifiers(), *B.identifiers()) if v in str(alerted())]
 
 
 def test_forged_tampered_and_signed_out_sessions_give_nothing(web, caplog) -> None:
