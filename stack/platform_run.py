@@ -166,6 +166,10 @@ grep HOVER_AIRFLOW_PASSWORD {env_file}
 key: $HOVER_INGEST_API_KEYS
   Warehouse           set -a; . {env_file}; set +a; psql "$HOVER_WAREHOUSE_DSN"
   Alerts              bin/alerts --since now-1h    (Elasticsearch {env['HOVER_ELASTICSEARCH_URL']})
+  Customer web app    {env['HOVER_CUSTOMER_WEB_URL']}/sign-in   sign in as a simulated customer: \
+take an email from
+                      psql "$HOVER_WAREHOUSE_DSN" -c "SELECT email FROM fleet.customer LIMIT 5"
+                      the sign-in link arrives in the caught mail: ls -t {env['HOVER_MAILDIR']}/new
   Schema registry     {env['HOVER_SCHEMA_REGISTRY_URL']}/subjects
   S3 store            {env['HOVER_S3_ENDPOINT']} bucket {env['HOVER_BACKUP_BUCKET']}
   Services            bin/stack status | bin/stack logs <service> | bin/stack stats

@@ -87,8 +87,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 @pytest.fixture(scope="session")
 def stack(request: pytest.FixtureRequest) -> Iterator[LocalStack]:
     local = LocalStack()
+    # HOVER_TEST_SERVICES=postgres,smtp: a targeted run starts only those (and what they
+    # need) instead of the whole stack; bin/test leaves it unset.
+    names = [n for n in os.environ.get("HOVER_TEST_SERVICES", "").split(",") if n]
     with _exclusive(local.config.home / "tests-up.lock"):
-        started = local.up(echo=lambda line: None)
+        started = local.up(names or None, echo=lambda line: None)
     # Components under test read the generated configuration, exactly as in production.
     os.environ.update(envfile.load(local.config.env_file))
     yield local

@@ -70,6 +70,8 @@ def test_both_engines_create_the_same_columns() -> None:
         found = {}
         for migration in discover(engine):
             for statement in migration.statements:
+                if "CREATE TABLE" not in statement:  # sqlglot cannot read ATTACH RLS POLICY
+                    continue
                 parsed = sqlglot.parse_one(statement, read=engine)
                 if isinstance(parsed, exp.Create) and parsed.kind == "TABLE":
                     found[parsed.this.this.sql()] = [
