@@ -135,8 +135,9 @@ class Postgres(Service):
             "password": self.secrets.postgres_password,
             "schema": "warehouse",
         }
+        # The warehouse's one setting: Airflow reads it as warehouse_default, the Spark
+        # sinks and the loader derive their DSN from it (runtime.settings.warehouse_dsn).
         return {
-            "HOVER_WAREHOUSE_DSN": self.dsn("warehouse"),
             "HOVER_AIRFLOW_DB_DSN": self.dsn("airflow"),
             "AIRFLOW_CONN_WAREHOUSE_DEFAULT": json.dumps(warehouse),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.dsn(
