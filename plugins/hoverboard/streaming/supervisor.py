@@ -189,16 +189,10 @@ class StreamingSupervisor:
         return KafkaAdminClientHook(kafka_config_id=self.kafka_config_id).get_conn
 
     @cached_property
-    def alert_writer(self) -> Any:
-        from alerts.writer import AlertWriter
+    def alerts(self) -> Any:
         from hoverboard.hooks.alerts import AlertHook
 
-        try:
-            return AlertHook(self.elasticsearch_conn_id).writer
-        except Exception:  # noqa: BLE001 - no connection: the spool keeps the alerts
-            log.exception("cannot reach the alert connection %r; alerts are spooled",
-                          self.elasticsearch_conn_id)
-            return AlertWriter(client=None)
+        return AlertHook(self.elasticsearch_conn_id)
 
     def close(self) -> None:
         if "state" in self.__dict__:
@@ -371,9 +365,7 @@ class StreamingSupervisor:
             component="airflow", action=action, message=message, severity=severity,
             details=details, labels={"job": job.name, "topic": job.topic},
             airflow=self.airflow_fields or None, dedup_key=dedup_key)
-        if not self.alert_writer.send(doc):
-            log.warning("alert %s for %s spooled; it is sent when Elasticsearch is back",
-                        action, job.name)
+        self.alerts.send(doc)
 
     def _alert_start(self, job: Job, handle: JobHandle, reason: str, *, status: JobStatus,
                      previous_log: str | None) -> None:
