@@ -27,8 +27,9 @@ def test_an_alert_without_a_usable_connection_is_spooled_not_lost(tmp_path,
 
 
 def test_the_hook_says_whether_it_delivered(tmp_path, monkeypatch) -> None:
-    from alerts import Severity, alert_document
     from hoverboard.hooks.alerts import AlertHook
+
+    from alerts import Severity, alert_document
 
     monkeypatch.setenv("HOVER_ALERT_SPOOL", str(tmp_path))
     monkeypatch.setenv("AIRFLOW_CONN_ALERTS_BROKEN", "{not json")
