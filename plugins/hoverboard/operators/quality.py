@@ -56,9 +56,11 @@ class DataQualityCheckOperator(SQLThresholdCheckOperator):
                  reference_time: str = "{{ (data_interval_end or dag_run.run_after).isoformat() }}",
                  run_id: str = "{{ ti.run_id }}", conn_id: str = "warehouse_default",
                  **kwargs: Any) -> None:
+        # An open bound is an infinity to the base class; as text, because the DAG is
+        # serialized as JSON, which has no infinities (the base class reads "inf" as one).
         super().__init__(conn_id=conn_id, retry_on_failure=False,
-                         min_threshold=-math.inf if min_threshold is None else min_threshold,
-                         max_threshold=math.inf if max_threshold is None else max_threshold,
+                         min_threshold="-inf" if min_threshold is None else min_threshold,
+                         max_threshold="inf" if max_threshold is None else max_threshold,
                          **kwargs)
         self.check_name = check_name
         self.table_name = table_name
