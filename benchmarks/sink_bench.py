@@ -88,12 +88,13 @@ from benchmarks.common import (
 from loader.base import to_csv
 from loader.postgres import PostgresLoader, merge_statement
 from loader.tables import TableSpec, rows_from_events, table_spec
+from runtime.settings import warehouse_dsn
 from schemas import headers, latest
 from schemas.keys import JAVA_COMPATIBLE_PARTITIONER, key_bytes, key_text
 from spark import sink_job
 from spark.config import CONF_DIR, SinkConfig
 from stack.config import StackConfig
-from tests.support import sample, scratch_database, scratch_topic
+from tests.support import sample, scratch_database, scratch_topic, warehouse_connection
 
 REPO = Path(__file__).resolve().parent.parent
 MESSAGE_TYPE = "hoverboard"
@@ -192,7 +193,7 @@ class Stack:
     def load(cls) -> Stack:
         _, env = running_stack()
         keys = api_keys(env)
-        return cls(env, env["HOVER_KAFKA_BOOTSTRAP"], env["HOVER_WAREHOUSE_DSN"],
+        return cls(env, env["HOVER_KAFKA_BOOTSTRAP"], warehouse_dsn(env),
                    int(env.get("HOVER_N_PART", 6)), env.get("HOVER_INGEST_URL", ""),
                    keys[0] if keys else "")
 
@@ -707,7 +708,8 @@ class SinkProcess:
         with self.conf.open("w") as fh:
             parser.write(fh)
         self.config = SinkConfig.load(self.conf)
-        self.env = {**os.environ, **stack.env, "HOVER_WAREHOUSE_DSN": dsn,
+        self.env = {**os.environ, **stack.env,
+                    "AIRFLOW_CONN_WAREHOUSE_DEFAULT": warehouse_connection(stack.env, dsn),
                     "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'plugins'}"}
         self.log_path = self.folder / "driver.log"
         self.proc: subprocess.Popen | None = None

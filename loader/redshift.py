@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 import pyarrow as pa
 from psycopg import sql
@@ -182,12 +182,14 @@ class RedshiftLoader:
         import boto3
         import redshift_connector
 
-        dsn = urlparse(os.environ["HOVER_WAREHOUSE_DSN"])
+        from runtime.settings import warehouse_connection
+
+        warehouse = warehouse_connection()
 
         def connect():
             conn = redshift_connector.connect(
-                host=dsn.hostname, port=dsn.port or 5439, database=dsn.path.lstrip("/"),
-                user=unquote(dsn.username or ""), password=unquote(dsn.password or ""))
+                host=warehouse.host, port=warehouse.port or 5439, database=warehouse.database,
+                user=warehouse.login, password=warehouse.password)
             # GETDATE() and SYSDATE (the tables' loaded_at defaults) are in the session's
             # time zone, which a user's settings can change: pin it to UTC.
             conn.cursor().execute(SESSION_TIME_ZONE)

@@ -7,7 +7,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-CONF_DIR = Path(__file__).resolve().parent / "conf"
+from runtime.settings import asset
+
+CONF_DIR = asset("spark", "conf")
 
 
 @dataclass(frozen=True)

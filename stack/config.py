@@ -14,6 +14,8 @@ import pwd
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runtime.settings import env_int  # noqa: F401 - the stack's settings read it too
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: Ingest API instances behind NGINX (``HOVER_INGEST_INSTANCES``): ``ingest_1`` ... ``ingest_N``
@@ -58,21 +60,6 @@ DEFAULT_PORTS: dict[str, int] = default_ports()
 #: Unprivileged account that runs PostgreSQL and Elasticsearch when the stack is started
 #: by root (CI runs as root; both servers refuse to run as root).
 SERVICE_USER = "hoverstack"
-
-
-def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
-    """An integer setting from the environment (``default`` when unset or empty); a value
-    that is not one, or below ``minimum``, is a ValueError naming the variable."""
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not an integer") from None
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name}={value}: must be at least {minimum}")
-    return value
 
 
 def _env_int(name: str, default: int) -> int:

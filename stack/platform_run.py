@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 
 import requests
 
+from runtime.settings import warehouse_dsn
 from stack import envfile
 from stack.config import REPO_ROOT
 from stack.orchestrator import LocalStack
@@ -80,7 +81,7 @@ def _warehouse_rows(env: dict[str, str]) -> int:
     import psycopg
 
     try:
-        with psycopg.connect(env["HOVER_WAREHOUSE_DSN"], connect_timeout=5) as conn:
+        with psycopg.connect(warehouse_dsn(env), connect_timeout=5) as conn:
             return conn.execute("SELECT count(*) FROM fleet.hoverboard").fetchone()[0]
     except psycopg.Error:
         return 0
@@ -164,7 +165,7 @@ Where everything is (every address and credential: {env_file})
 grep HOVER_AIRFLOW_PASSWORD {env_file}
   Ingest API (NGINX)  {env['HOVER_INGEST_URL']}/ingest/<hoverboard|customer|trip>   \
 key: $HOVER_INGEST_API_KEYS
-  Warehouse           set -a; . {env_file}; set +a; psql "$HOVER_WAREHOUSE_DSN"
+  Warehouse           set -a; . {env_file}; set +a; psql "$(.venv/bin/python -m runtime.settings)"
   Alerts              bin/alerts --since now-1h    (Elasticsearch {env['HOVER_ELASTICSEARCH_URL']})
   Customer web app    {env['HOVER_CUSTOMER_WEB_URL']}/sign-in   sign in as a simulated customer: \
 take an email from

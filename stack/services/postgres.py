@@ -146,8 +146,9 @@ class Postgres(Service):
             "password": self.secrets.postgres_password,
             "schema": "warehouse",
         }
+        # The warehouse's one setting: Airflow reads it as warehouse_default, the Spark
+        # sinks and the loader derive their DSN from it (runtime.settings.warehouse_dsn).
         return {
-            "HOVER_WAREHOUSE_DSN": self.dsn("warehouse"),
             # The customer web app's own role: reads only its rows (V0013).
             "HOVER_CUSTOMER_WEB_DSN": self.dsn("warehouse", user=APP_ROLE),
             "HOVER_AIRFLOW_DB_DSN": self.dsn("airflow"),

@@ -24,6 +24,7 @@ from hoverboard.dead_letters.service import DeadLetterService
 from loader.bookkeeping import record_dead_letters
 from loader.postgres import PostgresLoader
 from loader.tables import rows_from_events, table_spec
+from runtime.settings import warehouse_dsn
 from schemas.registry import SchemaSource
 from tests.support import sample, scratch_database, warehouse_connection
 
@@ -37,7 +38,7 @@ UNCONVERTED = "/event_time: valid, but the sink could not convert it to column e
 @pytest.fixture
 def warehouse(stack_env):
     """A migrated scratch database; its DSN."""
-    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "dltest") as dsn:
+    with scratch_database(warehouse_dsn(stack_env), "dltest") as dsn:
         yield dsn
 
 

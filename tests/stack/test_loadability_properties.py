@@ -30,6 +30,7 @@ from loader.batch import BatchLoad
 from loader.limits import TableLimits, limits_from_catalog, row_problems
 from loader.postgres import PostgresLoader
 from loader.tables import rows_from_events, table_spec
+from runtime.settings import warehouse_dsn
 from schemas import latest, message_types
 from schemas.validation import EMAIL_PATTERN, EventValidator
 from tests.support import scratch_database
@@ -127,7 +128,7 @@ def redshift_limits(table: str, *, before: int | None = None) -> TableLimits:
 
 @pytest.fixture(scope="module")
 def warehouse(stack_env):
-    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "properties") as dsn:
+    with scratch_database(warehouse_dsn(stack_env), "properties") as dsn:
         yield dsn
 
 

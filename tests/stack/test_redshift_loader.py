@@ -23,6 +23,7 @@ from loader.bookkeeping import record_dead_letters
 from loader.postgres import PostgresLoader, copy_from_stdin
 from loader.redshift import RedshiftLoader
 from loader.tables import TableSpec, rows_from_events, table_spec
+from runtime.settings import warehouse_dsn
 from tests.support import sample, scratch_database
 
 
@@ -37,7 +38,7 @@ class ClientCopyRedshiftLoader(RedshiftLoader):
 
 @pytest.fixture
 def warehouse(stack_env):
-    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "rstest") as dsn:
+    with scratch_database(warehouse_dsn(stack_env), "rstest") as dsn:
         yield dsn
 
 

@@ -25,6 +25,7 @@ from hoverboard.streaming.policy import Policy
 from hoverboard.streaming.registry import discover_jobs
 from hoverboard.streaming.supervisor import StreamingSupervisor, SupervisionError
 
+from runtime.settings import WAREHOUSE_CONN_ENV, warehouse_dsn
 from stack.process import PidRecord, wait_until
 from tests.support import alerts_with, fetch, produce, scratch_database, scratch_topic, telemetry
 
@@ -37,14 +38,13 @@ WAREHOUSE_CONN_ID = "streamtest_warehouse"
 
 @pytest.fixture
 def warehouse(stack_env, monkeypatch):
-    """An empty migrated database; the driver (HOVER_WAREHOUSE_DSN) and the supervisor (an
-    Airflow connection) both point at it. Yields (dsn, connection JSON)."""
-    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "suptest") as dsn:
+    """An empty migrated database, and an Airflow connection of it for the supervisor (which
+    hands it to the drivers it starts). Yields (dsn, connection JSON)."""
+    with scratch_database(warehouse_dsn(stack_env), "suptest") as dsn:
         name = dsn.rsplit("/", 1)[1]
         connection = stack_env["AIRFLOW_CONN_WAREHOUSE_DEFAULT"].replace(
             '"warehouse"', f'"{name}"')
         assert connection != stack_env["AIRFLOW_CONN_WAREHOUSE_DEFAULT"]
-        monkeypatch.setenv("HOVER_WAREHOUSE_DSN", dsn)
         monkeypatch.setenv(f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}", connection)
         yield dsn, connection
 
@@ -145,7 +145,7 @@ def test_killed_job_is_restarted_by_the_next_supervisor_run(airflow_env, stack_e
         [str(Path(sys.executable).with_name("airflow")), "dags", "test", "streaming_supervisor",
          "-c", json.dumps({"jobs": str(conf)})],
         env={**airflow_env, "AIRFLOW_CONN_WAREHOUSE_DEFAULT": connection,
-             "HOVER_WAREHOUSE_DSN": dsn, "HOVER_SPARK_JOBS_DIR": str(jobs_dir),
+             "HOVER_SPARK_JOBS_DIR": str(jobs_dir),
              # The dead job's log is past this: the round rotates it before the restart.
              "HOVER_SPARK_JOB_LOG_MAX_BYTES": "1000"},
         capture_output=True, text=True, timeout=300)
@@ -272,7 +272,7 @@ def dags_test(airflow_env: dict, connection: str, dsn: str, jobs_dir: Path,
         [str(Path(sys.executable).with_name("airflow")), "dags", "test", "streaming_supervisor",
          "-c", json.dumps(conf)],
         env={**airflow_env, "AIRFLOW_CONN_WAREHOUSE_DEFAULT": connection,
-             "HOVER_WAREHOUSE_DSN": dsn, "HOVER_SPARK_JOBS_DIR": str(jobs_dir)},
+             "HOVER_SPARK_JOBS_DIR": str(jobs_dir)},
         capture_output=True, text=True, timeout=400)
     (jobs_dir / "dags-test.out").write_text(run.stdout + run.stderr)
     return run
@@ -381,8 +381,11 @@ def assert_no_secret_in_driver(leader: int, dsn: str) -> None:
     assert len(environments) >= 2  # spark-submit's JVM and the Python driver at least
     for env in environments:
         assert not [k for k in secrets if k in env], sorted(env)
-        assert not [k for k in env if k.startswith("AIRFLOW")], sorted(env)
-    assert any(env.get("HOVER_WAREHOUSE_DSN") == dsn for env in environments)
+        # Of Airflow's settings, a driver gets only the warehouse connection it writes to.
+        assert [k for k in env if k.startswith("AIRFLOW")] in ([], [WAREHOUSE_CONN_ENV]), \
+            sorted(env)
+    # ... the supervisor's own connection, so it writes where its progress is read.
+    assert any(WAREHOUSE_CONN_ENV in env and warehouse_dsn(env) == dsn for env in environments)
 
 
 @pytest.mark.timeout(2400)  # four driver starts

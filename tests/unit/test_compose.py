@@ -68,3 +68,18 @@ def test_no_secret_is_written_in_the_file() -> None:
     for name in SECRETS:
         assert f"${{{name}}}" in text  # referenced from the environment ...
     assert "test-" not in text  # ... never filled in
+
+
+def test_the_platform_configures_the_warehouse_once(resolved) -> None:
+    """As in the local stack: Airflow's connection is the one setting; the sinks and the
+    ingest API derive their DSN from it (runtime.settings)."""
+    from runtime.settings import WAREHOUSE_CONN_ENV, warehouse_dsn
+
+    platform = [s for s in resolved["services"].values()
+                if s.get("image") == "hoverboard-platform:local"]
+    assert platform
+    for service in platform:
+        env = service.get("environment") or {}
+        assert sorted(k for k, v in env.items() if "WAREHOUSE" in k or "/warehouse" in str(v)
+                      ) == [WAREHOUSE_CONN_ENV]
+        assert warehouse_dsn(env).endswith("@postgres:5432/warehouse")

@@ -202,9 +202,9 @@ class BackupService:
     def from_connections(cls, *, conn_id: str, aws_conn_id: str, bucket: str, prefix: str,
                          iam_role: str | None = None, **kwargs: Any) -> BackupService:
         """The warehouse and store behind Airflow connection ids (operators, bin/restore)."""
-        from hoverboard.hooks.warehouse import Warehouse
+        from hoverboard.hooks.warehouse import WarehouseHook
 
-        warehouse = Warehouse(conn_id)
+        warehouse = WarehouseHook(conn_id)
         layout = Layout(bucket, prefix)
         store = ObjectStore.from_connection(aws_conn_id, bucket)
         engine: Engine
@@ -212,7 +212,7 @@ class BackupService:
             engine = RedshiftEngine(store, layout, iam_role)
         else:
             engine = PostgresEngine(store)
-        return cls(warehouse.connect, engine, store, layout, **kwargs)
+        return cls(warehouse.get_conn, engine, store, layout, **kwargs)
 
     # -- helpers ---------------------------------------------------------------------------
     def folder(self, table: BackupTable, day: date) -> str:

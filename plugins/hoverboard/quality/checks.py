@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-CONFIG_PATH = Path(__file__).resolve().parents[3] / "dags" / "config" / "data_quality.yaml"
+from runtime.settings import asset
+
+CONFIG_PATH = asset("dags", "config", "data_quality.yaml")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 

@@ -3,7 +3,8 @@
 A job is a sink config (``spark/conf/<type>_sink.conf``) and is named by its
 ``query_name``; adding a topic's sink config adds a supervised job, with no DAG change.
 Where the configs are looked up is a glob: the caller's (a DAG param), else
-``HOVER_STREAMING_JOBS``, else ``spark/conf/*_sink.conf`` of this checkout.
+``HOVER_STREAMING_JOBS``, else ``spark/conf/*_sink.conf`` under the platform's home
+(``runtime.settings.home``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_PATTERN = str(REPO_ROOT / "spark" / "conf" / "*_sink.conf")
+from runtime.settings import asset
+
+DEFAULT_PATTERN = str(asset("spark", "conf", "*_sink.conf"))
 PATTERN_ENV = "HOVER_STREAMING_JOBS"
 
 

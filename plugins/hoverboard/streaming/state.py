@@ -109,7 +109,7 @@ class JobHistory:
 class StreamState:
     """Reads progress and history, records events, through one DB-API connection.
 
-    :param connect: a factory of DB-API connections (``Warehouse(conn_id).connect``).
+    :param connect: a factory of DB-API connections (``WarehouseHook(conn_id).get_conn``).
     :param engine: ``postgres`` or ``redshift``.
     """
 

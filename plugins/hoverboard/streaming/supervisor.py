@@ -168,15 +168,19 @@ class StreamingSupervisor:
         self.airflow_fields = {k: v for k, v in (airflow_fields or {}).items()
                                if k in AIRFLOW_FIELDS and v is not None}
         self.clock = clock or (lambda: datetime.now(UTC))
-        self._warehouse_checked = False
 
     # -- connections, made when first needed -------------------------------------------------
     @cached_property
-    def state(self) -> StreamState:
-        from hoverboard.hooks.warehouse import Warehouse
+    def warehouse(self) -> Any:
+        """The warehouse hook: the jobs' progress is read through it, and the jobs are
+        started writing to its connection."""
+        from hoverboard.hooks.warehouse import WarehouseHook
 
-        warehouse = Warehouse(self.warehouse_conn_id)
-        return StreamState(warehouse.connect, warehouse.engine)
+        return WarehouseHook(self.warehouse_conn_id)
+
+    @cached_property
+    def state(self) -> StreamState:
+        return StreamState(self.warehouse.get_conn, self.warehouse.engine)
 
     @cached_property
     def kafka_admin(self) -> Any:
@@ -185,39 +189,14 @@ class StreamingSupervisor:
         return KafkaAdminClientHook(kafka_config_id=self.kafka_config_id).get_conn
 
     @cached_property
-    def alert_writer(self) -> Any:
-        from alerts.writer import AlertWriter
+    def alerts(self) -> Any:
         from hoverboard.hooks.alerts import AlertHook
 
-        try:
-            return AlertHook(self.elasticsearch_conn_id).writer
-        except Exception:  # noqa: BLE001 - no connection: the spool keeps the alerts
-            log.exception("cannot reach the alert connection %r; alerts are spooled",
-                          self.elasticsearch_conn_id)
-            return AlertWriter(client=None)
+        return AlertHook(self.elasticsearch_conn_id)
 
     def close(self) -> None:
         if "state" in self.__dict__:
             self.state.close()
-
-    def check_warehouse(self) -> None:
-        """Refuse to act when the jobs would write to another warehouse than the one their
-        progress is read from: every job would look stalled and be restarted until its
-        crash-loop alert, while writing rows where nobody looks."""
-        if self._warehouse_checked:
-            return
-        from hoverboard.hooks.warehouse import Warehouse, dsn_address, same_database
-
-        dsn = self.launcher.warehouse_dsn()
-        if dsn:
-            warehouse = Warehouse(self.warehouse_conn_id)
-            jobs_db, progress_db = dsn_address(dsn), warehouse.address
-            if not same_database(jobs_db, progress_db):
-                raise SupervisionError(
-                    f"the jobs write to {_describe(jobs_db)} (HOVER_WAREHOUSE_DSN) but their "
-                    f"progress is read from {_describe(progress_db)} (connection "
-                    f"{self.warehouse_conn_id!r}); point both at the same warehouse")
-        self._warehouse_checked = True
 
     # -- observing -----------------------------------------------------------------------
     def jobs(self) -> dict[str, Job]:
@@ -260,7 +239,6 @@ class StreamingSupervisor:
     def supervise(self) -> list[JobStatus]:
         """Supervise every job once; the statuses, in job order. Per-job errors are in
         the statuses (``error``); :meth:`raise_for_errors` turns them into a failure."""
-        self.check_warehouse()
         statuses = []
         for job in self.jobs().values():
             now = self.clock()
@@ -326,8 +304,7 @@ class StreamingSupervisor:
             status.running, status.pid, status.started_at = True, handle.pid, handle.started_at
 
     def _start(self, job: Job, reason: str) -> JobHandle:
-        self.check_warehouse()
-        handle = self.launcher.start(job)
+        handle = self.launcher.start(job, warehouse=self.warehouse.uri)
         self.state.record(job.name, "started", at=self.clock(), reason=reason, pid=handle.pid,
                           detail={**handle.as_detail(), **self._run_detail()})
         return handle
@@ -346,7 +323,6 @@ class StreamingSupervisor:
     def start(self, name: str, *, reason: str = "manual") -> JobStatus:
         """Start a job now, whatever its crash-loop count (an operator's decision)."""
         job = find_job(name, self.jobs_pattern)
-        self.check_warehouse()
         if self.launcher.running(job) is not None:
             status = self.status(name)
             status.action = "none: already running"
@@ -389,9 +365,7 @@ class StreamingSupervisor:
             component="airflow", action=action, message=message, severity=severity,
             details=details, labels={"job": job.name, "topic": job.topic},
             airflow=self.airflow_fields or None, dedup_key=dedup_key)
-        if not self.alert_writer.send(doc):
-            log.warning("alert %s for %s spooled; it is sent when Elasticsearch is back",
-                        action, job.name)
+        self.alerts.send(doc)
 
     def _alert_start(self, job: Job, handle: JobHandle, reason: str, *, status: JobStatus,
                      previous_log: str | None) -> None:
@@ -454,7 +428,3 @@ class StreamingSupervisor:
             dedup_key=(f"{job.name}/{LAG_ALERT}/{run['run_id']}/{run.get('try_number')}"
                        if run.get("run_id") else f"{job.name}/{LAG_ALERT}/{now.isoformat()}"))
 
-
-def _describe(address: tuple[str, int, str]) -> str:
-    host, port, database = address
-    return f"database {database!r} on {host or 'the local socket'}:{port}"
