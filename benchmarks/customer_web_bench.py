@@ -40,6 +40,7 @@ from benchmarks.ingest_bench import free_port, open_loop
 from customer_web.accounts import Accounts
 from customer_web.data import TRIPS_PAGE
 from customer_web.db import SET_CUSTOMER, Warehouse
+from runtime.settings import warehouse_dsn
 from tests.support.customer_web import app_dsn
 from tests.support.warehouse import scratch_database
 
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     customers, trips = (1_000, 100_000) if args.quick else (10_000, 1_000_000)
     duration = 10.0 if args.quick else 30.0
     _, env = running_stack()
-    with scratch_database(env["HOVER_WAREHOUSE_DSN"], "webbench") as admin_dsn:
+    with scratch_database(warehouse_dsn(env), "webbench") as admin_dsn:
         started = time.monotonic()
         fill(admin_dsn, customers, trips)
         log(f"{customers} customers and {trips} trips loaded in "

@@ -169,7 +169,8 @@ key: $HOVER_INGEST_API_KEYS
   Alerts              bin/alerts --since now-1h    (Elasticsearch {env['HOVER_ELASTICSEARCH_URL']})
   Customer web app    {env['HOVER_CUSTOMER_WEB_URL']}/sign-in   sign in as a simulated customer: \
 take an email from
-                      psql "$HOVER_WAREHOUSE_DSN" -c "SELECT email FROM fleet.customer LIMIT 5"
+                      psql "$(.venv/bin/python -m runtime.settings)" \\
+                        -c "SELECT email FROM fleet.customer LIMIT 5"
                       the sign-in link arrives in the caught mail: ls -t {env['HOVER_MAILDIR']}/new
   Schema registry     {env['HOVER_SCHEMA_REGISTRY_URL']}/subjects
   S3 store            {env['HOVER_S3_ENDPOINT']} bucket {env['HOVER_BACKUP_BUCKET']}

@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from flask import Flask
 
+from runtime.settings import warehouse_dsn
+
 LINK = re.compile(r"https?://\S+?(/sign-in/[A-Za-z0-9_.\-]+)")
 
 
@@ -97,7 +99,7 @@ def app_on_scratch_warehouse(stack_env: dict[str, str], seeds: list[tuple[Custom
     from customer_web import create_app
     from tests.support.warehouse import scratch_database
 
-    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "webtest") as admin_dsn:
+    with scratch_database(warehouse_dsn(stack_env), "webtest") as admin_dsn:
         starts = {customer.id: seed(admin_dsn, customer, trips) for customer, trips in seeds}
         app = create_app({
             "DSN": app_dsn(stack_env["HOVER_CUSTOMER_WEB_DSN"], admin_dsn),
