@@ -8,18 +8,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import psycopg
-import pytest
 import yaml
-from botocore.config import Config
-from hoverboard.backup.engines import PostgresEngine
-from hoverboard.backup.layout import Layout
-from hoverboard.backup.service import BackupService
-from hoverboard.backup.store import ObjectStore
 from hoverboard.quality.checks import build_checks, load_config
 from hoverboard.warehouse.migrations import MigrationRunner, discover
 
@@ -29,7 +21,7 @@ from loader.postgres import PostgresLoader
 from loader.tables import table_spec
 from schemas import SCHEMA_DIR, latest
 from tests.support import end_offsets, fetch, read_from, scratch_database, scratch_topic
-from tests.support.backup import DAY
+from tests.support.backup import DAY, scratch_backups
 from tests.support.streaming import sink_batch
 
 KEY = "dock-key-" + "d" * 20
@@ -79,18 +71,8 @@ def declaration(topic: str) -> dict:
                         "required": ["dock_id", "reported_at", "free_slots"]}}
 
 
-@pytest.fixture
-def store(stack_env):
-    client = boto3.client("s3", endpoint_url=stack_env["HOVER_S3_ENDPOINT"],
-                          config=Config(s3={"addressing_style": "path"}))
-    store = ObjectStore(client, stack_env["HOVER_BACKUP_BUCKET"])
-    layout = Layout(store.bucket, f"tests/newtype-{uuid.uuid4().hex[:10]}")
-    yield store, layout
-    store.delete_prefix(layout.prefix + "/")
-
-
 def test_a_declared_type_is_ingested_loaded_backed_up_and_checked(
-        stack_env, store, tmp_path, monkeypatch) -> None:
+        stack_env, tmp_path, monkeypatch) -> None:
     bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
     with scratch_topic(bootstrap, "dock") as topic:
         schemas = tmp_path / "schemas"
@@ -107,10 +89,11 @@ def test_a_declared_type_is_ingested_loaded_backed_up_and_checked(
         with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "newtype", migrate=False) as dsn:
             MigrationRunner(lambda: psycopg.connect(dsn), "postgres",
                             directory=migrations).migrate()
-            check_dock(stack_env, store, dsn, topic)
+            with scratch_backups(stack_env, dsn, "newtype") as backups:
+                check_dock(stack_env, backups, dsn, topic)
 
 
-def check_dock(stack_env, store, dsn: str, topic: str) -> None:
+def check_dock(stack_env, backups, dsn: str, topic: str) -> None:
     bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
     # Ingested: the default configuration serves every declared type, dock included.
     app = create_app({"TESTING": True, "KAFKA_BOOTSTRAP": bootstrap, "API_KEYS": KEY,
@@ -148,8 +131,6 @@ def check_dock(stack_env, store, dsn: str, topic: str) -> None:
         (n, datetime(2026, 11, 26, 9, n, tzinfo=UTC), n, 52.5 + n / 100) for n in (1, 2, 3)]
 
     # Backed up: one day of it, by reported_at.
-    backups = BackupService(lambda: psycopg.connect(dsn), PostgresEngine(store[0]), store[0],
-                            store[1], run_id="pytest")
     manifest = backups.backup("dock", DAY)
     assert (manifest.kind, manifest.time_column, manifest.rows) == ("day", "reported_at", 3)
     assert backups.verify("dock", DAY, manifest.backup_id).rows == 3

@@ -6,16 +6,8 @@ filled), and the next backup carries the column. The procedure: schemas/README.m
 from __future__ import annotations
 
 import shutil
-import uuid
 
-import boto3
 import psycopg
-import pytest
-from botocore.config import Config
-from hoverboard.backup.engines import PostgresEngine
-from hoverboard.backup.layout import Layout
-from hoverboard.backup.service import BackupService
-from hoverboard.backup.store import ObjectStore
 from hoverboard.warehouse.migrations import MIGRATIONS_DIR, MigrationRunner, discover
 
 from ingest_api import create_app
@@ -24,7 +16,7 @@ from loader.postgres import PostgresLoader
 from loader.tables import table_spec
 from schemas import latest
 from tests.support import end_offsets, fetch, read_from, sample, scratch_database, scratch_topic
-from tests.support.backup import DAY, HOVERBOARD, seed
+from tests.support.backup import DAY, HOVERBOARD, scratch_backups, seed
 from tests.support.streaming import sink_batch
 
 KEY = "evolution-key-" + "e" * 20
@@ -32,18 +24,8 @@ KEY = "evolution-key-" + "e" * 20
 ADDED_IN, COLUMN = 11, "battery_cycles"
 
 
-@pytest.fixture
-def store(stack_env):
-    client = boto3.client("s3", endpoint_url=stack_env["HOVER_S3_ENDPOINT"],
-                          config=Config(s3={"addressing_style": "path"}))
-    store = ObjectStore(client, stack_env["HOVER_BACKUP_BUCKET"])
-    layout = Layout(store.bucket, f"tests/evolution-{uuid.uuid4().hex[:10]}")
-    yield store, layout
-    store.delete_prefix(layout.prefix + "/")
-
-
 def test_v1_and_v2_events_load_and_a_backup_from_before_the_change_restores(
-        stack_env, store, tmp_path) -> None:
+        stack_env, tmp_path) -> None:
     bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
     before_change = tmp_path / "migrations"
     before_change.mkdir()
@@ -51,10 +33,9 @@ def test_v1_and_v2_events_load_and_a_backup_from_before_the_change_restores(
         if migration.version < ADDED_IN:
             shutil.copy(migration.path, before_change)
     with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "evolution", migrate=False) as dsn, \
-            scratch_topic(bootstrap, "evolution") as topic:
+            scratch_topic(bootstrap, "evolution") as topic, \
+            scratch_backups(stack_env, dsn, "evolution") as backups:
         connect = lambda: psycopg.connect(dsn)  # noqa: E731
-        backups = BackupService(connect, PostgresEngine(store[0]), store[0], store[1],
-                                run_id="pytest")
         # The warehouse before the change, with a day of telemetry, backed up.
         MigrationRunner(connect, "postgres", directory=before_change).migrate()
         seed(dsn, HOVERBOARD, 40)
