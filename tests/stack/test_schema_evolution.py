@@ -70,7 +70,8 @@ def test_v1_and_v2_events_load_and_a_backup_from_before_the_change_restores(
             refused = client.post("/ingest/hoverboard", json={**v1, COLUMN: 3},
                                   headers={**headers, "Hover-Schema-Version": "1"})
             assert refused.status_code == 422
-            assert [e["pointer"] for e in refused.get_json()["errors"]] == [f"/{COLUMN}"]
+            [error] = refused.get_json()["errors"]
+            assert f"'{COLUMN}' was unexpected" in error["detail"]
             unknown = client.post("/ingest/hoverboard", json=v1,
                                   headers={**headers, "Hover-Schema-Version": "7"})
             assert unknown.status_code == 400
