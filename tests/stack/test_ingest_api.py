@@ -326,7 +326,7 @@ def test_events_generated_from_the_served_openapi_body_are_accepted(
 def all_accepted(client, message_type: str, version: int, schema: dict) -> None:
     """Batches generated from ``schema``, sent as ``version``, are accepted whole."""
 
-    @settings(max_examples=2, deadline=None, database=None,
+    @settings(max_examples=1, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
     @given(st.lists(from_schema(schema, custom_formats={"date-time": utc_era_date_times()}),
                     min_size=8, max_size=8))
