@@ -29,7 +29,7 @@ goes to stderr):
 - ``sink_throughput_conf_batches``: the same with the configuration's own
   ``max_offsets_per_trigger`` (what a sink catching up after an outage does).
 - ``freshness``: the real sink job (``python -m spark.sink_job``) on the platform's
-  ``hoverboard`` topic, on a copy of ``spark/conf/hoverboard_sink.conf`` with a scratch
+  ``hoverboard`` topic, on a copy of ``spark/conf/sink.conf`` (hoverboard) with a scratch
   checkpoint, ``starting_offsets = latest`` and a scratch warehouse, while events are POSTed
   through the NGINX balancer (``HOVER_INGEST_URL``) at a fixed rate (2,000 events/s, 20 per
   request, 8 connections, 30 s; ``--quick`` 15 s) with board ids unique to the run. Reports
@@ -92,13 +92,12 @@ from runtime.settings import warehouse_dsn
 from schemas import headers, latest
 from schemas.keys import JAVA_COMPATIBLE_PARTITIONER, key_bytes, key_text
 from spark import sink_job
-from spark.config import CONF_DIR, SinkConfig
+from spark.config import SINK_CONF, SinkConfig
 from stack.config import StackConfig
 from tests.support import sample, scratch_database, scratch_topic, warehouse_connection
 
 REPO = Path(__file__).resolve().parent.parent
 MESSAGE_TYPE = "hoverboard"
-SINK_CONF = CONF_DIR / f"{MESSAGE_TYPE}_sink.conf"
 EPOCH = datetime(2026, 11, 27, tzinfo=UTC)
 
 
@@ -700,6 +699,7 @@ class SinkProcess:
         parser = configparser.ConfigParser(interpolation=None)
         parser.read(SINK_CONF)
         section = parser["sink"]
+        section["message_type"] = MESSAGE_TYPE
         section["starting_offsets"] = "latest"
         section["checkpoint_location"] = str(self.folder / "checkpoint")
         if trigger_s is not None:
@@ -1006,7 +1006,7 @@ def freshness_line(runs: list[dict], s: Settings, trigger: float, conf_trigger: 
     return {
         "bench": "freshness", "unit": "s (loaded_at - received_at)",
         "trigger_seconds": trigger,
-        "config": "spark/conf/hoverboard_sink.conf" if trigger == conf_trigger
+        "config": "spark/conf/sink.conf" if trigger == conf_trigger
         else f"scratch copy with trigger_seconds = {trigger:g}",
         "value": r(p99, 3), "value_is": "p99", "goal": "p99 <= 5 s",
         "goal_met": bool(p99 <= 5.0),

@@ -17,8 +17,8 @@ it to the table's columns and hands every micro-batch to ``loader.batch`` throug
 
 Usage (settings from the environment: stack.env locally)::
 
-    spark-submit --jars "$HOVER_SPARK_JARS" spark/sink_job.py --config spark/conf/trip_sink.conf
-    python -m spark.sink_job --config spark/conf/trip_sink.conf  # master: $HOVER_SPARK_MASTER
+    spark-submit --jars "$HOVER_SPARK_JARS" spark/sink_job.py --type trip
+    python -m spark.sink_job --type trip  # master: $HOVER_SPARK_MASTER
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from loader.batch import BatchLoad
 from loader.factory import loader_from_environment
 from loader.tables import TableSpec, table_spec
 from schemas.registry import SchemaSource
-from spark.config import SinkConfig
+from spark.config import SINK_CONF, SinkConfig
 from spark.transform import decode, flatten
 
 log = logging.getLogger("spark.sink_job")
@@ -181,12 +181,15 @@ def start(spark: SparkSession, config: SinkConfig, *, bootstrap: str, loader: Lo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="spark/conf/<type>_sink.conf")
+    parser.add_argument("--config", default=str(SINK_CONF),
+                        help="sink configuration (default: spark/conf/sink.conf)")
+    parser.add_argument("--type", dest="message_type",
+                        help="the message type to sink (default: the config's message_type)")
     parser.add_argument("--available-now", action="store_true",
                         help="process what is in the topic now, then stop (backfills, tests)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    config = SinkConfig.load(args.config)
+    config = SinkConfig.load(args.config, args.message_type)
     resolved = SchemaSource(os.environ.get("HOVER_SCHEMA_REGISTRY_URL")).resolve(
         config.message_type, config.schema_subject, config.schema_version)
     log.info("%s: %s v%s (from %s) into %s", config.query_name, resolved.subject,

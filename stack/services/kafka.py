@@ -12,6 +12,7 @@ import os
 import subprocess
 import uuid
 
+from schemas.types import declaration, declared_types
 from stack.artifacts import ArtifactSet, Coordinate
 from stack.java import find_java
 from stack.process import StackError, tcp_open
@@ -32,8 +33,8 @@ KAFKA = ArtifactSet(
     ),
 )
 
-#: The topics of the platform, one per message type.
-TOPICS = ("hoverboard", "customer", "trip")
+#: The topics of the platform, one per declared message type (schemas/<type>/type.yaml).
+TOPICS = tuple(declaration(name).topic for name in declared_types())
 
 _LOG4J2 = """<?xml version="1.0" encoding="UTF-8"?>
 <Configuration status="WARN">

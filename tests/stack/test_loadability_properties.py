@@ -119,6 +119,13 @@ def redshift_limits(table: str, *, before: int | None = None) -> TableLimits:
                                    for c in column.constraints)
                     columns[column.name] = [column.name, *described(column.kind),
                                             "NO" if not_null else "YES"]
+            if isinstance(parsed, exp.Alter):  # ADD COLUMN (a later schema version's field)
+                for column in parsed.args.get("actions") or ():
+                    if isinstance(column, exp.ColumnDef):
+                        not_null = any(isinstance(c.kind, exp.NotNullColumnConstraint)
+                                       for c in column.constraints)
+                        columns[column.name] = [column.name, *described(column.kind),
+                                                "NO" if not_null else "YES"]
             for change in parsed.find_all(exp.AlterColumn):
                 if change.args.get("dtype") is not None:
                     name, length, precision, scale = described(change.args["dtype"])

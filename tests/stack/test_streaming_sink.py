@@ -22,7 +22,7 @@ from alerts.emitter import AlertEmitter
 from loader.postgres import PostgresLoader
 from runtime.settings import warehouse_dsn
 from schemas import headers, latest
-from spark.config import CONF_DIR, SinkConfig
+from spark.config import SINK_CONF, SinkConfig
 from spark.sink_job import start
 from stack.process import wait_until
 from tests.support import (
@@ -55,7 +55,7 @@ def topic(stack_env):
 
 def sink_config(message_type: str, topic: str, tmp_path: Path, **changes) -> SinkConfig:
     os.environ.setdefault("HOVER_SPARK_CHECKPOINTS", str(tmp_path))
-    base = SinkConfig.load(CONF_DIR / f"{message_type}_sink.conf")
+    base = SinkConfig.load(SINK_CONF, message_type)
     return replace(base, topic=topic, query_name=f"{message_type}_{topic}",
                    checkpoint_location=str(tmp_path / "checkpoint"), **changes)
 
@@ -205,8 +205,7 @@ def test_version_1_instance_writes_straight_to_the_warehouse(stack_env, warehous
 
     bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
     conf = tmp_path / "trip.conf"
-    conf.write_text("[trip]\ntopic = trip\nschema_subject = trip-value\n"
-                    "key_fields = hoverboard_id, customer_id\nsink = warehouse\n")
+    conf.write_text("[trip]\nsink = warehouse\n")
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE_DEFAULT", warehouse_connection(stack_env, warehouse))
     before = end_offsets(bootstrap, "trip")
     app = create_app({"TESTING": True, "MESSAGE_CONF": str(conf), "API_KEYS": "v1-key-" + "x" * 20,
@@ -285,8 +284,7 @@ def test_version_1_refuses_what_the_warehouse_cannot_hold_with_a_422_naming_the_
     with psycopg.connect(warehouse) as conn:  # a table narrower than the schema's maxLength
         conn.execute("ALTER TABLE fleet.customer ALTER COLUMN last_name TYPE varchar(10)")
     conf = tmp_path / "customer.conf"
-    conf.write_text("[customer]\ntopic = customer\nschema_subject = customer-value\n"
-                    "key_fields = id\nsink = warehouse\n")
+    conf.write_text("[customer]\nsink = warehouse\n")
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE_DEFAULT", warehouse_connection(stack_env, warehouse))
     key = "v1-key-" + "x" * 20
     app = create_app({"TESTING": True, "MESSAGE_CONF": str(conf), "API_KEYS": key,

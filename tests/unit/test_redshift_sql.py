@@ -14,10 +14,8 @@ parameter cast to its type; no timestamptz default from a TIMESTAMP function.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlglot
@@ -36,10 +34,10 @@ from loader.redshift import (
     range_statement,
 )
 from loader.tables import table_spec
+from schemas import latest
 from tests.support.redshift import parse_redshift
 
 MESSAGE_TYPES = ["hoverboard", "customer", "trip"]
-SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 S3_URI = "s3://bucket/staging/x.csv.gz"
 ROLE = "arn:aws:iam::123456789012:role/hover-loader"
 
@@ -241,7 +239,7 @@ def byte_limits() -> dict[tuple[str, str], int]:
     limits = {("platform.dead_letters", "error"): bookkeeping.MAX_ERROR_CHARS}
     for message_type in MESSAGE_TYPES:
         spec = table_spec(message_type)
-        schema = json.loads((SCHEMAS / message_type / "v1.json").read_text())
+        schema = latest(message_type).schema
         for column, pointer in spec.columns:
             node = _schema_node(schema, pointer)
             if node.get("type") == "string" and "maxLength" in node:

@@ -294,7 +294,7 @@ def test_spark_submit_command_and_environment(tmp_path, monkeypatch) -> None:
     assert Path(argv[0]).name == "spark-submit"
     assert argv[1:] == ["--master", "local[2]", "--jars", "/jars/a.jar,/jars/b.jar",
                         "--name", "trip_sink", str(SINK_APPLICATION),
-                        "--config", str(tmp_path / "trip.conf")]
+                        "--config", str(tmp_path / "trip.conf"), "--type", "trip"]
     secrets = {"HOVER_AIRFLOW_DB_DSN": "postgresql://airflow:pw@db/airflow",
                "HOVER_AIRFLOW_PASSWORD": "admin-pw", "HOVER_INGEST_API_KEYS": "key-1",
                "AWS_ACCESS_KEY_ID": "AKIA0", "AWS_SECRET_ACCESS_KEY": "s3-secret",

@@ -181,7 +181,7 @@ class LocalProcessLauncher:
             conn_id=self.spark_conn_id,
             jars=os.environ.get("HOVER_SPARK_JARS") or None,
             name=job.name,
-            application_args=["--config", str(job.config_path)],
+            application_args=["--config", str(job.config_path), "--type", job.message_type],
         )
         if hook._connection["deploy_mode"] == "cluster":
             raise ValueError(
