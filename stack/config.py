@@ -25,6 +25,11 @@ _FIXED_PORTS: dict[str, int] = {
     "postgres": 15432,
     "kafka": 19092,
     "kafka_controller": 19093,
+    # The second and third broker of a three-node cluster (HOVER_KAFKA_BROKERS=3).
+    "kafka_2": 19094,
+    "kafka_2_controller": 19095,
+    "kafka_3": 19096,
+    "kafka_3_controller": 19097,
     "s3": 19000,
     "elasticsearch": 19200,
     "elasticsearch_transport": 19300,
@@ -79,6 +84,20 @@ def _env_int(name: str, default: int) -> int:
         raise SystemExit(str(exc)) from None
 
 
+#: Kafka cluster sizes the stack has ports for (``kafka``, ``kafka_2``, ``kafka_3``).
+KAFKA_CLUSTER_SIZES = (1, 3)
+
+
+def _kafka_brokers() -> int:
+    brokers = _env_int("HOVER_KAFKA_BROKERS", 1)
+    if brokers not in KAFKA_CLUSTER_SIZES:
+        raise SystemExit(
+            f"HOVER_KAFKA_BROKERS={brokers}: the local stack runs 1 broker (the default, fastest) "
+            "or 3 (production's shape: replication factor 3, min.insync.replicas=2)"
+        )
+    return brokers
+
+
 def _traversable_by_others(path: Path) -> bool:
     return all(p.stat().st_mode & 0o001 for p in [path, *path.parents])
 
@@ -111,6 +130,8 @@ class StackConfig:
     ports: dict[str, int] = field(default_factory=dict)
     n_part: int = 6
     ingest_instances: int = INGEST_INSTANCES
+    #: Kafka nodes (``HOVER_KAFKA_BROKERS``): 1 for speed, 3 for production's shape.
+    kafka_brokers: int = 1
     backup_bucket: str = "hoverboard-backups"
     ready_timeout: float = 120.0
 
@@ -132,6 +153,7 @@ class StackConfig:
             ports=ports,
             n_part=_env_int("HOVER_N_PART", 6),
             ingest_instances=instances,
+            kafka_brokers=_kafka_brokers(),
             backup_bucket=os.environ.get("HOVER_BACKUP_BUCKET", "hoverboard-backups"),
             ready_timeout=float(_env_int("HOVER_READY_TIMEOUT", 120)),
         )
