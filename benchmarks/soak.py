@@ -71,10 +71,11 @@ EVIDENCE: dict[str, tuple[tuple[str, str], ...]] = {
 
 
 def plan(duration_s: float, *, brokers: int, instances: int, short: bool = False,
-         es_outage_s: float = 120.0) -> list[Fault]:
+         es_outage_s: float = 120.0, skip: frozenset[str] = frozenset()) -> list[Fault]:
     """The fault schedule: one of each kind (each sink's driver separately unless
-    ``short``), evenly spread between 10 % and 70 % of the run so that the last part shows
-    the recovery. Elasticsearch's outage covers a sink kill, whose alert must arrive late."""
+    ``short``; none of the kinds in ``skip``), evenly spread between 10 % and 70 % of the
+    run so that the last part shows the recovery. Elasticsearch's outage covers a sink kill,
+    whose alert must arrive late."""
     leader = "leader" if brokers > 1 else "kafka"
     outage = min(es_outage_s, duration_s * 0.2)
     kinds: list[tuple[str, str, float]] = [
@@ -86,12 +87,14 @@ def plan(duration_s: float, *, brokers: int, instances: int, short: bool = False
         ("elasticsearch_outage", "elasticsearch", outage),
         ("s3_during_backup", "s3", 0.0),
     ]
+    kinds = [k for k in kinds if k[0] not in skip]
     first, last = duration_s * 0.1, duration_s * 0.7
     step = (last - first) / max(1, len(kinds) - 1)
     faults = [Fault(round(first + i * step, 1), kind, target, hold)
               for i, (kind, target, hold) in enumerate(kinds)]
-    es = next(f for f in faults if f.kind == "elasticsearch_outage")
-    faults.append(Fault(round(es.at_s + es.hold_s / 2, 1), "sink_driver", SINK_JOBS[-1]))
+    es = next((f for f in faults if f.kind == "elasticsearch_outage"), None)
+    if es is not None and "sink_driver" not in skip:
+        faults.append(Fault(round(es.at_s + es.hold_s / 2, 1), "sink_driver", SINK_JOBS[-1]))
     return sorted(faults, key=lambda f: f.at_s)
 
 
