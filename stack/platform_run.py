@@ -62,8 +62,13 @@ class AirflowApi:
         return response.json()["dag_run_id"]
 
     def state(self, dag_id: str, run_id: str) -> str:
-        return self.session.get(f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}",
-                                timeout=30).json()["state"]
+        """The run's state; "unknown" when the API did not answer (a busy machine, or the
+        metadata database restarting): callers poll, and ask again."""
+        try:
+            return self.session.get(f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}",
+                                    timeout=30).json()["state"]
+        except (requests.RequestException, ValueError, KeyError):
+            return "unknown"
 
     def run_and_wait(self, dag_id: str, timeout: float = 600) -> str:
         self.unpause(dag_id)

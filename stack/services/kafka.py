@@ -239,12 +239,6 @@ class Kafka(Service):
         from confluent_kafka.admin import NewTopic
 
         admin = self._admin()
-        # Replication factor 3 needs all three brokers registered; they start together.
-        brokers = self.config.kafka_brokers
-        if not wait_until(lambda: len(admin.list_topics(timeout=5).brokers) >= brokers,
-                          self.config.ready_timeout, interval=0.5):
-            raise StackError(f"Kafka: fewer than {brokers} brokers registered after "
-                             f"{self.config.ready_timeout:.0f}s; see 'bin/stack status'")
         factor, min_isr = replication(self.config)
         existing = admin.list_topics(timeout=10).topics
         for topic in TOPICS:
@@ -259,6 +253,13 @@ class Kafka(Service):
                     )
         missing = [t for t in TOPICS if t not in existing]
         if missing:
+            # Replication factor 3 needs all three brokers registered; they start together.
+            # (Only here: a node restarted alone must not wait for itself in a peer's bootstrap.)
+            brokers = self.config.kafka_brokers
+            if not wait_until(lambda: len(admin.list_topics(timeout=5).brokers) >= brokers,
+                              self.config.ready_timeout, interval=0.5):
+                raise StackError(f"Kafka: fewer than {brokers} brokers registered after "
+                                 f"{self.config.ready_timeout:.0f}s; see 'bin/stack status'")
             futures = admin.create_topics(
                 [NewTopic(t, num_partitions=self.config.n_part, replication_factor=factor,
                           config={"min.insync.replicas": str(min_isr)})
