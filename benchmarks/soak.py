@@ -399,6 +399,11 @@ def _inject_all(platform: Platform, soak: Soak, t0: float, stop: threading.Event
             done.detail = platform.inject(fault, stop)
         except Exception as exc:  # noqa: BLE001 - reported in the fault's line, run goes on
             done.error = f"{type(exc).__name__}: {exc}"
+        # What died with it beside its target (Airflow's processes exit when PostgreSQL
+        # restarts) is named in its line and started again, as an operator would.
+        collateral = platform.stack.up(echo=lambda _: None)
+        if collateral:
+            done.detail += f"; died with it, restarted: {', '.join(collateral)}"
         done.restored = datetime.now(UTC)
         log(f"  {done.detail or done.error}")
 
