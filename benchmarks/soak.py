@@ -231,7 +231,7 @@ class Platform:
     def supervise_now(self) -> None:
         self.airflow.trigger("streaming_supervisor")
 
-    def backup_run(self, timeout: float) -> tuple[str, Callable[[], str]]:
+    def backup_run(self) -> tuple[str, Callable[[], str]]:
         run_id = self.airflow.trigger("warehouse_backup", logical_date=datetime.now(UTC))
         return run_id, lambda: self.airflow.state("warehouse_backup", run_id)
 
@@ -271,16 +271,16 @@ class Platform:
         if kind == "s3_during_backup":
             from stack.process import wait_until
 
-            run_id, state = self.backup_run(600)
-            wait_until(lambda: state() in ("running", "success", "failed"), 300, 1)
+            run_id, state = self.backup_run()
+            wait_until(lambda: state() in ("running", "success", "failed"), 180, 1)
             self.stack.down(["s3"], echo=lambda _: None)
             try:
-                wait_until(lambda: state() in ("success", "failed"), 600, 2)
+                wait_until(lambda: state() in ("success", "failed"), 300, 2)
                 during = state()
             finally:
                 self.up("s3")
-            second, state2 = self.backup_run(600)
-            wait_until(lambda: state2() in ("success", "failed"), 600, 2)
+            second, state2 = self.backup_run()
+            wait_until(lambda: state2() in ("success", "failed"), 300, 2)
             return f"backup during the outage: {during}; next backup: {state2()}"
         raise ValueError(f"unknown fault kind {kind!r}")
 
@@ -510,7 +510,8 @@ def picture(path: Path, result: dict[str, Any]) -> None:
               (axes[1], [w.p99_ms for w in ws], "ingest p99 (ms)"),
               (axes[2], [w.sink_lag for w in ws], "sink lag (records)"))
     for ax, values, label in series:
-        ax.plot(x, [float("nan") if v is None else v for v in values], lw=1.2)
+        ax.plot(x, [float("nan") if v is None else v for v in values], lw=1.2, marker=".",
+                ms=3)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[1].set_yscale("log")
@@ -542,6 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--es-outage", type=float, default=120.0,
                         help="seconds Elasticsearch stays down (at most 20%% of the run)")
     parser.add_argument("--drain-timeout", type=float, default=600.0)
+    parser.add_argument("--skip", default="", help="fault kinds to leave out, comma-separated")
     parser.add_argument("--picture", type=Path, default=Path("docs/soak.png"))
     args = parser.parse_args(argv)
 
@@ -557,7 +559,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"sinks not running after 10 min: {platform.running_sinks()}")
     faults = plan(args.duration, brokers=stack.config.kafka_brokers,
                   instances=stack.config.ingest_instances, short=args.short,
-                  es_outage_s=args.es_outage)
+                  es_outage_s=args.es_outage,
+                  skip=frozenset(k for k in args.skip.split(",") if k))
     soak = Soak(args.duration, args.rate, faults, drain_timeout_s=args.drain_timeout)
     result = run(platform, soak)
     if args.picture:
