@@ -77,3 +77,11 @@ def test_natural_keys_are_the_tables_keys_as_stored() -> None:
 
     event = sample("hoverboard", id=7, event_time="2026-12-03T13:00:00+01:00")
     assert natural_keys("hoverboard", [event]) == [(7, datetime(2026, 12, 3, 12, 0, tzinfo=UTC))]
+
+
+def test_skipped_kinds_are_left_out() -> None:
+    faults = plan(120, brokers=1, instances=1, short=True,
+                  skip=frozenset({"s3_during_backup", "elasticsearch_outage"}))
+    assert {f.kind for f in faults} == {"broker", "sink_driver", "spark_host", "ingest_instance",
+                                        "postgres_restart"}
+    assert next(f for f in faults if f.kind == "ingest_instance").target == "ingest_1"
