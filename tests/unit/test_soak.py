@@ -29,18 +29,15 @@ def test_the_full_schedule_has_every_kind_once_and_each_sink_driver() -> None:
     assert 120 <= faults[0].at_s and faults[-1].at_s <= 840
 
 
-def test_a_sink_is_killed_while_elasticsearch_is_down() -> None:
+def test_elasticsearch_stays_down_two_minutes_in_the_full_run() -> None:
     faults = plan(1200, brokers=1, instances=2)
-    outage = next(f for f in faults if f.kind == "elasticsearch_outage")
-    assert outage.hold_s == 120
-    assert any(f.kind == "sink_driver" and outage.at_s < f.at_s < outage.at_s + outage.hold_s
-               for f in faults)
+    assert next(f for f in faults if f.kind == "elasticsearch_outage").hold_s == 120
 
 
 def test_the_short_schedule_kills_one_sink_driver_and_a_shorter_outage() -> None:
     faults = plan(180, brokers=1, instances=2, short=True)
     assert next(f for f in faults if f.kind == "broker").target == "kafka"
-    assert sum(f.kind == "sink_driver" for f in faults) == 2  # one, plus the one during ES
+    assert sum(f.kind == "sink_driver" for f in faults) == 1
     assert next(f for f in faults if f.kind == "elasticsearch_outage").hold_s == 36
 
 
