@@ -104,6 +104,9 @@ class Injected:
     error: str = ""
     alert_after_s: float | None = None
     alert: str = ""
+    #: Seconds into the run by the monotonic clock the windows use (the wall clock of a
+    #: busy virtual machine was seen to jump).
+    at_run_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -394,7 +397,7 @@ def _inject_all(platform: Platform, soak: Soak, t0: float, stop: threading.Event
     for fault in soak.faults:
         if stop.wait(max(0.0, t0 + fault.at_s - time.monotonic())):
             return
-        done = Injected(fault, started=datetime.now(UTC))
+        done = Injected(fault, started=datetime.now(UTC), at_run_s=time.monotonic() - t0)
         soak.injected.append(done)
         log(f"fault {fault.kind} {fault.target}")
         try:
@@ -439,6 +442,7 @@ def run(platform: Platform, soak: Soak) -> dict[str, Any]:
     asyncio.run(execute(sim, announce=log))
     sent_until = time.monotonic()
     workers[0].join()  # the last fault is restored before the drain
+    faults_done = time.monotonic()
     # Whatever died with a fault without being its target (Airflow's processes share
     # PostgreSQL with the warehouse) is named, and started again.
     collateral = platform.stack.up(echo=lambda _: None)
@@ -472,7 +476,8 @@ def run(platform: Platform, soak: Soak) -> dict[str, Any]:
               "started": done.started.isoformat() if done.started else None,
               "restored": done.restored.isoformat() if done.restored else None,
               "detail": done.detail, "error": done.error,
-              "alert_after_s": done.alert_after_s, "alert": done.alert},
+              "at_run_s": r(done.at_run_s, 1), "alert_after_s": done.alert_after_s,
+              "alert": done.alert},
              generator=PYTHON_HTTP)
     result = audit(platform.env["HOVER_WAREHOUSE_DSN"], sim.stats.acknowledged)
     latencies = sorted(took for _, took, _ in sim.stats.request_log)
@@ -480,7 +485,8 @@ def run(platform: Platform, soak: Soak) -> dict[str, Any]:
         "benchmark": "soak", "line": "audit", "duration_s": soak.duration_s,
         "rate_target": soak.rate,
         "rate_acked": r(len(sim.stats.acknowledged) / max(1e-9, sent_until - t0), 1),
-        "drained": caught_up, "drain_s": r(ended - sent_until, 1),
+        "drained": caught_up, "faults_done_s": r(faults_done - t0, 1),
+        "drain_s": r(ended - faults_done, 1),
         **result,
         "failed_after_retries": sim.stats.failed.total(),
         "p50_ms": r(percentile(latencies, 50) * 1000) if latencies else None,
@@ -518,7 +524,7 @@ def picture(path: Path, result: dict[str, Any]) -> None:
         ax.grid(alpha=0.3)
     axes[1].set_yscale("log")
     for done in result["injected"]:
-        at = (done.started - result["t0"]).total_seconds() / 60
+        at = done.at_run_s / 60
         for ax in axes:
             ax.axvline(at, color="tab:red", alpha=0.5, lw=1)
         axes[0].annotate(f"{done.fault.kind} {done.fault.target}".strip(), (at, 1.0),
