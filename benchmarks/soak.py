@@ -261,18 +261,22 @@ class Platform:
         if kind == "postgres_restart":
             self.stack.down(["postgres"], echo=lambda _: None)  # SIGINT: fast shutdown
             self.up("postgres")
+            # Airflow's processes exit some seconds after their database went away (seen in
+            # the soaks): wait for that before what died with it is restarted.
+            stop.wait(30)
             return "postgres fast shutdown and start"
         if kind == "elasticsearch_outage":
             # A sink killed halfway through: its restart alert can only come from the spool.
             self.stack.down(["elasticsearch"], echo=lambda _: None)
             stop.wait(fault.hold_s / 2)
-            job = SINK_JOBS[-1]
-            pid = self.kill_sink(job)
-            self.supervise_now()
+            running = sorted(self.running_sinks())
+            killed = "no sink was running to kill"
+            if running:
+                killed = f"{running[-1]} driver (pid {self.kill_sink(running[-1])}) killed halfway"
+                self.supervise_now()
             stop.wait(fault.hold_s / 2)
             self.up("elasticsearch")
-            return (f"elasticsearch stopped {fault.hold_s:.0f}s; {job} driver (pid {pid}) "
-                    "killed halfway")
+            return f"elasticsearch stopped {fault.hold_s:.0f}s; {killed}"
         if kind == "s3_during_backup":
             from stack.process import wait_until
 
