@@ -88,8 +88,19 @@ def _env_int(name: str, default: int) -> int:
 KAFKA_CLUSTER_SIZES = (1, 3)
 
 
-def _kafka_brokers() -> int:
-    brokers = _env_int("HOVER_KAFKA_BROKERS", 1)
+def _kafka_brokers(home: Path) -> int:
+    """``HOVER_KAFKA_BROKERS``; unset, the size this stack's Kafka was formatted for (so
+    ``status``, ``down`` and the tests find all three nodes without it), else 1."""
+    import json
+
+    formatted = 1
+    shape = home / "data" / "kafka" / "cluster.json"  # written by stack.services.kafka
+    if shape.exists():
+        try:
+            formatted = int(json.loads(shape.read_text())["brokers"])
+        except (ValueError, KeyError, TypeError):
+            formatted = 1
+    brokers = _env_int("HOVER_KAFKA_BROKERS", formatted)
     if brokers not in KAFKA_CLUSTER_SIZES:
         raise SystemExit(
             f"HOVER_KAFKA_BROKERS={brokers}: the local stack runs 1 broker (the default, fastest) "
@@ -153,7 +164,7 @@ class StackConfig:
             ports=ports,
             n_part=_env_int("HOVER_N_PART", 6),
             ingest_instances=instances,
-            kafka_brokers=_kafka_brokers(),
+            kafka_brokers=_kafka_brokers(home),
             backup_bucket=os.environ.get("HOVER_BACKUP_BUCKET", "hoverboard-backups"),
             ready_timeout=float(_env_int("HOVER_READY_TIMEOUT", 120)),
         )

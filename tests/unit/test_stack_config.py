@@ -104,7 +104,8 @@ def test_three_kafka_brokers_give_every_client_the_whole_cluster(monkeypatch) ->
     assert kafka.bootstrap_servers(config) in env["AIRFLOW_CONN_KAFKA_DEFAULT"]
 
 
-def test_one_kafka_broker_is_the_default(monkeypatch) -> None:
+def test_one_kafka_broker_is_the_default(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("HOVER_STACK_HOME", str(tmp_path))  # a new stack
     monkeypatch.delenv("HOVER_KAFKA_BROKERS", raising=False)
     monkeypatch.setenv("HOVER_KAFKA_PORT", "29092")
     config = StackConfig.from_env()
@@ -130,3 +131,13 @@ def test_a_stack_formatted_for_one_broker_is_not_reused_for_three(monkeypatch, t
     node = kafka.Kafka(StackConfig.from_env(), Secrets(*"abcdefg"), 2)
     with pytest.raises(StackError, match="formatted for 1 broker.*HOVER_KAFKA_BROKERS=3"):
         node._cluster_id()
+
+
+def test_without_the_setting_a_stack_keeps_the_size_it_was_formatted_for(monkeypatch,
+                                                                          tmp_path) -> None:
+    monkeypatch.setenv("HOVER_STACK_HOME", str(tmp_path))
+    monkeypatch.delenv("HOVER_KAFKA_BROKERS", raising=False)
+    assert StackConfig.from_env().kafka_brokers == 1
+    (tmp_path / "data" / "kafka").mkdir(parents=True)
+    (tmp_path / "data" / "kafka" / "cluster.json").write_text('{"id": "x", "brokers": 3}')
+    assert StackConfig.from_env().kafka_brokers == 3  # 'bin/stack down' stops all three
