@@ -37,6 +37,8 @@ STACK_FIXTURES = {"stack", "stack_env", "airflow_env"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Tests marked ``last`` (the soak breaks the shared stack on purpose) run at the end.
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
     for item in items:
         folder = item.path.resolve().relative_to(TESTS).parts[0]
         if folder in MARKERS:

@@ -23,8 +23,9 @@ from stack.services.smtp import SmtpCatcher
 
 
 def build_services(config: StackConfig, secrets: Secrets) -> list[Service]:
-    classes: list[type[Service]] = [Postgres, Kafka, S3Store, Elasticsearch, SchemaRegistry]
-    services = [cls(config, secrets) for cls in classes]
+    kafka = [Kafka(config, secrets, node) for node in range(1, config.kafka_brokers + 1)]
+    services = [Postgres(config, secrets), *kafka,
+                *(cls(config, secrets) for cls in (S3Store, Elasticsearch, SchemaRegistry))]
     # The ingest API instances after the broker and the registry they need, NGINX after them.
     instances = [IngestInstance(config, secrets, n) for n in range(1, config.ingest_instances + 1)]
     airflow = [cls(config, secrets) for cls in (AirflowApiServer, AirflowScheduler,
