@@ -2,7 +2,7 @@
 in the same run.
 
     PYTHONPATH=.:plugins .venv/bin/python -m benchmarks.sink_bench [--quick]
-        [--only throughput,freshness] [--triggers conf,1]
+        [--only throughput,freshness,driver_rss] [--triggers conf,1]
 
 Reads the running local stack's configuration (``bin/stack env``), creates scratch Kafka
 topics, scratch (migrated) warehouse databases, checkpoints and Spark local dirs, and
@@ -40,6 +40,11 @@ goes to stderr):
   a reader polling every 0.1 s first saw the rows (after the commit), the stricter figure.
   The measured runs follow a warm-up load (reported as ``cold_start``). One line per
   trigger interval in ``--triggers`` (``conf``: the configuration's own value).
+
+- ``driver_rss``: the driver's memory (its Python; its JVM, which in local mode holds the
+  executors too) loading the same rows (50k; ``--quick`` 12.5k) with
+  ``maxOffsetsPerTrigger`` a tenth of them and then all of them: the rows stay on the
+  executors (``loader.staged``), so the driver's Python must stay flat.
 
 Every figure is the median of several runs (the machine is shared and small); ``runs``
 holds each run, ``cpu_busy_cores`` how busy the whole machine was meanwhile.
@@ -388,6 +393,7 @@ class TimedBatchWriter(sink_job.BatchWriter):
         # so this stays flat however large maxOffsetsPerTrigger is.
         timing["driver_rss_mb"] = sum(p.memory_info().rss for p in
                                       [psutil.Process(), *spark_jvms()]) / 2**20
+        timing["python_driver_rss_mb"] = psutil.Process().memory_info().rss / 2**20
         self.batches.append(timing)
 
 
@@ -466,6 +472,8 @@ def run_sink(spark, base: SinkConfig, topic: str, dsn: str, bootstrap: str, sche
             "bookkeeping_s": sum(b.get("bookkeeping_s", 0) for b in batches),
             "commit_s": sum(b.get("commit_s", 0) for b in batches),
             "driver_rss_mb_max": max((b["driver_rss_mb"] for b in batches), default=0),
+            "python_driver_rss_mb_max": max((b["python_driver_rss_mb"] for b in batches),
+                                            default=0),
             "writer_s": sum(b["writer_s"] for b in batches),
             "spark_duration_ms": spark_ms}
 
@@ -613,6 +621,38 @@ def bench_throughput(stack: Stack, scratch: Scratch, s: Settings) -> None:
         spark.stop()
         truncate(sink_dsn)
         truncate(baseline_dsn)
+
+
+def bench_driver_rss(stack: Stack, scratch: Scratch, s: Settings) -> None:
+    """The driver's memory while ``maxOffsetsPerTrigger`` grows tenfold on the same rows:
+    rows stay on the executors (loader.staged), so it must stay flat. In local mode the JVM
+    holds the executors too; ``python_driver_rss_mb`` is the driver's Python alone, where
+    ``toArrow`` used to collect each batch."""
+    schema = latest(MESSAGE_TYPE).schema
+    base = SinkConfig.load(SINK_CONF)
+    events = telemetry(s.events // 4)
+    topic = scratch.topic("rss")
+    produce(stack.bootstrap, topic, events)
+    dsn = scratch.database("rss")
+    spark = spark_session()
+    runs = {}
+    for max_offsets in (len(events) // 10, len(events)):
+        run = run_sink(spark, base, topic, dsn, stack.bootstrap, schema, scratch.workdir,
+                       f"rss{max_offsets}", max_offsets, len(events))
+        runs[max_offsets] = run
+        log(f"maxOffsetsPerTrigger {max_offsets}: {run['batches']} batch(es), python driver"
+            f" {run['python_driver_rss_mb_max']:.0f} MiB, driver+JVM"
+            f" {run['driver_rss_mb_max']:.0f} MiB")
+    small, large = (runs[k] for k in sorted(runs))
+    emit({"bench": "driver_rss", "unit": "MiB", "rows": len(events),
+          "max_offsets_per_trigger": sorted(runs),
+          "batches": [small["batches"], large["batches"]],
+          "python_driver_rss_mb": [r(small["python_driver_rss_mb_max"], 0),
+                                   r(large["python_driver_rss_mb_max"], 0)],
+          "driver_and_jvm_rss_mb": [r(small["driver_rss_mb_max"], 0),
+                                    r(large["driver_rss_mb_max"], 0)],
+          "goal": "python driver RSS flat (within 10%) while the batch grows tenfold"},
+         generator=PRODUCED)
 
 
 def throughput_line(bench: str, sink_runs: list[dict], copy_runs: list[dict],
@@ -1097,7 +1137,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
     only = set(filter(None, args.only.split(",")))
-    unknown = only - {"throughput", "freshness"}
+    unknown = only - {"throughput", "freshness", "driver_rss"}
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     triggers: list[float | None] = []
@@ -1122,6 +1162,8 @@ def main(argv: list[str] | None = None) -> int:
             bench_throughput(stack, scratch, settings)
         if "freshness" in only:
             bench_freshness(stack, scratch, settings, triggers)
+        if "driver_rss" in only:
+            bench_driver_rss(stack, scratch, settings)
     except KeyboardInterrupt:
         log("interrupted")
         return 130
