@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import PYTHON_HTTP, api_keys, emit, make_log, percentile, r
+from runtime.settings import warehouse_dsn
 
 log = make_log("soak")
 
@@ -306,7 +307,7 @@ class Platform:
                                  "log_level": 0})
             _, jobs = self.jobs()
             total = 0
-            with psycopg.connect(self.env["HOVER_WAREHOUSE_DSN"], connect_timeout=3) as conn:
+            with psycopg.connect(warehouse_dsn(self.env), connect_timeout=3) as conn:
                 for job in jobs.values():
                     row = conn.execute(LATEST_PROGRESS["postgres"], (job.name,)).fetchone()
                     committed = {int(p): o for p, o in (row[3] if row else {}).items()}
@@ -483,7 +484,7 @@ def run(platform: Platform, soak: Soak) -> dict[str, Any]:
               "at_run_s": r(done.at_run_s, 1), "alert_after_s": done.alert_after_s,
               "alert": done.alert},
              generator=PYTHON_HTTP)
-    result = audit(platform.env["HOVER_WAREHOUSE_DSN"], sim.stats.acknowledged)
+    result = audit(warehouse_dsn(platform.env), sim.stats.acknowledged)
     latencies = sorted(took for _, took, _ in sim.stats.request_log)
     summary = {
         "benchmark": "soak", "line": "audit", "duration_s": soak.duration_s,

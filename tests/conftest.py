@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -138,6 +139,8 @@ def spark(request: pytest.FixtureRequest):
     from stack.services.spark import SPARK_KAFKA
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Executors run the sink's Python (loader.staged): this interpreter, not PATH's python3.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     jars = []
     if any(item.get_closest_marker("stack") for item in request.session.items):
         jars = sorted(SPARK_KAFKA.ensure(StackConfig.from_env().cache_dir).glob("*.jar"))

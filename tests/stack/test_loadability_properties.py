@@ -13,11 +13,9 @@ and 2,000 to 2,700 accepted per type; fewer for a quick local run).
 from __future__ import annotations
 
 import itertools
-import json
 import os
 
 import psycopg
-import pyarrow as pa
 import pytest
 import sqlglot
 from hoverboard.warehouse.migrations import discover
@@ -29,11 +27,12 @@ from sqlglot import exp
 from loader.batch import BatchLoad
 from loader.limits import TableLimits, limits_from_catalog, row_problems
 from loader.postgres import PostgresLoader
-from loader.tables import rows_from_events, table_spec
+from loader.tables import table_spec
 from runtime.settings import warehouse_dsn
 from schemas import latest, message_types
 from schemas.validation import EMAIL_PATTERN, EventValidator
 from tests.support import scratch_database
+from tests.support.streaming import batch_rows
 
 BATCHES = int(os.environ.get("HOVER_PROPERTY_BATCHES", "150"))
 SETTINGS = settings(max_examples=BATCHES, derandomize=True, deadline=None, database=None,
@@ -205,23 +204,6 @@ def test_every_accepted_event_is_a_row_or_a_dead_letter(warehouse, message_type)
     assert seen["redshift_letters"] == seen["letters"], seen
     if message_type == "customer":  # ... where 100 x "é" broke the varchar(100) of V0001
         assert seen["refused"] > 0 and seen["redshift_before_v0009"] > seen["letters"], seen
-
-
-def batch_rows(message_type: str, events: list[dict], first_offset: int) -> pa.Table:
-    """The events as the sink hands a batch to loader.batch: table columns, Kafka metadata
-    (one offset each) and the raw record."""
-    spec = table_spec(message_type)
-    rows = rows_from_events(spec, events, received_at=[None] * len(events))
-    count = len(events)
-    rows = rows.set_column(rows.schema.get_field_index("source_topic"), "source_topic",
-                           pa.array([f"properties-{message_type}"] * count, pa.string()))
-    rows = rows.set_column(rows.schema.get_field_index("source_partition"), "source_partition",
-                           pa.array([0] * count, pa.int32()))
-    rows = rows.set_column(rows.schema.get_field_index("source_offset"), "source_offset",
-                           pa.array(range(first_offset, first_offset + count), pa.int64()))
-    return (rows.append_column("raw_key", pa.array([b"k"] * count, pa.binary()))
-            .append_column("raw_value", pa.array([json.dumps(e).encode() for e in events],
-                                                 pa.binary())))
 
 
 def fetch(dsn: str, query: str, params=()) -> list[tuple]:

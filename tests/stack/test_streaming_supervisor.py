@@ -502,3 +502,40 @@ def test_progress_of_a_new_run_neither_replaces_nor_borrows_the_old_runs(warehou
         state.close()
     assert (latest.run_id, latest.batch_id, latest.end_offsets) == ("new", 0, {0: 50})
     assert latest.batch_time == t0 + timedelta(minutes=5)
+
+
+def test_two_supervisors_without_a_shared_disk_never_run_two_drivers(warehouse, job_conf,
+                                                                     tmp_path) -> None:
+    """Two Airflow workers: each its own jobs dir (pid files), one warehouse (the lease)."""
+    conf = job_conf("lease_job")
+    dsn, _ = warehouse
+    launchers = [LocalProcessLauncher(jobs_dir=tmp_path / d, stop_timeout_s=20)
+                 for d in ("jobs-a", "jobs-b")]
+    [job] = discover_jobs(str(conf)).values()
+
+    def sup(launcher, clock=None) -> StreamingSupervisor:
+        return StreamingSupervisor(jobs=str(conf), warehouse_conn_id=WAREHOUSE_CONN_ID,
+                                   launcher=launcher, lease_s=600, clock=clock)
+
+    try:
+        first = one_round(sup(launchers[0]))
+        assert first["action"] == "started", first
+        second = one_round(sup(launchers[1]))
+        assert second["action"].startswith("none: leased to "), second
+        assert str(tmp_path / "jobs-a") in second["action"]
+        assert launchers[1].running(job) is None  # no second driver
+        assert [e for e, _, _ in events(dsn, "lease_job")] == ["started"]
+
+        # Supervisor A dies with its driver: its lease is not renewed, and once expired B
+        # takes the job over.
+        os.killpg(launchers[0].running(job).pid, signal.SIGKILL)
+        later = datetime.now(UTC) + timedelta(seconds=601)
+        taken = one_round(sup(launchers[1], clock=lambda: later))
+        assert taken["action"] == "restarted", taken
+        assert launchers[1].running(job) is not None
+        [(holder,)] = fetch(dsn, "SELECT holder FROM platform.stream_leases"
+                            " WHERE query_name = 'lease_job'")
+        assert holder.endswith(str(tmp_path / "jobs-b"))
+    finally:
+        for launcher in launchers:
+            launcher.stop(job)

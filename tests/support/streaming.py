@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 from confluent_kafka import Producer
 
+from loader.tables import rows_from_events, table_spec
 from schemas import headers
 from schemas.keys import JAVA_COMPATIBLE_PARTITIONER, key_bytes
 from schemas.types import declaration
@@ -51,3 +52,22 @@ def sink_batch(spec, messages: list) -> pa.Table:
         rows = rows.set_column(rows.schema.get_field_index(name), name, values)
     return (rows.append_column("raw_key", pa.array([m.key() for m in messages], pa.binary()))
             .append_column("raw_value", pa.array([m.value() for m in messages], pa.binary())))
+
+
+def batch_rows(message_type: str, events: list[dict], first_offset: int, *,
+               topic: str | None = None) -> pa.Table:
+    """The events as the sink hands a batch to loader.batch: table columns, Kafka metadata
+    (one offset each) and the raw record."""
+    spec = table_spec(message_type)
+    rows = rows_from_events(spec, events, received_at=[None] * len(events))
+    count = len(events)
+    topic = topic or f"properties-{message_type}"
+    rows = rows.set_column(rows.schema.get_field_index("source_topic"), "source_topic",
+                           pa.array([topic] * count, pa.string()))
+    rows = rows.set_column(rows.schema.get_field_index("source_partition"), "source_partition",
+                           pa.array([0] * count, pa.int32()))
+    rows = rows.set_column(rows.schema.get_field_index("source_offset"), "source_offset",
+                           pa.array(range(first_offset, first_offset + count), pa.int64()))
+    return (rows.append_column("raw_key", pa.array([b"k"] * count, pa.binary()))
+            .append_column("raw_value", pa.array([json.dumps(e).encode() for e in events],
+                                                 pa.binary())))

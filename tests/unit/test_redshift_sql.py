@@ -99,6 +99,8 @@ def all_sent_statements() -> list[str]:
     for message_type in MESSAGE_TYPES:
         statements += load_statements(message_type)
         statements += load_statements(message_type, also_lock=bookkeeping.TABLES)
+        statements.append(copy_statement(table_spec(message_type), "stage_x", S3_URI, ROLE,
+                                         manifest=True))
     return statements + [*bookkeeping_statements(), migrations.INSERT_APPLIED]
 
 
@@ -128,6 +130,16 @@ def test_copy_reads_nulls_and_timestamps_as_the_writer_writes_them(message_type)
     # Without NULL AS, Redshift's CSV COPY loads an empty VARCHAR field as ''.
     assert f"NULL AS '{CSV_NULL}'" in options
     assert "TIMEFORMAT 'auto'" in options and "EMPTYASNULL" not in options
+
+
+@pytest.mark.parametrize("message_type", MESSAGE_TYPES)
+def test_a_batch_staged_by_executors_is_one_copy_of_its_manifest(message_type) -> None:
+    """loader.staged: the files of the batch's tasks, listed in a manifest, one COPY."""
+    statement = copy_statement(table_spec(message_type), "stage_x", S3_URI, ROLE,
+                               manifest=True)
+    options = parse_redshift(statement).sql(dialect="redshift")
+    assert options.endswith(" MANIFEST") and f"IAM_ROLE '{ROLE}'" in options
+    assert f"FROM '{S3_URI}'" in options and f"NULL AS '{CSV_NULL}'" in options
 
 
 @pytest.mark.parametrize("also_lock", [(), bookkeeping.TABLES], ids=["ingest", "sink"])

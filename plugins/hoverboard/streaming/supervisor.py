@@ -29,6 +29,7 @@ from hoverboard.streaming.launcher import JobHandle, JobLauncher, LocalProcessLa
 from hoverboard.streaming.policy import (
     CRASH_LOOP_ALERT,
     LAG_ALERT,
+    LEASE_S,
     NOT_RUNNING,
     RESTART_ALERT,
     UNPLANNED,
@@ -37,6 +38,7 @@ from hoverboard.streaming.policy import (
     Policy,
     Start,
     decide,
+    may_take_lease,
 )
 from hoverboard.streaming.registry import Job, discover_jobs, find_job
 from hoverboard.streaming.state import JobHistory, StreamState
@@ -149,6 +151,9 @@ class StreamingSupervisor:
     :param airflow_fields: the supervising task's dag_id, task_id, run_id, try_number, ...
         for its alerts.
     :param clock: the current time (tests).
+    :param lease_s: how long this supervisor's lease on a job lasts unless renewed (every
+        round renews it); another supervisor takes over a lease not renewed for this long.
+    :param holder: this supervisor's name in the leases (default: host and jobs directory).
     """
 
     def __init__(self, *, policy: Policy | None = None, jobs: str | None = None,
@@ -158,7 +163,8 @@ class StreamingSupervisor:
                  elasticsearch_conn_id: str = "elasticsearch_default",
                  launcher: JobLauncher | None = None,
                  airflow_fields: Mapping[str, Any] | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, lease_s: float = LEASE_S,
+                 holder: str | None = None) -> None:
         self.policy = policy or Policy()
         self.jobs_pattern = jobs
         self.warehouse_conn_id = warehouse_conn_id
@@ -168,6 +174,8 @@ class StreamingSupervisor:
         self.airflow_fields = {k: v for k, v in (airflow_fields or {}).items()
                                if k in AIRFLOW_FIELDS and v is not None}
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.lease_s = lease_s
+        self.holder = holder or _default_holder(self.launcher)
 
     # -- connections, made when first needed -------------------------------------------------
     @cached_property
@@ -244,6 +252,10 @@ class StreamingSupervisor:
             now = self.clock()
             status: JobStatus | None = None
             try:
+                status = self._leased_elsewhere(job, now)
+                if status is not None:  # another supervisor runs it: nothing to decide here
+                    statuses.append(status)
+                    continue
                 self.launcher.rotate_log(job)
                 status, history = self.observe(job, now)
                 decision = decide(self.observation(status, history, now), self.policy)
@@ -303,7 +315,30 @@ class StreamingSupervisor:
             self._alert_start(job, handle, reason, status=status, previous_log=previous_log)
             status.running, status.pid, status.started_at = True, handle.pid, handle.started_at
 
+    def _leased_elsewhere(self, job: Job, now: datetime) -> JobStatus | None:
+        """The job's status when another supervisor holds its lease (None: this one may run
+        it). A driver of ours whose lease went to another supervisor (ours expired) stops."""
+        lease = self.state.lease(job.name)
+        if may_take_lease(lease, self.holder, now):
+            if self.launcher.running(job) is not None:
+                self._take_lease(job)  # renew while our driver lives
+            return None
+        stopped = self.launcher.stop(job) if self.launcher.running(job) is not None else None
+        status = JobStatus(job.name, job.topic, False, None, None, None, None, {}, None, None)
+        status.action = (f"none: leased to {lease.holder} until {lease.expires_at.isoformat()}"
+                         + ("; stopped our driver" if stopped else ""))
+        return status
+
+    def _take_lease(self, job: Job) -> None:
+        lease = self.state.take_lease(job.name, self.holder, now=self.clock(),
+                                      lease_s=self.lease_s)
+        if lease.holder != self.holder:
+            raise SupervisionError(f"{job.name} runs under {lease.holder}'s lease until "
+                                   f"{lease.expires_at.isoformat()}; not starting a second "
+                                   "driver")
+
     def _start(self, job: Job, reason: str) -> JobHandle:
+        self._take_lease(job)
         handle = self.launcher.start(job, warehouse=self.warehouse.uri)
         self.state.record(job.name, "started", at=self.clock(), reason=reason, pid=handle.pid,
                           detail={**handle.as_detail(), **self._run_detail()})
@@ -340,6 +375,8 @@ class StreamingSupervisor:
         started by hand again."""
         job = find_job(name, self.jobs_pattern)
         stopped = self.launcher.stop(job)
+        if stopped is not None:
+            self.state.release_lease(job.name, self.holder)
         self.state.record(job.name, "stopped", at=self.clock(), reason=reason,
                           pid=stopped.pid if stopped else None, detail=self._run_detail())
         status = self.status(name)
@@ -428,3 +465,9 @@ class StreamingSupervisor:
             dedup_key=(f"{job.name}/{LAG_ALERT}/{run['run_id']}/{run.get('try_number')}"
                        if run.get("run_id") else f"{job.name}/{LAG_ALERT}/{now.isoformat()}"))
 
+
+def _default_holder(launcher: JobLauncher) -> str:
+    """Host and jobs directory: two supervisors that share no disk are two holders."""
+    import socket
+
+    return f"{socket.gethostname()}:{getattr(launcher, 'jobs_dir', type(launcher).__name__)}"
