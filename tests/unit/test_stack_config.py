@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import subprocess
 import uuid
@@ -13,7 +14,13 @@ import pytest
 from stack import envfile
 from stack.artifacts import ArtifactSet, Coordinate, _pom
 from stack.config import DEFAULT_PORTS, StackConfig
+from stack.secrets import Secrets
 from stack.services import kafka
+
+
+def dummy_secrets() -> Secrets:
+    """A value for every secret the stack has, whatever their number."""
+    return Secrets(*(f"secret-{field.name}" for field in dataclasses.fields(Secrets)))
 
 
 def test_env_file_round_trips_awkward_values(tmp_path) -> None:
@@ -85,7 +92,6 @@ def test_kafka_cluster_id_is_16_bytes_of_url_safe_base64() -> None:
 
 
 def test_three_kafka_brokers_give_every_client_the_whole_cluster(monkeypatch) -> None:
-    from stack.secrets import Secrets
     from stack.services import build_services
 
     monkeypatch.setenv("HOVER_KAFKA_BROKERS", "3")
@@ -94,7 +100,7 @@ def test_three_kafka_brokers_give_every_client_the_whole_cluster(monkeypatch) ->
     config = StackConfig.from_env()
     assert kafka.bootstrap_servers(config) == "127.0.0.1:29092,127.0.0.1:29094,127.0.0.1:29096"
     assert kafka.replication(config) == (3, 2)
-    services = {s.name: s for s in build_services(config, Secrets(*"abcdefg"))}
+    services = {s.name: s for s in build_services(config, dummy_secrets())}
     assert {"kafka", "kafka_2", "kafka_3"} <= services.keys()
     # An ingest instance waits for the whole cluster; 'up kafka' brings the peers along.
     assert set(services["ingest_1"].depends_on) >= {"kafka", "kafka_2", "kafka_3"}
@@ -121,14 +127,13 @@ def test_a_kafka_cluster_size_without_ports_is_refused(monkeypatch) -> None:
 
 def test_a_stack_formatted_for_one_broker_is_not_reused_for_three(monkeypatch, tmp_path) -> None:
     from stack.process import StackError
-    from stack.secrets import Secrets
 
     monkeypatch.setenv("HOVER_STACK_HOME", str(tmp_path))
     kraft = tmp_path / "data" / "kafka" / "kraft-logs"
     kraft.mkdir(parents=True)
     (kraft / "meta.properties").write_text("node.id=1\n")
     monkeypatch.setenv("HOVER_KAFKA_BROKERS", "3")
-    node = kafka.Kafka(StackConfig.from_env(), Secrets(*"abcdefg"), 2)
+    node = kafka.Kafka(StackConfig.from_env(), dummy_secrets(), 2)
     with pytest.raises(StackError, match="formatted for 1 broker.*HOVER_KAFKA_BROKERS=3"):
         node._cluster_id()
 
