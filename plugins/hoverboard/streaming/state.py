@@ -215,10 +215,14 @@ class StreamState:
                pid: int | None = None, detail: Mapping[str, Any] | None = None) -> None:
         if event not in EVENTS:
             raise ValueError(f"unknown job event {event!r}; one of {EVENTS}")
+        self._write(INSERT_EVENT[self.engine], (
+            job, event, reason, pid, at, json.dumps(dict(detail or {}), default=str)))
+
+    def _write(self, statement: str, params: tuple) -> None:
+        """One statement in a transaction of its own: committed, or rolled back and raised."""
         cursor = self.conn.cursor()
         try:
-            cursor.execute(INSERT_EVENT[self.engine], (
-                job, event, reason, pid, at, json.dumps(dict(detail or {}), default=str)))
+            cursor.execute(statement, params)
             self.conn.commit()
         except Exception:
             self.conn.rollback()
@@ -258,12 +262,4 @@ class StreamState:
             cursor.close()
 
     def release_lease(self, job: str, holder: str) -> None:
-        cursor = self.conn.cursor()
-        try:
-            cursor.execute(RELEASE_LEASE, (job, holder))
-            self.conn.commit()
-        except Exception:
-            self.conn.rollback()
-            raise
-        finally:
-            cursor.close()
+        self._write(RELEASE_LEASE, (job, holder))
