@@ -17,7 +17,6 @@ import os
 
 import psycopg
 import pytest
-import sqlglot
 from hoverboard.warehouse.migrations import discover
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -32,6 +31,7 @@ from runtime.settings import warehouse_dsn
 from schemas import latest, message_types
 from schemas.validation import EMAIL_PATTERN, EventValidator
 from tests.support import scratch_database
+from tests.support.redshift import parse_redshift
 from tests.support.streaming import batch_rows
 
 BATCHES = int(os.environ.get("HOVER_PROPERTY_BATCHES", "150"))
@@ -108,7 +108,7 @@ def redshift_limits(table: str, *, before: int | None = None) -> TableLimits:
         if before is not None and migration.version >= before:
             continue
         for statement in migration.statements:
-            parsed = sqlglot.parse_one(statement, read="redshift")
+            parsed = parse_redshift(statement)
             target = parsed.find(exp.Table)
             if target is None or f"{target.db}.{target.name}" != table:
                 continue
