@@ -64,16 +64,18 @@ def jobs_dir(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def job_conf(tmp_path, topic, jobs_dir):
-    """Writes the job config (``message_type`` chooses a crashing one); stops every job
-    it started at the end, paused or not."""
+    """Writes the job config (a ``schema_subject`` the registry does not have makes one that
+    crashes on start); stops every job it started at the end, paused or not."""
     written: list[Path] = []
 
-    def write(name: str, message_type: str = "hoverboard", max_offsets: int = 1000) -> Path:
+    def write(name: str, message_type: str = "hoverboard", max_offsets: int = 1000,
+              schema_subject: str | None = None) -> Path:
         path = tmp_path / f"{name}.conf"
         path.write_text(
             "[sink]\n"
             f"query_name = {name}\nmessage_type = {message_type}\ntopic = {topic}\n"
-            f"schema_subject = {message_type}-value\nschema_version = latest\n"
+            f"schema_subject = {schema_subject or message_type + '-value'}\n"
+            "schema_version = latest\n"
             f"trigger_seconds = 1\nmax_offsets_per_trigger = {max_offsets}\n"
             f"starting_offsets = earliest\ncheckpoint_location = {tmp_path / name}-checkpoint\n")
         written.append(path)
@@ -285,7 +287,8 @@ def test_job_failing_on_start_is_a_crash_loop_that_fails_the_round_and_is_retrie
     dsn, connection = warehouse
     es = stack_env["HOVER_ELASTICSEARCH_URL"]
     name = f"crashtest_{uuid.uuid4().hex[:8]}"
-    conf = job_conf(name, message_type="nosuchtype")  # no schema, no table mapping
+    # A declared type whose schema the registry does not have: every start fails.
+    conf = job_conf(name, schema_subject="nosuchtype-value")
     limits = {"max_failed_starts": 2, "retry_after_s": 3600, "retry_max_s": 7200}
     actions = []
     for _ in range(2):  # the first start, and one restart: neither loads a batch
