@@ -5,10 +5,11 @@ whatever this session started is stopped at the end. A test's folder says what i
 ``tests/stack`` is marked ``stack`` (services, the Kafka connector from Maven), ``tests/unit``
 is marked ``unit`` and may start nothing, so ``pytest -m unit`` runs on a bare checkout.
 
-Under pytest-xdist (``bin/test`` runs the suite on two workers) the workers share one stack:
-the first brings it up, the controller stops at the end what the workers started. Tests that
-stop, pause or kill a shared service are marked ``serial``; ``bin/test`` runs them after the
-others, in one process, so no other test sees the outage they cause.
+Under pytest-xdist (``pytest -n N``; ``bin/test`` runs one process: on two cores the suite
+is CPU-bound and two workers were slower) the workers share one stack: the first brings it
+up, the controller stops at the end what the workers started. Tests that stop, pause or kill
+a shared service are marked ``serial``: a parallel run must run them apart
+(``-m "not serial"``, then ``-m serial``).
 """
 
 from __future__ import annotations
