@@ -228,6 +228,12 @@ class Platform:
         os.killpg(handle.pid, signal.SIGKILL)
         return handle.pid
 
+    def spooled_alerts(self) -> int:
+        """Alerts the platform's processes spooled and have not yet delivered."""
+        from alerts.writer import AlertWriter
+
+        return AlertWriter(client=None, spool_dir=self.stack.config.home / "alert-spool").spooled()
+
     def supervise_now(self) -> None:
         self.airflow.trigger("streaming_supervisor")
 
@@ -464,6 +470,10 @@ def run(platform: Platform, soak: Soak) -> dict[str, Any]:
         return platform.sink_lag() == 0
 
     caught_up = wait_until(drained, soak.drain_timeout_s, 15)
+    if platform.spooled_alerts():
+        # Alerts raised during an Elasticsearch outage: the next supervisor round sends them.
+        platform.supervise_now()
+        wait_until(lambda: platform.spooled_alerts() == 0, 300, 5)
     stop.set()
     workers[1].join()
     ended = time.monotonic()

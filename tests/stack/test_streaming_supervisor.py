@@ -64,18 +64,17 @@ def jobs_dir(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def job_conf(tmp_path, topic, jobs_dir):
-    """Writes the job config (a ``schema_subject`` the registry does not have makes one that
-    crashes on start); stops every job it started at the end, paused or not."""
+    """Writes the job config (a ``schema_version`` neither the registry nor ``schemas/`` has
+    makes one that crashes on start); stops every job it started at the end, paused or not."""
     written: list[Path] = []
 
     def write(name: str, message_type: str = "hoverboard", max_offsets: int = 1000,
-              schema_subject: str | None = None) -> Path:
+              schema_version: str = "latest") -> Path:
         path = tmp_path / f"{name}.conf"
         path.write_text(
             "[sink]\n"
             f"query_name = {name}\nmessage_type = {message_type}\ntopic = {topic}\n"
-            f"schema_subject = {schema_subject or message_type + '-value'}\n"
-            "schema_version = latest\n"
+            f"schema_subject = {message_type}-value\nschema_version = {schema_version}\n"
             f"trigger_seconds = 1\nmax_offsets_per_trigger = {max_offsets}\n"
             f"starting_offsets = earliest\ncheckpoint_location = {tmp_path / name}-checkpoint\n")
         written.append(path)
@@ -287,8 +286,9 @@ def test_job_failing_on_start_is_a_crash_loop_that_fails_the_round_and_is_retrie
     dsn, connection = warehouse
     es = stack_env["HOVER_ELASTICSEARCH_URL"]
     name = f"crashtest_{uuid.uuid4().hex[:8]}"
-    # A declared type whose schema the registry does not have: every start fails.
-    conf = job_conf(name, schema_subject="nosuchtype-value")
+    # A schema version nobody has: every start fails before it reads a record.
+    missing = "has no version 999"
+    conf = job_conf(name, schema_version="999")
     limits = {"max_failed_starts": 2, "retry_after_s": 3600, "retry_max_s": 7200}
     actions = []
     for _ in range(2):  # the first start, and one restart: neither loads a batch
@@ -305,7 +305,7 @@ def test_job_failing_on_start_is_a_crash_loop_that_fails_the_round_and_is_retrie
     assert run.returncode != 0, output[-5000:]
     assert f"streaming job {name} is stuck: crash loop: its last 2 starts made no progress" \
         in output, output[-5000:]
-    assert "nosuchtype" in output.split(f"streaming job {name} is stuck", 1)[1]  # the log tail
+    assert missing in output.split(f"streaming job {name} is stuck", 1)[1]  # the log tail
     # Failed at once: a retry would find it stuck all the same.
     assert f"AirflowFailException: {name} is stuck: crash loop" in output
     assert output.count(f"streaming job {name} is stuck") == 1
@@ -313,7 +313,7 @@ def test_job_failing_on_start_is_a_crash_loop_that_fails_the_round_and_is_retrie
     [alert] = [a for a in alerts_with(es, name) if a["event"]["action"] == "job_crash_loop"]
     assert alert["log"]["level"] == "error"
     assert alert["details"]["failed_starts"] == 2
-    assert "nosuchtype" in alert["details"]["log_tail"]
+    assert missing in alert["details"]["log_tail"]
 
     # The back-off is over (a short one now): retried, and the round is still red.
     sup = supervisor(conf, **{**limits, "retry_after_s": 1})
@@ -321,7 +321,7 @@ def test_job_failing_on_start_is_a_crash_loop_that_fails_the_round_and_is_retrie
     sup.close()
     [status] = statuses
     assert (status.state, status.action) == ("crash_loop", "retried (crash loop)")
-    assert status.stuck and "nosuchtype" in status.last_error
+    assert status.stuck and missing in status.last_error
     with pytest.raises(SupervisionError, match=f"{name} is stuck: crash loop"):
         sup.raise_for_errors(statuses)
     assert wait_until(lambda: not alive(jobs_dir, name), LOAD_S), job_log(jobs_dir, name)
@@ -542,3 +542,35 @@ def test_two_supervisors_without_a_shared_disk_never_run_two_drivers(warehouse, 
     finally:
         for launcher in launchers:
             launcher.stop(job)
+
+
+def test_a_round_delivers_alerts_spooled_while_elasticsearch_was_down(
+        stack_env, warehouse, job_conf, tmp_path, monkeypatch) -> None:
+    """A driver killed during an outage spools its alert; with nothing else to say, the
+    platform would keep it there. The next supervisor round sends it."""
+    import psycopg
+    from hoverboard.streaming.state import StreamState
+
+    from alerts import AlertWriter, Severity, alert_document
+
+    spool = tmp_path / "spool"
+    monkeypatch.setenv("HOVER_ALERT_SPOOL", str(spool))
+    token = uuid.uuid4().hex
+    down = AlertWriter(client=None, spool_dir=spool)
+    assert not down.send(alert_document(component="spark_sink", action="query_started",
+                                        message=f"started during the outage {token}",
+                                        severity=Severity.INFO))
+    assert down.spooled() == 1
+    # Another supervisor runs the job: this round only looks (no driver to wait for).
+    conf = job_conf("spooltest_job")
+    dsn, _ = warehouse
+    state = StreamState(lambda: psycopg.connect(dsn), "postgres")
+    try:
+        state.take_lease("spooltest_job", "elsewhere", now=datetime.now(UTC), lease_s=600)
+    finally:
+        state.close()
+    row = one_round(supervisor(conf))
+    assert row["action"].startswith("none: leased to elsewhere"), row
+    assert down.spooled() == 0
+    [alert] = alerts_with(stack_env["HOVER_ELASTICSEARCH_URL"], token)
+    assert alert["event"]["action"] == "query_started"

@@ -65,3 +65,12 @@ class AlertHook(BaseHook):
             log.warning("alert %s (%s) spooled; it is sent when Elasticsearch is back",
                         doc["event"]["id"], doc["event"].get("action"))
         return delivered
+
+    def deliver_spooled(self) -> int:
+        """Send what was spooled while Elasticsearch was down (by any process sharing the
+        spool); how many were delivered. Never raises: what cannot be sent stays spooled."""
+        try:
+            return self.writer.flush()
+        except Exception:  # noqa: BLE001 - the spool keeps them for the next try
+            log.exception("delivering spooled alerts failed; they stay spooled")
+            return 0

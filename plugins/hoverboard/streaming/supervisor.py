@@ -267,6 +267,10 @@ class StreamingSupervisor:
                                        None, None)
                 status.error = f"{type(exc).__name__}: {exc}"
             statuses.append(status)
+        # Alerts raised while Elasticsearch was down (a driver's, a task's) wait in the spool
+        # until some alert gets through; a quiet platform would keep them there, so every
+        # round delivers them.
+        self.alerts.deliver_spooled()
         return statuses
 
     @staticmethod
