@@ -72,6 +72,8 @@ def event(board: int, seq: int) -> dict:
                   event_time=(T0 + timedelta(seconds=seq)).isoformat().replace("+00:00", "Z"))
 
 
+# Three brokers start, and two elections wait out session timeouts: minutes on a busy machine.
+@pytest.mark.timeout(1200)
 def test_leader_killed_under_load_then_two_brokers_down(cluster: LocalStack) -> None:
     bootstrap = cluster.services["kafka"].bootstrap_servers
     app = create_app({"TESTING": True, "KAFKA_BOOTSTRAP": bootstrap, "SCHEMA_REGISTRY_URL": None,
