@@ -13,15 +13,8 @@ from elasticsearch import Elasticsearch
 
 from alerts.document import Severity
 from alerts.emitter import AlertEmitter
-from tests.stack.test_streaming_sink import (  # noqa: F401 - fixtures
-    fetch,
-    produce,
-    run_until_caught_up,
-    sink_config,
-    topic,
-    warehouse,
-)
-from tests.support import sample
+from tests.support import fetch, produce, sample
+from tests.support.streaming import run_until_caught_up, sink_config
 
 
 def personal_values() -> tuple[str, str, str, float]:

@@ -24,23 +24,15 @@ from hoverboard.dead_letters.service import DeadLetterService
 from loader.bookkeeping import record_dead_letters
 from loader.postgres import PostgresLoader
 from loader.tables import rows_from_events, table_spec
-from runtime.settings import warehouse_dsn
 from schemas import latest
 from schemas.registry import SchemaSource
-from tests.support import sample, scratch_database, warehouse_connection
+from tests.support import sample, warehouse_connection
 
 REPO = Path(__file__).resolve().parents[2]
 RECEIVED = datetime(2026, 11, 27, 9, 0, 1, 250000, tzinfo=UTC)
 # What the sink's unconverted() writes for a valid record Spark could not convert: a
 # letter that loads once the sink's problem is fixed.
 UNCONVERTED = "/event_time: valid, but the sink could not convert it to column event_time"
-
-
-@pytest.fixture
-def warehouse(stack_env):
-    """A migrated scratch database; its DSN."""
-    with scratch_database(warehouse_dsn(stack_env), "dltest") as dsn:
-        yield dsn
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ from stack.orchestrator import LocalStack
 from stack.process import wait_until
 from stack.services.ingest import IngestInstance
 from stack.services.nginx import HEALTH_PATH, TEMPLATE, nginx_binary, render
-from tests.stack.test_simulator import free_port, ingest_api
+from tests.support.ingest import ingest_api
+from tests.support.network import free_port
 
 PROBLEM_JSON = "application/problem+json"
 

@@ -6,9 +6,7 @@ tests/unit/test_redshift_sql.py)."""
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
 import uuid
 from datetime import UTC, datetime
 
@@ -22,33 +20,9 @@ from psycopg import sql
 from loader.base import to_csv
 from loader.bookkeeping import record_dead_letters
 from loader.postgres import PostgresLoader, copy_from_stdin
-from loader.redshift import RedshiftLoader
 from loader.tables import TableSpec, rows_from_events, table_spec
-from runtime.settings import warehouse_dsn
-from tests.support import sample, scratch_database
-
-
-class ClientCopyRedshiftLoader(RedshiftLoader):
-    """COPY FROM STDIN of the staged object, with the same null marker as Redshift's COPY."""
-
-    def copy_into_stage(self, cursor, spec, stage, key) -> None:
-        body = gzip.decompress(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
-        with cursor.copy(copy_from_stdin(sql.Identifier(stage), spec.load_columns)) as pipe:
-            pipe.write(body)
-
-    def copy_manifest_into_stage(self, cursor, spec, stage, manifest_key) -> None:
-        """What Redshift's COPY ... MANIFEST does: every file the manifest lists."""
-        manifest = json.loads(
-            self.s3.get_object(Bucket=self.bucket, Key=manifest_key)["Body"].read())
-        for entry in manifest["entries"]:
-            key = entry["url"].removeprefix(f"s3://{self.bucket}/")
-            self.copy_into_stage(cursor, spec, stage, key)
-
-
-@pytest.fixture
-def warehouse(stack_env):
-    with scratch_database(warehouse_dsn(stack_env), "rstest") as dsn:
-        yield dsn
+from tests.support import sample
+from tests.support.redshift_copy import ClientCopyRedshiftLoader
 
 
 @pytest.fixture

@@ -9,21 +9,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from loader.postgres import PostgresLoader
 from loader.staged import PostgresStaging, StagedLoad, stage_partition
 from loader.tables import table_spec
-from runtime.settings import warehouse_dsn
 from schemas import latest
-from tests.support import fetch, sample, scratch_database
+from tests.support import fetch, sample
 from tests.support.streaming import batch_rows
-
-
-@pytest.fixture
-def warehouse(stack_env):
-    with scratch_database(warehouse_dsn(stack_env), "staged") as dsn:
-        yield dsn
 
 
 def staged_load(dsn: str, loader: PostgresLoader) -> StagedLoad:

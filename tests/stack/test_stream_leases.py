@@ -7,20 +7,10 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-import pytest
 from hoverboard.streaming.state import StreamState
-
-from runtime.settings import warehouse_dsn
-from tests.support import scratch_database
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 A, B = "host-a:/jobs-a", "host-b:/jobs-b"
-
-
-@pytest.fixture
-def warehouse(stack_env):
-    with scratch_database(warehouse_dsn(stack_env), "leases") as dsn:
-        yield dsn
 
 
 def test_a_lease_has_one_holder_until_it_expires(warehouse) -> None:

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -19,11 +18,7 @@ import pytest
 from confluent_kafka import Producer
 
 from alerts.emitter import AlertEmitter
-from loader.postgres import PostgresLoader
-from runtime.settings import warehouse_dsn
-from schemas import headers, latest
-from spark.config import SINK_CONF, SinkConfig
-from spark.sink_job import start
+from schemas import headers
 from stack.process import wait_until
 from tests.support import (
     alerts_with,
@@ -31,46 +26,12 @@ from tests.support import (
     fetch,
     produce,
     sample,
-    scratch_database,
-    scratch_topic,
     telemetry,
     warehouse_connection,
 )
+from tests.support.streaming import run_until_caught_up, sink_config
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def warehouse(stack_env):
-    """An empty database with every migration applied; its DSN."""
-    with scratch_database(warehouse_dsn(stack_env), "sinktest") as dsn:
-        yield dsn
-
-
-@pytest.fixture
-def topic(stack_env):
-    with scratch_topic(stack_env["HOVER_KAFKA_BOOTSTRAP"], "sinktest") as name:
-        yield name
-
-
-def sink_config(message_type: str, topic: str, tmp_path: Path, **changes) -> SinkConfig:
-    os.environ.setdefault("HOVER_SPARK_CHECKPOINTS", str(tmp_path))
-    base = SinkConfig.load(SINK_CONF, message_type)
-    return replace(base, topic=topic, query_name=f"{message_type}_{topic}",
-                   checkpoint_location=str(tmp_path / "checkpoint"), **changes)
-
-
-def run_until_caught_up(spark, config: SinkConfig, dsn: str, bootstrap: str,
-                        alerts=None) -> None:
-    loader = PostgresLoader(dsn)
-    try:
-        query = start(spark, config, bootstrap=bootstrap, loader=loader,
-                      schema=latest(config.message_type).schema, available_now=True,
-                      alerts=alerts)
-        query.awaitTermination(300)
-        assert query.exception() is None, query.exception()
-    finally:
-        loader.close()
 
 
 def test_n_events_give_n_rows_and_a_resend_changes_nothing(spark, stack_env, warehouse, topic,

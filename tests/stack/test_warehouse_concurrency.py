@@ -27,8 +27,8 @@ from loader.concurrency import RetryCounter, RetryPolicy, run_with_retry
 from loader.postgres import PostgresLoader
 from loader.tables import rows_from_events, table_spec
 from runtime.settings import warehouse_dsn
-from tests.stack.test_redshift_loader import ClientCopyRedshiftLoader
 from tests.support import sample, scratch_database
+from tests.support.redshift_copy import ClientCopyRedshiftLoader
 
 BATCHES = 5
 PER_BATCH = 8

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pyarrow as pa
 from confluent_kafka import Producer
@@ -71,3 +74,30 @@ def batch_rows(message_type: str, events: list[dict], first_offset: int, *,
     return (rows.append_column("raw_key", pa.array([b"k"] * count, pa.binary()))
             .append_column("raw_value", pa.array([json.dumps(e).encode() for e in events],
                                                  pa.binary())))
+
+
+def sink_config(message_type: str, topic: str, tmp_path: Path, **changes):
+    """The platform's sink config of ``message_type``, on a test's topic and checkpoint."""
+    from spark.config import SINK_CONF, SinkConfig
+
+    os.environ.setdefault("HOVER_SPARK_CHECKPOINTS", str(tmp_path))
+    base = SinkConfig.load(SINK_CONF, message_type)
+    return replace(base, topic=topic, query_name=f"{message_type}_{topic}",
+                   checkpoint_location=str(tmp_path / "checkpoint"), **changes)
+
+
+def run_until_caught_up(spark, config, dsn: str, bootstrap: str, alerts=None) -> None:
+    """Run the sink on what the topic holds now (available-now), into ``dsn``."""
+    from loader.postgres import PostgresLoader
+    from schemas import latest
+    from spark.sink_job import start
+
+    loader = PostgresLoader(dsn)
+    try:
+        query = start(spark, config, bootstrap=bootstrap, loader=loader,
+                      schema=latest(config.message_type).schema, available_now=True,
+                      alerts=alerts)
+        query.awaitTermination(300)
+        assert query.exception() is None, query.exception()
+    finally:
+        loader.close()
