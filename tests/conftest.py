@@ -115,18 +115,35 @@ def stack_env(stack: LocalStack) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def airflow_env(stack_env: dict[str, str]) -> dict[str, str]:
-    """Environment for Airflow commands on the stack's metadata database (migrated once)."""
-    import subprocess
-    import sys
-    from pathlib import Path
+def airflow_env(stack_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """Environment for Airflow commands on the stack's metadata database (migrated once).
 
+    The tests run DAGs with ``airflow dags test``; the stack's scheduler would queue the same
+    run's tasks of an unpaused DAG as well, and the two race for each task (seen after
+    ``bin/platform`` had unpaused the DAGs of a reused stack). So the DAGs are paused for the
+    session, as a fresh stack has them, and those that were running are unpaused after."""
+    import json
+    import subprocess
     env = {**os.environ, **stack_env}
     airflow = str(Path(sys.executable).with_name("airflow"))
-    result = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True,
-                            text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    return env
+
+    def run(*args: str) -> str:
+        result = subprocess.run([airflow, *args], env=env, capture_output=True, text=True,
+                                timeout=600)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        return result.stdout
+
+    run("db", "migrate")
+    listed = run("dags", "list", "-o", "json", "--columns", "dag_id,is_paused")
+    # The JSON is the last line; Airflow's warnings share stdout.
+    dags = json.loads([ln for ln in listed.splitlines() if ln.startswith("[")][-1])
+    unpaused = [d["dag_id"] for d in dags if str(d["is_paused"]).lower() == "false"]
+    pattern = "^(" + "|".join(unpaused) + ")$"
+    if unpaused:
+        run("dags", "pause", "--treat-dag-id-as-regex", "-y", pattern)
+    yield env
+    if unpaused:
+        run("dags", "unpause", "--treat-dag-id-as-regex", "-y", pattern)
 
 
 @pytest.fixture(scope="session")
