@@ -32,6 +32,7 @@ _FIXED_PORTS: dict[str, int] = {
     "schema_registry_management": 18082,
     "nginx": 18000,
     "airflow_api": 18080,
+    "superset": 18088,
 }
 
 

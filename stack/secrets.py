@@ -20,6 +20,10 @@ _GENERATORS = {
     "ingest_api_key": lambda: secrets.token_urlsafe(32),
     "airflow_jwt_secret": lambda: secrets.token_urlsafe(32),
     "airflow_api_secret_key": lambda: secrets.token_urlsafe(32),
+    "superset_secret_key": lambda: secrets.token_urlsafe(42),
+    "superset_admin_password": lambda: secrets.token_urlsafe(12),
+    "analytics_reader_password": lambda: secrets.token_urlsafe(18),
+    "operations_reader_password": lambda: secrets.token_urlsafe(18),
 }
 
 
@@ -32,6 +36,10 @@ class Secrets:
     ingest_api_key: str
     airflow_jwt_secret: str
     airflow_api_secret_key: str
+    superset_secret_key: str
+    superset_admin_password: str
+    analytics_reader_password: str
+    operations_reader_password: str
 
     @classmethod
     def load_or_create(cls, home: Path) -> Secrets:

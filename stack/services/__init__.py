@@ -18,6 +18,7 @@ from stack.services.nginx import Nginx
 from stack.services.postgres import Postgres
 from stack.services.s3 import S3Store
 from stack.services.schema_registry import SchemaRegistry
+from stack.services.superset import Superset
 
 
 def build_services(config: StackConfig, secrets: Secrets) -> list[Service]:
@@ -27,4 +28,5 @@ def build_services(config: StackConfig, secrets: Secrets) -> list[Service]:
     instances = [IngestInstance(config, secrets, n) for n in range(1, config.ingest_instances + 1)]
     airflow = [cls(config, secrets) for cls in (AirflowApiServer, AirflowScheduler,
                                                 AirflowDagProcessor, AirflowTriggerer)]
-    return [*services, *instances, Nginx(config, secrets, instances), *airflow]
+    return [*services, *instances, Nginx(config, secrets, instances), *airflow,
+            Superset(config, secrets)]

@@ -1,7 +1,7 @@
 """PostgreSQL from Debian's packages, in a cluster of its own under the stack's state.
 
-It stands in for Redshift locally (database ``warehouse``) and holds Airflow's metadata
-(database ``airflow``). Only TCP on 127.0.0.1 is enabled; the Unix socket is off so the
+It stands in for Redshift locally (database ``warehouse``) and holds Airflow's and
+Superset's metadata (databases ``airflow``, ``superset``). Only TCP on 127.0.0.1 is enabled; the Unix socket is off so the
 cluster never collides with the system's own PostgreSQL.
 """
 
@@ -19,7 +19,7 @@ from stack.process import StackError
 from stack.services.base import Launch, Service
 
 USER = "hover"
-DATABASES = ("warehouse", "airflow")
+DATABASES = ("warehouse", "airflow", "superset")
 
 
 def postgres_bindir() -> Path:
