@@ -1,8 +1,9 @@
 """PostgreSQL from Debian's packages, in a cluster of its own under the stack's state.
 
 It stands in for Redshift locally (database ``warehouse``) and holds Airflow's and
-Superset's metadata (databases ``airflow``, ``superset``). Only TCP on 127.0.0.1 is enabled; the Unix socket is off so the
-cluster never collides with the system's own PostgreSQL.
+Superset's metadata (databases ``airflow``, ``superset``). Only TCP on 127.0.0.1 is
+enabled; the Unix socket is off so the cluster never collides with the system's own
+PostgreSQL.
 """
 
 from __future__ import annotations

@@ -4,14 +4,16 @@ Superset needs SQLAlchemy < 2 and Airflow >= 2, so it runs from a virtual enviro
 own (``.venv-superset``, built by bin/setup from ``deploy/superset/requirements.txt``),
 under gunicorn on 127.0.0.1, with its metadata in the stack's PostgreSQL (database
 ``superset``) and the settings of ``deploy/superset/superset_config.py``, which compose
-uses too. Its start brings the metadata schema up to date and the admin user to the
-stack's password; its bootstrap migrates the warehouse (the views it reads), gives the
-read-only roles their passwords, imports the bundle of ``analytics/superset`` and makes the
-roles ``Analyst`` and ``Operations`` (``deploy/superset/access.py``).
+uses too. Its first start (and the first after a new lock) brings the metadata schema up
+to date and makes the admin user with the stack's password; its bootstrap migrates the
+warehouse (the views it reads), gives the read-only roles their passwords, imports the
+bundle of ``analytics/superset`` and makes the roles ``Analyst`` and ``Operations``
+(``deploy/superset/access.py``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from pathlib import Path
@@ -75,11 +77,16 @@ class Superset(Service):
 
     def launch(self) -> Launch:
         venv_bin = superset_venv() / "bin"
-        # Schema up to date, roles and permissions synced, the admin's password the stack's;
-        # then the shell becomes gunicorn (one worker, threads), so the pid is the server's.
+        # Schema up to date, roles and permissions synced, the admin user there: slow (a
+        # minute or more each), so done once per lock file and stack, recorded in a stamp.
+        # Then the shell becomes gunicorn (one worker, threads), so the pid is the server's.
+        stamp = self.data_dir / "initialised.sha256"
+        want = hashlib.sha256((DEPLOY / "requirements.txt").read_bytes()).hexdigest()
         script = (
+            f'if [ "$(cat "{stamp}" 2>/dev/null)" != "{want}" ]; then '
             f'"{venv_bin}/superset" db upgrade && "{venv_bin}/superset" init && '
             f'"{venv_bin}/python" "{DEPLOY / "access.py"}" admin && '
+            f'echo "{want}" > "{stamp}" || exit 1; fi; '
             f'exec "{venv_bin}/gunicorn" --bind 127.0.0.1:{self.port} --workers 1 '
             "--worker-class gthread --threads 8 --timeout 120 --limit-request-line 0 "
             '"superset.app:create_app()"'
