@@ -6,7 +6,6 @@ in docs/ (for the README) are rewritten only when asked: HOVER_UPDATE_SCREENSHOT
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,17 +17,11 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from stack.process import wait_until
 from tests.support import scratch_database, warehouse_connection
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, screenshot
 from tests.support.quality import SEED
 
 REPO = Path(__file__).resolve().parents[2]
-DOCS = REPO / "docs"
 PLATFORM_DAGS = sorted(p.stem for p in (REPO / "dags").glob("*.py"))
-CHROMIUM = os.environ.get("HOVER_CHROMIUM", "/usr/bin/chromium")
-UPDATE_SCREENSHOTS = os.environ.get("HOVER_UPDATE_SCREENSHOTS") == "1"
-# No network beyond this machine: background services of Chromium would only fail.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +64,6 @@ def own_warehouse(stack_env, api) -> Iterator[str]:
             yield conn_id
         finally:
             api.delete(f"{url}/api/v2/connections/{conn_id}", timeout=30)
-
-
-def screenshot(page: Page, name: str) -> None:
-    if UPDATE_SCREENSHOTS:
-        DOCS.mkdir(exist_ok=True)
-        page.screenshot(path=str(DOCS / name))
 
 
 def log_in(page: Page, env: dict[str, str]) -> None:
