@@ -4,8 +4,8 @@ The folder is Superset's own import format (``metadata.yaml``, ``databases/``,
 ``datasets/``, ``charts/``, ``dashboards/``, YAML with stable UUIDs). On every ``bin/stack
 up`` the stack checks it, zips it and imports it through Superset's API
 (``/api/v1/dashboard/import/``: the dashboards with their charts, datasets and databases;
-something on no dashboard is not imported), overwriting what is there: the repository is the truth, a
-second import changes nothing. Databases are pointed at the warehouse of the stack that
+something on no dashboard is not imported), overwriting what is there: the repository is
+the truth, a second import changes nothing. Databases are pointed at the warehouse of the stack that
 imports them; their passwords are passed at import time, never kept in the files.
 
 A dashboard changed in the UI goes back into the repository with::
@@ -135,7 +135,7 @@ def import_bundle(session, url: str, bundle: Bundle, *, warehouse: str,
     by_file = {rel: passwords[user] for rel, user in database_files(bundle).items()}
     response = session.post(
         f"{url}/api/v1/dashboard/import/",
-        files={"bundle": ("hoverboard.zip", to_zip(bundle, warehouse), "application/zip")},
+        files={"formData": ("hoverboard.zip", to_zip(bundle, warehouse), "application/zip")},
         data={"passwords": json.dumps(by_file), "overwrite": "true"},
         timeout=300,
     )
