@@ -303,13 +303,14 @@ def test_each_dashboard_draws_every_chart_in_a_browser(superset, seeded, slug) -
                                .read_text())
     charts = [i for i in dashboard["position"].values()
               if isinstance(i, dict) and i.get("type") == "CHART"]
-    answers: list[tuple[int, str]] = []
+    answers: list = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(120_000)
-            page.on("response", lambda r: answers.append((r.status, r.text()))
+            # Bodies are read afterwards: a handler must not wait on the page.
+            page.on("response", lambda r: answers.append(r)
                     if "/api/v1/chart/data" in r.url else None)
             # The page asks for web fonts on the internet: "load" never comes offline.
             page.goto(f"{superset.url}/login/", wait_until="domcontentloaded")
@@ -323,8 +324,8 @@ def test_each_dashboard_draws_every_chart_in_a_browser(superset, seeded, slug) -
                                                                           timeout=120_000)
             assert wait_until(lambda: len(answers) >= len(charts), 120), answers
             expect(page.locator("[data-test=loading-indicator]")).to_have_count(0, timeout=120_000)
-            failed = [(status, body[:300]) for status, body in answers
-                      if status != 200 or '"error": "' in body]
+            failed = [(r.status, r.text()[:300]) for r in answers
+                      if r.status != 200 or '"error": "' in r.text()]
             assert not failed, failed
             screenshot(page, f"superset-{slug}.png")
         finally:
