@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -23,7 +24,6 @@ import psycopg
 import pytest
 import yaml
 
-from stack.process import wait_until
 from stack.services.superset import Superset
 from stack.superset_bundle import BUNDLE_DIR, BundleError, import_bundle, load, login
 from tests.support import scratch_database
@@ -322,7 +322,11 @@ def test_each_dashboard_draws_every_chart_in_a_browser(superset, seeded, slug) -
                       wait_until="domcontentloaded")
             expect(page.locator("[data-test=chart-container]")).to_have_count(len(charts),
                                                                           timeout=120_000)
-            assert wait_until(lambda: len(answers) >= len(charts), 120), answers
+            # Playwright's sync API delivers events only while it waits on the page.
+            deadline = time.monotonic() + 120
+            while len(answers) < len(charts) and time.monotonic() < deadline:
+                page.wait_for_timeout(500)
+            assert len(answers) >= len(charts), [r.url for r in answers]
             expect(page.locator("[data-test=loading-indicator]")).to_have_count(0, timeout=120_000)
             failed = [(r.status, r.text()[:300]) for r in answers
                       if r.status != 200 or '"error": "' in r.text()]
