@@ -20,6 +20,8 @@ _GENERATORS = {
     "ingest_api_key": lambda: secrets.token_urlsafe(32),
     "airflow_jwt_secret": lambda: secrets.token_urlsafe(32),
     "airflow_api_secret_key": lambda: secrets.token_urlsafe(32),
+    "customer_web_db_password": lambda: secrets.token_urlsafe(18),
+    "customer_web_secret_key": lambda: secrets.token_urlsafe(32),
     "superset_secret_key": lambda: secrets.token_urlsafe(42),
     "superset_admin_password": lambda: secrets.token_urlsafe(12),
     "analytics_reader_password": lambda: secrets.token_urlsafe(18),
@@ -36,6 +38,8 @@ class Secrets:
     ingest_api_key: str
     airflow_jwt_secret: str
     airflow_api_secret_key: str
+    customer_web_db_password: str
+    customer_web_secret_key: str
     superset_secret_key: str
     superset_admin_password: str
     analytics_reader_password: str

@@ -24,6 +24,7 @@ import psycopg
 import pytest
 import yaml
 
+from runtime.settings import warehouse_dsn
 from stack.services.superset import Superset
 from stack.superset_bundle import BUNDLE_DIR, BundleError, import_bundle, load, login
 from tests.support import scratch_database
@@ -139,7 +140,7 @@ def seeded(superset: Superset, stack_env, admin) -> Iterator[str]:
     """The bundle imported against a seeded warehouse of this test's own; its DSN. The
     stack's warehouse is imported again afterwards."""
     bundle = load()
-    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "superset") as dsn:
+    with scratch_database(warehouse_dsn(stack_env), "superset") as dsn:
         with psycopg.connect(dsn) as conn:
             conn.execute(SEED)
         import_bundle(admin, superset.url, bundle, warehouse=dsn,

@@ -1,9 +1,10 @@
-"""The streaming jobs Airflow supervises: one per sink configuration file.
+"""The streaming jobs Airflow supervises: one per declared message type, or per file.
 
-A job is a sink config (``spark/conf/<type>_sink.conf``) and is named by its
-``query_name``; adding a topic's sink config adds a supervised job, with no DAG change.
-Where the configs are looked up is a glob: the caller's (a DAG param), else
-``HOVER_STREAMING_JOBS``, else ``spark/conf/*_sink.conf`` of this checkout.
+A job is a message type's sink (``spark/conf/sink.conf`` with ``--type``) named by its
+``query_name``; declaring a type (``schemas/<type>/type.yaml``) adds a supervised job, with
+no DAG change. A glob of sink config files instead (each naming its ``message_type``): the
+caller's (a DAG param), else ``HOVER_STREAMING_JOBS``. The default is found under the
+platform's home (``runtime.settings.home``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_PATTERN = str(REPO_ROOT / "spark" / "conf" / "*_sink.conf")
+from runtime.settings import asset
+
+#: No glob given: one job per declared message type, on the platform's sink.conf.
+DEFAULT_PATTERN = str(asset("spark", "conf", "sink.conf"))
 PATTERN_ENV = "HOVER_STREAMING_JOBS"
 
 
@@ -56,8 +59,13 @@ def discover_jobs(pattern: str | None = None) -> dict[str, Job]:
         raise ValueError(f"no streaming job configuration matches {resolved!r}; set the "
                          f"DAG param 'jobs' or {PATTERN_ENV} to a glob of sink .conf files")
     jobs: dict[str, Job] = {}
-    for path in paths:
-        config = SinkConfig.load(path)
+    targets: list[tuple[Path, str | None]] = [(path, None) for path in paths]
+    if resolved == DEFAULT_PATTERN:  # the platform's own jobs: one per declared type
+        from schemas.types import declared_types
+
+        targets = [(paths[0], message_type) for message_type in declared_types()]
+    for path, message_type in targets:
+        config = SinkConfig.load(path, message_type)
         if config.query_name in jobs:
             raise ValueError(f"{path} and {jobs[config.query_name].config_path} both define "
                              f"query_name {config.query_name!r}; job names must be unique")
