@@ -2,11 +2,13 @@
 
 The folder is Superset's own import format (``metadata.yaml``, ``databases/``,
 ``datasets/``, ``charts/``, ``dashboards/``, YAML with stable UUIDs). On every ``bin/stack
-up`` the stack checks it, zips it and imports it through Superset's API
-(``/api/v1/dashboard/import/``: the dashboards with their charts, datasets and databases;
-something on no dashboard is not imported), overwriting what is there: the repository is
-the truth, a second import changes nothing. Databases are pointed at the warehouse of the stack that
-imports them; their passwords are passed at import time, never kept in the files.
+up`` the stack checks it, zips it and imports it through Superset's asset import
+(``/api/v1/assets/import/``), which overwrites every database, dataset, chart and dashboard
+of the bundle: the repository is the truth, a second import changes nothing. (The dashboard
+import would not do: it overwrites dashboards only and keeps the databases, datasets and
+charts it finds, so an edited chart or a moved warehouse would never arrive.) Databases are
+pointed at the warehouse of the stack that imports them; their passwords are passed at
+import time, never kept in the files.
 
 A dashboard changed in the UI goes back into the repository with::
 
@@ -40,6 +42,8 @@ REQUIRED = {
     "charts": ("slice_name", "viz_type", "dataset_uuid", "uuid"),
     "dashboards": ("dashboard_title", "uuid", "position"),
 }
+#: The bundle's type in metadata.yaml: what Superset's asset import accepts.
+ASSETS = "assets"
 #: What Superset puts in place of a password in an export's database URI.
 MASKED_PASSWORD = "XXXXXXXXXX"
 
@@ -72,8 +76,9 @@ def load(directory: Path = BUNDLE_DIR) -> Bundle:
         if missing:
             raise BundleError(f"{path}: missing {', '.join(missing)}")
         files[rel] = content
-    if "metadata.yaml" not in files:
-        raise BundleError(f"{directory}/metadata.yaml: missing (Superset needs it)")
+    if files.get("metadata.yaml", {}).get("type") != ASSETS:
+        raise BundleError(f"{directory}/metadata.yaml: missing or not of type {ASSETS} "
+                          "(Superset's asset import needs it)")
     bundle = Bundle(files)
     _check_references(bundle, directory)
     return bundle
@@ -134,9 +139,9 @@ def import_bundle(session, url: str, bundle: Bundle, *, warehouse: str,
     :func:`login`); ``passwords`` maps a database's user to its password."""
     by_file = {rel: passwords[user] for rel, user in database_files(bundle).items()}
     response = session.post(
-        f"{url}/api/v1/dashboard/import/",
-        files={"formData": ("hoverboard.zip", to_zip(bundle, warehouse), "application/zip")},
-        data={"passwords": json.dumps(by_file), "overwrite": "true"},
+        f"{url}/api/v1/assets/import/",
+        files={"bundle": ("hoverboard.zip", to_zip(bundle, warehouse), "application/zip")},
+        data={"passwords": json.dumps(by_file)},
         timeout=300,
     )
     if response.status_code != 200:
@@ -189,6 +194,8 @@ def unpack(export: Path, directory: Path = BUNDLE_DIR) -> list[Path]:
             if not name.endswith(".yaml") or "/" not in name:
                 continue
             rel = name.split("/", 1)[1]
+            if rel == "metadata.yaml":  # an export's says "Dashboard": the folder's stays
+                continue
             content = yaml.safe_load(archive.read(name))
             target = directory / rel
             if rel.startswith("databases/"):

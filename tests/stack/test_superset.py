@@ -167,7 +167,7 @@ def test_every_chart_shows_the_figure_sql_gives(superset, admin, seeded) -> None
     ids = chart_ids(admin, superset.url)
     with psycopg.connect(seeded) as conn:
         for stem, query in EXPECTED_SQL.items():
-            # force: Superset keeps chart results for a day, from before the seed too.
+            # force: a result cache, where a deployment configures one, must not answer.
             response = admin.get(f"{superset.url}/api/v1/chart/{ids[stem]}/data/",
                                  params={"force": "true"}, timeout=120)
             assert response.status_code == 200, f"{stem}: {response.text[:500]}"
