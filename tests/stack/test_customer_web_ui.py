@@ -16,7 +16,7 @@ import requests
 from playwright.sync_api import expect, sync_playwright
 from werkzeug.serving import make_server
 
-from tests.stack.test_airflow_ui import CHROMIUM, CHROMIUM_ARGS, screenshot
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, screenshot
 from tests.support.customer_web import (
     app_on_scratch_warehouse,
     link_path,

@@ -329,9 +329,12 @@ def test_each_dashboard_draws_every_chart_in_a_browser(superset, seeded, slug) -
                 page.wait_for_timeout(500)
             assert len(answers) >= len(charts), [r.url for r in answers]
             expect(page.locator("[data-test=loading-indicator]")).to_have_count(0, timeout=120_000)
+            # A chart's query failing is an error in its result (rows may say "error" too).
             failed = [(r.status, r.text()[:300]) for r in answers
-                      if r.status != 200 or '"error": "' in r.text()]
+                      if r.status != 200 or any(result.get("error") or result.get("status")
+                                                in ("failed", "error")
+                                                for result in r.json().get("result", []))]
             assert not failed, failed
-            screenshot(page, f"superset-{slug}.png")
+            screenshot(page, f"superset-{slug}.png", full_page=True)
         finally:
             browser.close()

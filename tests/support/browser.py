@@ -15,7 +15,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-sync"]
 
 
-def screenshot(page, name: str) -> None:
+def screenshot(page, name: str, *, full_page: bool = False) -> None:
     if UPDATE_SCREENSHOTS:
         DOCS.mkdir(exist_ok=True)
-        page.screenshot(path=str(DOCS / name))
+        page.screenshot(path=str(DOCS / name), full_page=full_page)
