@@ -135,10 +135,11 @@ def admin(superset: Superset):
     return login(superset.url, "admin", superset.secrets.superset_admin_password)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def seeded(superset: Superset, stack_env, admin) -> Iterator[str]:
-    """The bundle imported against a seeded warehouse of this test's own; its DSN. The
-    stack's warehouse is imported again afterwards."""
+    """The bundle imported against a seeded warehouse of this module's own (once: seeding
+    and importing take Superset half a minute); its DSN. The stack's warehouse is imported
+    again afterwards."""
     bundle = load()
     with scratch_database(warehouse_dsn(stack_env), "superset") as dsn:
         with psycopg.connect(dsn) as conn:
@@ -253,7 +254,7 @@ def test_a_user_without_a_role_sees_nothing(superset, admin) -> None:
                       timeout=60).status_code in (401, 403, 404)
 
 
-def test_a_second_import_changes_nothing(superset, admin) -> None:
+def test_a_second_import_changes_nothing(superset, admin, seeded) -> None:
     url = superset.url
 
     def snapshot() -> dict:
@@ -268,8 +269,7 @@ def test_a_second_import_changes_nothing(superset, admin) -> None:
         return found
 
     before = snapshot()
-    import_bundle(admin, url, load(), warehouse=superset.postgres.dsn("warehouse"),
-                  passwords=superset.reader_passwords())
+    import_bundle(admin, url, load(), warehouse=seeded, passwords=superset.reader_passwords())
     assert snapshot() == before
 
 
