@@ -24,6 +24,7 @@ import io
 import json
 import sys
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -134,19 +135,23 @@ def database_files(bundle: Bundle) -> dict[str, str]:
 
 
 def import_bundle(session, url: str, bundle: Bundle, *, warehouse: str,
-                  passwords: dict[str, str], directory: Path = BUNDLE_DIR) -> None:
+                  passwords: dict[str, str], directory: Path = BUNDLE_DIR,
+                  explain: Callable[[bytes, dict[str, str]], str] | None = None) -> None:
     """Import through Superset's API with a logged-in ``requests`` session (see
-    :func:`login`); ``passwords`` maps a database's user to its password."""
+    :func:`login`); ``passwords`` maps a database's user to its password. The asset import
+    answers a refused bundle with "unknown reason": ``explain`` (the ZIP and the passwords
+    per file -> Superset's reasons per file) says which file and why."""
     by_file = {rel: passwords[user] for rel, user in database_files(bundle).items()}
+    zipped = to_zip(bundle, warehouse)
     response = session.post(
         f"{url}/api/v1/assets/import/",
-        files={"bundle": ("hoverboard.zip", to_zip(bundle, warehouse), "application/zip")},
+        files={"bundle": ("hoverboard.zip", zipped, "application/zip")},
         data={"passwords": json.dumps(by_file)},
         timeout=300,
     )
     if response.status_code != 200:
-        raise BundleError(f"Superset refused the bundle in {directory}: "
-                          f"{_import_errors(response)}")
+        reasons = (explain(zipped, by_file) if explain else "") or _import_errors(response)
+        raise BundleError(f"Superset refused the bundle in {directory}: {reasons}")
 
 
 def _import_errors(response) -> str:

@@ -3,6 +3,9 @@ in its app context, by the local stack and by the compose deployment):
 
   python access.py admin   the admin user, its password from SUPERSET_ADMIN_PASSWORD
   python access.py roles   the roles Analyst and Operations after the bundles are imported
+  python access.py explain BUNDLE.zip   why Superset's asset import refuses a bundle, per
+                           file (its API answers only "Import failed for an unknown reason");
+                           the databases' passwords as JSON in SUPERSET_IMPORT_PASSWORDS
 
 Each role is Superset's Gamma (read dashboards and charts) plus SQL Lab, with access to the
 datasets of its warehouse databases one by one, and the dashboards that name it. Every
@@ -75,8 +78,31 @@ def ensure_roles(sm, db) -> None:
     db.session.commit()
 
 
+def explain(path: str) -> int:
+    """Superset's own checks of an import ZIP (those its asset import runs first), one line
+    per file that fails them."""
+    import json
+    from zipfile import ZipFile
+
+    from superset.commands.exceptions import CommandInvalidError
+    from superset.commands.importers.v1.assets import ImportAssetsCommand
+    from superset.commands.importers.v1.utils import get_contents_from_bundle
+
+    with ZipFile(path) as bundle:
+        contents = get_contents_from_bundle(bundle)
+    passwords = json.loads(os.environ.get("SUPERSET_IMPORT_PASSWORDS") or "{}")
+    try:
+        ImportAssetsCommand(contents, passwords=passwords).validate()
+    except CommandInvalidError as exc:
+        for file, problem in exc.normalized_messages().items():
+            print(f"{file}: {json.dumps(problem)}")
+        return 1
+    print("the files pass Superset's checks; the import failed after them (see its log)")
+    return 1
+
+
 def main(argv: list[str]) -> int:
-    if argv[1:] not in (["admin"], ["roles"]):
+    if argv[1:] not in (["admin"], ["roles"]) and not (len(argv) == 3 and argv[1] == "explain"):
         print(__doc__, file=sys.stderr)
         return 2
     from superset.app import create_app
@@ -87,8 +113,10 @@ def main(argv: list[str]) -> int:
 
         if argv[1] == "admin":
             ensure_admin(security_manager, db)
-        else:
+        elif argv[1] == "roles":
             ensure_roles(security_manager, db)
+        else:
+            return explain(argv[2])
     return 0
 
 

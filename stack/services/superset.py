@@ -14,8 +14,10 @@ bundle of ``analytics/superset`` and makes the roles ``Analyst`` and ``Operation
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 from stack.config import REPO_ROOT, StackConfig
@@ -23,6 +25,7 @@ from stack.process import StackError, http_status
 from stack.secrets import Secrets
 from stack.services.base import Launch, Service
 from stack.services.postgres import Postgres
+from stack.superset_bundle import BUNDLE_DIR, Bundle, BundleError, import_bundle, load, login
 
 ADMIN_USER = "admin"
 DEPLOY = REPO_ROOT / "deploy" / "superset"
@@ -98,13 +101,8 @@ class Superset(Service):
 
     def bootstrap(self) -> None:
         self._warehouse_readers()
-        from stack.superset_bundle import BundleError, import_bundle, load, login
-
         try:
-            bundle = load()
-            session = login(self.url, ADMIN_USER, self.secrets.superset_admin_password)
-            import_bundle(session, self.url, bundle, warehouse=self.postgres.dsn("warehouse"),
-                          passwords=self.reader_passwords())
+            self.import_bundle(load(), self.postgres.dsn("warehouse"))
         except BundleError as exc:
             raise StackError(f"superset: {exc}") from None
         result = subprocess.run(
@@ -112,6 +110,25 @@ class Superset(Service):
             env=self._env(), cwd=self.data_dir, capture_output=True, text=True, timeout=600)
         if result.returncode != 0:
             raise StackError(f"superset: creating its roles failed:\n{result.stderr[-3000:]}")
+
+    def import_bundle(self, bundle: Bundle, warehouse: str, directory: Path = BUNDLE_DIR) -> None:
+        """``bundle`` imported with its databases pointed at ``warehouse``; a refusal is a
+        BundleError naming each file Superset finds wrong, and why."""
+        session = login(self.url, ADMIN_USER, self.secrets.superset_admin_password)
+        import_bundle(session, self.url, bundle, warehouse=warehouse,
+                      passwords=self.reader_passwords(), directory=directory,
+                      explain=self._explain)
+
+    def _explain(self, zipped: bytes, passwords: dict[str, str]) -> str:
+        with tempfile.NamedTemporaryFile(suffix=".zip", dir=self.data_dir) as archive:
+            archive.write(zipped)
+            archive.flush()
+            result = subprocess.run(
+                [str(superset_venv() / "bin" / "python"), str(DEPLOY / "access.py"), "explain",
+                 archive.name],
+                env={**self._env(), "SUPERSET_IMPORT_PASSWORDS": json.dumps(passwords)},
+                cwd=self.data_dir, capture_output=True, text=True, timeout=600)
+        return "; ".join(result.stdout.split("\n")).strip("; ")
 
     def reader_passwords(self) -> dict[str, str]:
         return {role: getattr(self.secrets, key) for role, key in READERS.items()}

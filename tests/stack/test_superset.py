@@ -26,7 +26,7 @@ import yaml
 
 from runtime.settings import warehouse_dsn
 from stack.services.superset import Superset
-from stack.superset_bundle import BUNDLE_DIR, BundleError, import_bundle, load, login
+from stack.superset_bundle import BUNDLE_DIR, BundleError, load, login
 from tests.support import scratch_database
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, screenshot
 
@@ -144,14 +144,11 @@ def seeded(superset: Superset, stack_env, admin) -> Iterator[str]:
     with scratch_database(warehouse_dsn(stack_env), "superset") as dsn:
         with psycopg.connect(dsn) as conn:
             conn.execute(SEED)
-        import_bundle(admin, superset.url, bundle, warehouse=dsn,
-                      passwords=superset.reader_passwords())
+        superset.import_bundle(bundle, dsn)
         try:
             yield dsn
         finally:
-            import_bundle(admin, superset.url, bundle,
-                          warehouse=superset.postgres.dsn("warehouse"),
-                          passwords=superset.reader_passwords())
+            superset.import_bundle(bundle, superset.postgres.dsn("warehouse"))
 
 
 def chart_ids(session, url: str) -> dict[str, int]:
@@ -269,7 +266,7 @@ def test_a_second_import_changes_nothing(superset, admin, seeded) -> None:
         return found
 
     before = snapshot()
-    import_bundle(admin, url, load(), warehouse=seeded, passwords=superset.reader_passwords())
+    superset.import_bundle(load(), seeded)
     assert snapshot() == before
 
 
@@ -294,6 +291,10 @@ def test_a_broken_bundle_fails_naming_the_file(superset, admin, tmp_path: Path) 
     chart.write_text(yaml.safe_dump({**CHARTS["trips_total"], "dataset_uuid": str(uuid.uuid4())}))
     with pytest.raises(BundleError, match=r"charts/trips_total\.yaml: dataset_uuid .* is no "):
         load(broken)
+    # What only Superset's own checks find: the import is refused, naming file and field.
+    chart.write_text(yaml.safe_dump({**CHARTS["trips_total"], "slice_name": ["not", "text"]}))
+    with pytest.raises(BundleError, match=r"charts/trips_total\.yaml: .*slice_name.*Not a valid"):
+        superset.import_bundle(load(broken), superset.postgres.dsn("warehouse"), broken)
 
 
 @pytest.mark.parametrize("slug", ["fleet-operations", "trips-and-customers"])
