@@ -39,6 +39,7 @@ _FIXED_PORTS: dict[str, int] = {
     "schema_registry_management": 18082,
     "nginx": 18000,
     "airflow_api": 18080,
+    "superset": 18088,
     "smtp": 18025,
     "customer_web": 18090,
     "customer_nginx": 18091,

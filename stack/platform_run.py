@@ -1,7 +1,7 @@
 """``bin/platform``: the whole platform on this machine, running its main job end to end.
 
 1. the local stack (Kafka, PostgreSQL, S3, Elasticsearch, the registry, two ingest
-   instances behind NGINX, Airflow's four processes);
+   instances behind NGINX, Airflow's four processes, Superset with its dashboards);
 2. the schemas registered; the warehouse migrated by the ``warehouse_migrations`` DAG;
 3. the streaming sinks started under Airflow's supervision (``streaming_supervisor``);
    ``data_quality`` and ``warehouse_backup`` unpaused, and run once as soon as data landed;
@@ -177,6 +177,8 @@ Where everything is (every address and credential: {env_file})
 grep HOVER_AIRFLOW_PASSWORD {env_file}
   Ingest API (NGINX)  {env['HOVER_INGEST_URL']}/ingest/<hoverboard|customer|trip>   \
 key: $HOVER_INGEST_API_KEYS
+  Superset            {env['HOVER_SUPERSET_URL']}   user {env['HOVER_SUPERSET_USER']}, password: \
+grep HOVER_SUPERSET_PASSWORD {env_file}   (dashboards: Fleet operations, Trips and customers)
   Warehouse           set -a; . {env_file}; set +a; psql "$(.venv/bin/python -m runtime.settings)"
   Alerts              bin/alerts --since now-1h    (Elasticsearch {env['HOVER_ELASTICSEARCH_URL']})
   Customer web app    {env['HOVER_CUSTOMER_WEB_URL']}/sign-in   sign in as a simulated customer: \

@@ -22,6 +22,10 @@ _GENERATORS = {
     "airflow_api_secret_key": lambda: secrets.token_urlsafe(32),
     "customer_web_db_password": lambda: secrets.token_urlsafe(18),
     "customer_web_secret_key": lambda: secrets.token_urlsafe(32),
+    "superset_secret_key": lambda: secrets.token_urlsafe(42),
+    "superset_admin_password": lambda: secrets.token_urlsafe(12),
+    "analytics_reader_password": lambda: secrets.token_urlsafe(18),
+    "operations_reader_password": lambda: secrets.token_urlsafe(18),
 }
 
 
@@ -36,6 +40,10 @@ class Secrets:
     airflow_api_secret_key: str
     customer_web_db_password: str
     customer_web_secret_key: str
+    superset_secret_key: str
+    superset_admin_password: str
+    analytics_reader_password: str
+    operations_reader_password: str
 
     @classmethod
     def load_or_create(cls, home: Path) -> Secrets:

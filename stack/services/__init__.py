@@ -20,6 +20,7 @@ from stack.services.postgres import Postgres
 from stack.services.s3 import S3Store
 from stack.services.schema_registry import SchemaRegistry
 from stack.services.smtp import SmtpCatcher
+from stack.services.superset import Superset
 
 
 def build_services(config: StackConfig, secrets: Secrets) -> list[Service]:
@@ -32,4 +33,5 @@ def build_services(config: StackConfig, secrets: Secrets) -> list[Service]:
                                                 AirflowDagProcessor, AirflowTriggerer)]
     # The customer web app after the warehouse and the SMTP catcher, its NGINX after it.
     customer = [cls(config, secrets) for cls in (SmtpCatcher, CustomerWeb, CustomerNginx)]
-    return [*services, *instances, Nginx(config, secrets, instances), *customer, *airflow]
+    return [*services, *instances, Nginx(config, secrets, instances), *customer, *airflow,
+            Superset(config, secrets)]

@@ -1,8 +1,9 @@
 """PostgreSQL from Debian's packages, in a cluster of its own under the stack's state.
 
-It stands in for Redshift locally (database ``warehouse``) and holds Airflow's metadata
-(database ``airflow``). Only TCP on 127.0.0.1 is enabled; the Unix socket is off so the
-cluster never collides with the system's own PostgreSQL.
+It stands in for Redshift locally (database ``warehouse``) and holds Airflow's and
+Superset's metadata (databases ``airflow``, ``superset``). Only TCP on 127.0.0.1 is
+enabled; the Unix socket is off so the cluster never collides with the system's own
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from stack.process import StackError
 from stack.services.base import Launch, Service
 
 USER = "hover"
-DATABASES = ("warehouse", "airflow")
+DATABASES = ("warehouse", "airflow", "superset")
 #: The customer web app's role (sql/migrations/V0013__customer_web.postgres.sql).
 APP_ROLE = "customer_web"
 

@@ -17,8 +17,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-sync"]
 
 
-def screenshot(page: Page, name: str) -> None:
+def screenshot(page: Page, name: str, *, full_page: bool = False) -> None:
     """Save the page as docs/<name> when screenshots are asked for."""
     if UPDATE_SCREENSHOTS:
         DOCS.mkdir(exist_ok=True)
-        page.screenshot(path=str(DOCS / name))
+        page.screenshot(path=str(DOCS / name), full_page=full_page)

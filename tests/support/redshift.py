@@ -14,8 +14,10 @@ _TABLE = r'(?:"?[a-z_]+"?\."?[a-z_]+"?)'
 _NAME = r"[a-z_]+"
 UNMODELLED = {"LOCK": re.compile(rf"^LOCK {_TABLE}(?:, {_TABLE})*$"),
               "SET": re.compile(r"^SET TIME ZONE 'UTC'$"),
-              # Row-level security (V0013): an RBAC role, its policies and their attachment.
-              "CREATE": re.compile(rf"^CREATE (?:ROLE {_NAME}|RLS POLICY {_NAME}"
+              # Row-level security (V0013): an RBAC role, its policies and their attachment;
+              # Superset's read-only users (V0012): no password until the deployment sets one.
+              "CREATE": re.compile(rf"^CREATE (?:ROLE {_NAME}|USER {_NAME} PASSWORD DISABLE"
+                                   rf"|RLS POLICY {_NAME}"
                                    rf"(?: WITH \((?:{_NAME} [a-z]+(?:\(\d+\))?(?:, )?)+\))?"
                                    r" USING \((?P<predicate>.+)\))$", re.S),
               "ATTACH": re.compile(rf"^ATTACH RLS POLICY {_NAME} ON {_TABLE}"

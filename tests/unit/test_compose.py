@@ -13,7 +13,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 SECRETS = ("POSTGRES_PASSWORD", "HOVER_INGEST_API_KEYS", "S3_ACCESS_KEY", "S3_SECRET_KEY",
-           "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY", "SUPERSET_SECRET_KEY")
+           "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY", "SUPERSET_SECRET_KEY",
+           "SUPERSET_ADMIN_PASSWORD")
 
 
 @pytest.fixture(scope="module")
