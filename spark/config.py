@@ -21,6 +21,9 @@ class SinkConfig:
     max_offsets_per_trigger: int
     starting_offsets: str
     checkpoint_location: str
+    #: The driver this file configures, relative to the repository (the sink by default;
+    #: ``ml/scoring_job.py`` for failure detection).
+    application: str = "spark/sink_job.py"
 
     @classmethod
     def load(cls, path: str | Path) -> SinkConfig:
@@ -45,4 +48,5 @@ class SinkConfig:
             max_offsets_per_trigger=section.getint("max_offsets_per_trigger", 100000),
             starting_offsets=section.get("starting_offsets", "earliest"),
             checkpoint_location=expand("checkpoint_location"),
+            application=section.get("application", cls.application),
         )

@@ -185,7 +185,7 @@ class LocalProcessLauncher:
                 f"connection {self.spark_conn_id!r} asks for deploy mode 'cluster': this "
                 "launcher runs the driver on this machine (client mode); a cluster manager "
                 "needs a cluster launcher (see hoverboard.streaming.launcher)")
-        argv = hook._build_spark_submit_command(str(SINK_APPLICATION))
+        argv = hook._build_spark_submit_command(str(job.application))
         # The binary is looked up on PATH; an Airflow worker started without the virtual
         # environment on PATH still finds the one installed beside its Python (pyspark's).
         if shutil.which(argv[0]) is None:

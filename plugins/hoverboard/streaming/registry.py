@@ -26,12 +26,14 @@ class Job:
     :param config_path: its sink configuration file (passed as ``--config``).
     :param topic: the Kafka topic it reads (for its lag).
     :param message_type: what it loads (for the operators' table).
+    :param application: the driver to submit (``spark/sink_job.py`` unless the config says).
     """
 
     name: str
     config_path: Path
     topic: str
     message_type: str
+    application: Path = REPO_ROOT / "spark" / "sink_job.py"
 
 
 def jobs_pattern(pattern: str | None = None) -> str:
@@ -62,7 +64,7 @@ def discover_jobs(pattern: str | None = None) -> dict[str, Job]:
             raise ValueError(f"{path} and {jobs[config.query_name].config_path} both define "
                              f"query_name {config.query_name!r}; job names must be unique")
         jobs[config.query_name] = Job(config.query_name, path.resolve(), config.topic,
-                                      config.message_type)
+                                      config.message_type, REPO_ROOT / config.application)
     return dict(sorted(jobs.items()))
 
 
