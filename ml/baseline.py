@@ -21,7 +21,10 @@ class Thresholds:
     drain_per_km: float = 20.0  # % per trip km; a healthy battery uses ~5-15
 
 
-def alarm(thresholds: Thresholds = Thresholds()) -> Column:
+DEFAULT = Thresholds()
+
+
+def alarm(thresholds: Thresholds = DEFAULT) -> Column:
     """1.0 where the rule fires, else 0.0 (a window's ``prediction``)."""
     fires = ((F.col("temp_slope") > thresholds.temp_slope)
              | (F.col("charge_slope_docked") < thresholds.charge_slope_docked)

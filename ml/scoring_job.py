@@ -192,7 +192,8 @@ class Scorer:
 
     def features(self, windows: DataFrame) -> DataFrame:
         spark = windows.sparkSession
-        span = windows.agg(F.min("window_start").alias("lo"), F.max("window_end").alias("hi")).first()
+        span = windows.agg(F.min("window_start").alias("lo"),
+                           F.max("window_end").alias("hi")).first()
         trips_where = TRIPS_WHERE.format(lo=span["lo"].isoformat(), hi=span["hi"].isoformat())
         trips = self.wh.table(spark, "fleet.trip", partition_column="end_time", partitions=1,
                               where=trips_where)
@@ -256,7 +257,8 @@ class Scorer:
         for row in rows:
             if self.alerts is not None:
                 self.alerts.send(alert_for(row))  # spooled if Elasticsearch is away
-            self.loader.run(lambda c, r=row: c.execute(MARK_ALERTED, (datetime.now(UTC), r[0], r[1])))
+            self.loader.run(lambda c, r=row: c.execute(MARK_ALERTED,
+                                                       (datetime.now(UTC), r[0], r[1])))
 
 
 def telemetry_stream(spark: SparkSession, config: ScoringConfig, bootstrap: str,

@@ -76,7 +76,8 @@ def s3a_settings() -> dict[str, str]:
             "spark.hadoop.fs.s3a.endpoint": endpoint,
             "spark.hadoop.fs.s3a.path.style.access": "true",
             "spark.hadoop.fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https")).lower(),
-            "spark.hadoop.fs.s3a.endpoint.region": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            "spark.hadoop.fs.s3a.endpoint.region":
+                os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
             "spark.hadoop.fs.s3a.aws.credentials.provider":
                 "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
             "spark.hadoop.fs.s3a.access.key": os.environ.get("AWS_ACCESS_KEY_ID", ""),
@@ -121,7 +122,8 @@ def jdbc_url(dsn: str) -> tuple[str, dict[str, str]]:
     params = conninfo_to_dict(dsn)
     url = (f"jdbc:postgresql://{params.get('host') or 'localhost'}:{params.get('port') or 5432}"
            f"/{params.get('dbname') or ''}")
-    properties = {"user": str(params.get("user") or ""), "password": str(params.get("password") or "")}
+    properties = {"user": str(params.get("user") or ""),
+                  "password": str(params.get("password") or "")}
     return url, properties
 
 
@@ -145,7 +147,8 @@ class Warehouse:
                                    "(jdbc:redshift:iam://<cluster>:<region>/<database>)")
             return cls(url, {"driver": DRIVERS["redshift"]}, engine, dsn)
         if not dsn:
-            raise RuntimeError("HOVER_WAREHOUSE_DSN is not set: set -a; . \"$(bin/stack env)\"; set +a")
+            raise RuntimeError("HOVER_WAREHOUSE_DSN is not set: "
+                               "set -a; . \"$(bin/stack env)\"; set +a")
         url, properties = jdbc_url(dsn)
         return cls(url, properties | {"driver": DRIVERS["postgres"]}, engine, dsn)
 

@@ -106,8 +106,9 @@ def as_windows(scored: DataFrame, column: str = "prediction") -> list[Window]:
                    r["window_end"].replace(tzinfo=UTC), r[column] >= 0.5) for r in rows]
 
 
-def train(spark: SparkSession, wh: Warehouse, config: TrainingConfig = TrainingConfig()
+def train(spark: SparkSession, wh: Warehouse, config: TrainingConfig | None = None
           ) -> TrainingResult:
+    config = config or TrainingConfig()
     telemetry, trips, labels_df = read_inputs(spark, wh, config.partitions)
     labels = {r["board_id"]: Label(r["board_id"], r["onset"].replace(tzinfo=UTC), r["fault"])
               for r in labels_df.orderBy("onset").collect()[::-1]}  # earliest onset wins
@@ -143,7 +144,7 @@ def train(spark: SparkSession, wh: Warehouse, config: TrainingConfig = TrainingC
     metrics = {"candidate": candidate.as_dict(), "baseline": rule.as_dict(),
                "promoted": incumbent.as_dict() if incumbent else None,
                "promoted_version": current.version if current else None,
-               "training_s": round(training_s, 2), "thresholds": asdict(baseline.Thresholds())}
+               "training_s": round(training_s, 2), "thresholds": asdict(baseline.DEFAULT)}
     with psycopg.connect(wh.dsn) as conn, conn.cursor() as cursor:
         registry.record(cursor, registry.ModelRecord(
             config.model_name, version, datetime.now(UTC), uri, features.FEATURES, metrics,

@@ -6,7 +6,6 @@ board_failure_risk alert."""
 from __future__ import annotations
 
 import random
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
