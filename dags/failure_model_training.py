@@ -3,7 +3,7 @@
 
 Trains the board-failure model (`ml/train.py`) on the warehouse behind `warehouse_default`:
 features per board and 2-minute window from telemetry and trips, a `pyspark.ml` Pipeline
-(assembler, scaler, gradient-boosted trees), evaluated on the latest 30 % of event time
+(assembler, scaler, random forest), evaluated on the latest 30 % of event time
 against the simulator's ground truth (`ml.fault_labels`) beside a threshold rule.
 
 The gate promotes the new model only if it beats the rule and the promoted model on the same
