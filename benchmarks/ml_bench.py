@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -127,7 +128,7 @@ def scoring(spark, env, dsn, fleet, events, holdout_start) -> dict:
     try:
         produce(bootstrap, topic, "hoverboard", records)
         sink = SinkConfig("ml_bench_scoring", "hoverboard", topic, "hoverboard-value", "latest",
-                          1.0, 20_000, "earliest", f"/tmp/{topic}-checkpoint")
+                          1.0, 20_000, "earliest", tempfile.mkdtemp(prefix="ml-bench-"))
         config = ScoringConfig(sink, "board_failure", 60, 0.5, 30.0)
         began = time.monotonic()
         query = start(spark, config, bootstrap=bootstrap, schema=latest("hoverboard").schema,
@@ -148,11 +149,12 @@ def scoring(spark, env, dsn, fleet, events, holdout_start) -> dict:
         loader.close()
         admin.delete_topics([topic])
     rate = len(records) / seconds
+    with psycopg.connect(dsn) as conn:
+        detections = conn.execute("SELECT count(*) FROM ml.detections").fetchone()[0]
     return {"bench": "scoring", "events": len(records), "seconds": r(seconds),
             "events_per_s": r(rate, 1), "default_fleet_events_per_s": DEFAULT_FLEET_EVENTS_PER_S,
             "ratio": r(rate / DEFAULT_FLEET_EVENTS_PER_S, 1),
-            "detections": psycopg.connect(dsn).execute(
-                "SELECT count(*) FROM ml.detections").fetchone()[0]}
+            "backlog_max": backlog_max, "detections": detections}
 
 
 if __name__ == "__main__":

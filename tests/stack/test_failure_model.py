@@ -63,7 +63,7 @@ def test_a_promoted_model_flags_the_injected_fault_once(spark, stack_env, wareho
         sink = SinkConfig(query_name=f"failure_test_{uuid.uuid4().hex[:6]}",
                           message_type="hoverboard", topic=topic,
                           schema_subject="hoverboard-value", schema_version="latest",
-                          trigger_seconds=1, max_offsets_per_trigger=400,
+                          trigger_seconds=1, max_offsets_per_trigger=100_000,
                           starting_offsets="earliest",
                           checkpoint_location=str(tmp_path / "checkpoint"))
         config = ScoringConfig(sink, "board_failure", watermark_seconds=30, threshold=0.5,
@@ -82,7 +82,7 @@ def test_a_promoted_model_flags_the_injected_fault_once(spark, stack_env, wareho
                          (sink.query_name,))
             return bool(rows) and {int(p): o for p, o in rows[0][0].items()} == end
         try:
-            assert wait_until(caught_up, timeout=90, interval=1), query.lastProgress
+            assert wait_until(caught_up, timeout=240, interval=1), query.lastProgress
         finally:
             query.stop()
             loader.close()
