@@ -49,6 +49,7 @@ from hoverboard.backup.tables import backup_table
 from psycopg import sql
 
 from benchmarks.common import SQL_SEEDED, emit, make_log, running_stack
+from runtime.settings import warehouse_dsn
 from tests.support import scratch_database
 
 DAY = date(2026, 11, 26)
@@ -100,7 +101,7 @@ class Bench:
     def __init__(self, env: dict[str, str], rows: int) -> None:
         self.env = env
         self.rows = rows
-        self.admin = env["HOVER_WAREHOUSE_DSN"]
+        self.admin = warehouse_dsn(env)
         self.exits = ExitStack()
         self.dsn = ""  # the scratch database, from setup()
         client = boto3.client(

@@ -78,7 +78,7 @@ from benchmarks.common import (
     running_stack,
     wrk_generator,
 )
-from ingest_api.config import CONF_DIR, load_message_configs
+from ingest_api.config import load_message_configs
 from ingest_api.service import MessageType, ingest_records
 from ingest_api.sinks import Delivery
 from schemas import latest
@@ -211,13 +211,10 @@ class ScratchTopics:
             log(f"could not delete scratch topics {list(self.names.values())}: {exc}")
 
     def write_message_conf(self, folder: Path) -> str:
-        """Copies of ingest_api/conf/*.conf publishing into the scratch topics."""
+        """Message files serving every declared type into the scratch topics."""
         folder.mkdir(parents=True, exist_ok=True)
-        for name, conf in load_message_configs(str(CONF_DIR / "*.conf")).items():
-            (folder / f"{name}.conf").write_text(
-                f"[{name}]\ntopic = {self.names[name]}\nschema_subject = {conf.schema_subject}\n"
-                f"schema_version = {conf.schema_version}\n"
-                f"key_fields = {', '.join(conf.key_fields)}\nsink = {conf.sink}\n")
+        for name in load_message_configs():
+            (folder / f"{name}.conf").write_text(f"[{name}]\ntopic = {self.names[name]}\n")
         return str(folder / "*.conf")
 
 
@@ -975,7 +972,7 @@ def bench_validation(ctx: Context) -> None:
     # The API's whole per-record work in ingest_records (validation, key, orjson.dumps,
     # outcome objects), with a sink that acknowledges at once.
     schema = latest("hoverboard")
-    conf = load_message_configs(str(CONF_DIR / "*.conf"))["hoverboard"]
+    conf = load_message_configs()["hoverboard"]
     mtype = MessageType(conf, ResolvedSchema(schema.subject, schema.version, schema.schema,
                                              "files"), EventValidator(schema.schema))
     batch = hoverboard_events(500)

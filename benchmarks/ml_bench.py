@@ -66,8 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     from ml import simulated
     from ml.session import Warehouse, session
     from ml.train import TrainingConfig, train
+    from runtime.settings import warehouse_dsn
 
-    admin = env["HOVER_WAREHOUSE_DSN"]
+    admin = warehouse_dsn(env)
     dsn = scratch_database(admin)
     try:
         start = datetime(2030, 6, 1, tzinfo=UTC)

@@ -2,7 +2,7 @@
 in the same run.
 
     PYTHONPATH=.:plugins .venv/bin/python -m benchmarks.sink_bench [--quick]
-        [--only throughput,freshness] [--triggers conf,1]
+        [--only throughput,freshness,driver_rss] [--triggers conf,1]
 
 Reads the running local stack's configuration (``bin/stack env``), creates scratch Kafka
 topics, scratch (migrated) warehouse databases, checkpoints and Spark local dirs, and
@@ -29,7 +29,7 @@ goes to stderr):
 - ``sink_throughput_conf_batches``: the same with the configuration's own
   ``max_offsets_per_trigger`` (what a sink catching up after an outage does).
 - ``freshness``: the real sink job (``python -m spark.sink_job``) on the platform's
-  ``hoverboard`` topic, on a copy of ``spark/conf/hoverboard_sink.conf`` with a scratch
+  ``hoverboard`` topic, on a copy of ``spark/conf/sink.conf`` (hoverboard) with a scratch
   checkpoint, ``starting_offsets = latest`` and a scratch warehouse, while events are POSTed
   through the NGINX balancer (``HOVER_INGEST_URL``) at a fixed rate (2,000 events/s, 20 per
   request, 8 connections, 30 s; ``--quick`` 15 s) with board ids unique to the run. Reports
@@ -40,6 +40,11 @@ goes to stderr):
   a reader polling every 0.1 s first saw the rows (after the commit), the stricter figure.
   The measured runs follow a warm-up load (reported as ``cold_start``). One line per
   trigger interval in ``--triggers`` (``conf``: the configuration's own value).
+
+- ``driver_rss``: the driver's memory (its Python; its JVM, which in local mode holds the
+  executors too) loading the same rows (50k; ``--quick`` 12.5k) with
+  ``maxOffsetsPerTrigger`` a tenth of them and then all of them: the rows stay on the
+  executors (``loader.staged``), so the driver's Python must stay flat.
 
 Every figure is the median of several runs (the machine is shared and small); ``runs``
 holds each run, ``cpu_busy_cores`` how busy the whole machine was meanwhile.
@@ -88,16 +93,16 @@ from benchmarks.common import (
 from loader.base import to_csv
 from loader.postgres import PostgresLoader, merge_statement
 from loader.tables import TableSpec, rows_from_events, table_spec
+from runtime.settings import warehouse_dsn
 from schemas import headers, latest
 from schemas.keys import JAVA_COMPATIBLE_PARTITIONER, key_bytes, key_text
 from spark import sink_job
-from spark.config import CONF_DIR, SinkConfig
+from spark.config import SINK_CONF, SinkConfig
 from stack.config import StackConfig
-from tests.support import sample, scratch_database, scratch_topic
+from tests.support import sample, scratch_database, scratch_topic, warehouse_connection
 
 REPO = Path(__file__).resolve().parent.parent
 MESSAGE_TYPE = "hoverboard"
-SINK_CONF = CONF_DIR / f"{MESSAGE_TYPE}_sink.conf"
 EPOCH = datetime(2026, 11, 27, tzinfo=UTC)
 
 
@@ -192,7 +197,7 @@ class Stack:
     def load(cls) -> Stack:
         _, env = running_stack()
         keys = api_keys(env)
-        return cls(env, env["HOVER_KAFKA_BOOTSTRAP"], env["HOVER_WAREHOUSE_DSN"],
+        return cls(env, env["HOVER_KAFKA_BOOTSTRAP"], warehouse_dsn(env),
                    int(env.get("HOVER_N_PART", 6)), env.get("HOVER_INGEST_URL", ""),
                    keys[0] if keys else "")
 
@@ -310,6 +315,7 @@ class TimedLoader:
     def __init__(self, inner: PostgresLoader) -> None:
         self.inner = inner
         self.engine = inner.engine
+        self.dsn = inner.dsn  # executors stage on their own connections (loader.staged)
         self.timing: dict = {}
 
     def load(self, spec: TableSpec, rows, *, in_transaction=None, also_lock=()) -> int:
@@ -332,7 +338,13 @@ class TimedLoader:
         return written
 
     def run(self, work):
-        return self.inner.run(work)
+        """The driver's transactions of the executor-side path (loader.staged): staging
+        ready, then merge + dead letters + progress + commit."""
+        t0 = time.perf_counter()
+        try:
+            return self.inner.run(work)
+        finally:
+            self.timing["load_s"] = self.timing.get("load_s", 0) + time.perf_counter() - t0
 
     def close(self) -> None:
         self.inner.close()
@@ -362,13 +374,26 @@ class TimedBatchWriter(sink_job.BatchWriter):
         super().__init__(*args, **kwargs)
         self.batches: list[dict] = []
 
+    def stage(self, batch, plan):
+        """The batch's one Spark action: read, judge and COPY on the executors."""
+        t0 = time.perf_counter()
+        summaries = super().stage(batch, plan)
+        self._timing["to_arrow_s"] = time.perf_counter() - t0
+        return summaries
+
     def __call__(self, batch, batch_id: int) -> None:
         timing: dict = {"batch_id": batch_id}
+        self._timing = timing
         if isinstance(self.loader, TimedLoader):
             self.loader.timing = timing
         t0 = time.perf_counter()
         super().__call__(_TimedBatch(batch, timing), batch_id)
         timing["writer_s"] = time.perf_counter() - t0
+        # The driver's memory after the batch (its Python and its JVM): rows never reach it,
+        # so this stays flat however large maxOffsetsPerTrigger is.
+        timing["driver_rss_mb"] = sum(p.memory_info().rss for p in
+                                      [psutil.Process(), *spark_jvms()]) / 2**20
+        timing["python_driver_rss_mb"] = psutil.Process().memory_info().rss / 2**20
         self.batches.append(timing)
 
 
@@ -442,10 +467,13 @@ def run_sink(spark, base: SinkConfig, topic: str, dsn: str, bootstrap: str, sche
                        "postgres": pg_cpu / loaded * 1e6,
                        "total": (jvm_cpu + me_cpu + pg_cpu) / loaded * 1e6},
             "to_arrow_s": sum(b.get("to_arrow_s", 0) for b in batches),
-            "load_s": sum(b["load_s"] for b in batches),
-            "copy_merge_s": sum(b["copy_merge_s"] for b in batches),
-            "bookkeeping_s": sum(b["bookkeeping_s"] for b in batches),
-            "commit_s": sum(b["commit_s"] for b in batches),
+            "load_s": sum(b.get("load_s", 0) for b in batches),
+            "copy_merge_s": sum(b.get("copy_merge_s", 0) for b in batches),
+            "bookkeeping_s": sum(b.get("bookkeeping_s", 0) for b in batches),
+            "commit_s": sum(b.get("commit_s", 0) for b in batches),
+            "driver_rss_mb_max": max((b["driver_rss_mb"] for b in batches), default=0),
+            "python_driver_rss_mb_max": max((b["python_driver_rss_mb"] for b in batches),
+                                            default=0),
             "writer_s": sum(b["writer_s"] for b in batches),
             "spark_duration_ms": spark_ms}
 
@@ -595,6 +623,38 @@ def bench_throughput(stack: Stack, scratch: Scratch, s: Settings) -> None:
         truncate(baseline_dsn)
 
 
+def bench_driver_rss(stack: Stack, scratch: Scratch, s: Settings) -> None:
+    """The driver's memory while ``maxOffsetsPerTrigger`` grows tenfold on the same rows:
+    rows stay on the executors (loader.staged), so it must stay flat. In local mode the JVM
+    holds the executors too; ``python_driver_rss_mb`` is the driver's Python alone, where
+    ``toArrow`` used to collect each batch."""
+    schema = latest(MESSAGE_TYPE).schema
+    base = SinkConfig.load(SINK_CONF)
+    events = telemetry(s.events // 4)
+    topic = scratch.topic("rss")
+    produce(stack.bootstrap, topic, events)
+    dsn = scratch.database("rss")
+    spark = spark_session()
+    runs = {}
+    for max_offsets in (len(events) // 10, len(events)):
+        run = run_sink(spark, base, topic, dsn, stack.bootstrap, schema, scratch.workdir,
+                       f"rss{max_offsets}", max_offsets, len(events))
+        runs[max_offsets] = run
+        log(f"maxOffsetsPerTrigger {max_offsets}: {run['batches']} batch(es), python driver"
+            f" {run['python_driver_rss_mb_max']:.0f} MiB, driver+JVM"
+            f" {run['driver_rss_mb_max']:.0f} MiB")
+    small, large = (runs[k] for k in sorted(runs))
+    emit({"bench": "driver_rss", "unit": "MiB", "rows": len(events),
+          "max_offsets_per_trigger": sorted(runs),
+          "batches": [small["batches"], large["batches"]],
+          "python_driver_rss_mb": [r(small["python_driver_rss_mb_max"], 0),
+                                   r(large["python_driver_rss_mb_max"], 0)],
+          "driver_and_jvm_rss_mb": [r(small["driver_rss_mb_max"], 0),
+                                    r(large["driver_rss_mb_max"], 0)],
+          "goal": "python driver RSS flat (within 10%) while the batch grows tenfold"},
+         generator=PRODUCED)
+
+
 def throughput_line(bench: str, sink_runs: list[dict], copy_runs: list[dict],
                     read_runs: list[dict], rows: int, max_offsets: int, csv_s: float,
                     csv_bytes: int, session_s: float, partitions: int) -> dict:
@@ -615,7 +675,10 @@ def throughput_line(bench: str, sink_runs: list[dict], copy_runs: list[dict],
         "baseline_runs": [r(x["rows_per_s"], 0) for x in copy_runs],
         "phases_s": {
             "query_total": m(sink_runs, "elapsed_s"),
-            "spark_to_arrow": m(sink_runs, "to_arrow_s"),
+            # Executor-side (loader.staged): the one Spark action, which reads Kafka, judges
+            # and COPYs into staging; load_total is then the driver's transactions only.
+            "spark_stage_on_executors": m(sink_runs, "to_arrow_s"),
+            "driver_rss_mb_max": m(sink_runs, "driver_rss_mb_max"),
             "load_total": m(sink_runs, "load_s"),
             "load_csv_copy_merge": m(sink_runs, "copy_merge_s"),
             "load_bookkeeping": m(sink_runs, "bookkeeping_s"),
@@ -699,6 +762,7 @@ class SinkProcess:
         parser = configparser.ConfigParser(interpolation=None)
         parser.read(SINK_CONF)
         section = parser["sink"]
+        section["message_type"] = MESSAGE_TYPE
         section["starting_offsets"] = "latest"
         section["checkpoint_location"] = str(self.folder / "checkpoint")
         if trigger_s is not None:
@@ -707,7 +771,8 @@ class SinkProcess:
         with self.conf.open("w") as fh:
             parser.write(fh)
         self.config = SinkConfig.load(self.conf)
-        self.env = {**os.environ, **stack.env, "HOVER_WAREHOUSE_DSN": dsn,
+        self.env = {**os.environ, **stack.env,
+                    "AIRFLOW_CONN_WAREHOUSE_DEFAULT": warehouse_connection(stack.env, dsn),
                     "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'plugins'}"}
         self.log_path = self.folder / "driver.log"
         self.proc: subprocess.Popen | None = None
@@ -1004,7 +1069,7 @@ def freshness_line(runs: list[dict], s: Settings, trigger: float, conf_trigger: 
     return {
         "bench": "freshness", "unit": "s (loaded_at - received_at)",
         "trigger_seconds": trigger,
-        "config": "spark/conf/hoverboard_sink.conf" if trigger == conf_trigger
+        "config": "spark/conf/sink.conf" if trigger == conf_trigger
         else f"scratch copy with trigger_seconds = {trigger:g}",
         "value": r(p99, 3), "value_is": "p99", "goal": "p99 <= 5 s",
         "goal_met": bool(p99 <= 5.0),
@@ -1074,7 +1139,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
     only = set(filter(None, args.only.split(",")))
-    unknown = only - {"throughput", "freshness"}
+    unknown = only - {"throughput", "freshness", "driver_rss"}
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     triggers: list[float | None] = []
@@ -1099,6 +1164,8 @@ def main(argv: list[str] | None = None) -> int:
             bench_throughput(stack, scratch, settings)
         if "freshness" in only:
             bench_freshness(stack, scratch, settings, triggers)
+        if "driver_rss" in only:
+            bench_driver_rss(stack, scratch, settings)
     except KeyboardInterrupt:
         log("interrupted")
         return 130

@@ -33,7 +33,7 @@ with DAG(
         "job": Param("", type="string", minLength=1, description="the job's query_name"),
         "action": Param("status", type="string", enum=list(ACTIONS)),
         "jobs": Param("", type="string",
-                      description="glob of sink configs; empty: spark/conf/*_sink.conf"),
+                      description="glob of sink configs; empty: one per declared type"),
     },
 ):
     StreamingJobControlOperator(

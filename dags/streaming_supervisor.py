@@ -1,7 +1,8 @@
 """
 ### Streaming supervisor
 
-Keeps the Spark Structured Streaming sinks (one job per `spark/conf/*_sink.conf`) running.
+Keeps the Spark Structured Streaming sinks (one job per declared message type,
+`schemas/<type>/type.yaml`) running.
 Airflow does not run them (they never end): it starts each one as a detached `spark-submit`
 and checks every job every 5 minutes:
 
@@ -39,7 +40,7 @@ with DAG(
     tags=["streaming", "spark"],
     params={
         "jobs": Param("", type="string",
-                      description="glob of sink configs; empty: spark/conf/*_sink.conf"),
+                      description="glob of sink configs; empty: one per declared type"),
         "stall_after_s": Param(int(Policy.stall_after_s), type="integer", minimum=1,
                                description="lag and no batch for this long: restart"),
         "lag_alert_threshold": Param(int(Policy.lag_alert_threshold), type="integer", minimum=0,

@@ -5,8 +5,9 @@ Every day, backs up the warehouse behind `warehouse_default` (Amazon Redshift in
 PostgreSQL locally) to the object store behind `aws_default`, checks every backup against
 its source, and prunes old backups.
 
-* **backup_hoverboard**, **backup_trip**: the run's data interval, one UTC day of each
-  event table (by `event_time`, `start_time`); **backup_customer**: a full snapshot.
+* **backup_<table>**, one per declared message type (`schemas/<type>/type.yaml`):
+  `backup: day` types (hoverboard, trip), the run's data interval, one UTC day by their
+  event time; `backup: snapshot` types (customer), a full snapshot.
   Redshift writes Parquet itself (`UNLOAD ... IAM_ROLE ... FORMAT AS PARQUET`), PostgreSQL
   streams `COPY ... TO STDOUT` into Parquet. Re-running a day replaces its backup once the
   new one is verified; until then the verified one stays published. A re-run that finds
@@ -33,6 +34,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
+from hoverboard.backup.tables import backup_tables
 from hoverboard.dag_defaults import DEFAULT_ARGS
 from hoverboard.operators.backup import (
     WarehouseBackupOperator,
@@ -40,7 +42,7 @@ from hoverboard.operators.backup import (
     WarehouseBackupVerifyOperator,
 )
 
-TABLES = ["hoverboard", "trip", "customer"]
+TABLES = backup_tables()
 
 with DAG(
     dag_id="warehouse_backup",

@@ -4,7 +4,8 @@
 Restores backups made by `warehouse_backup` from the object store (`aws_default`) into the
 warehouse (`warehouse_default`). Triggered by hand, with these params:
 
-* **table**: `hoverboard` or `trip` (backed up by day), `customer` (snapshots).
+* **table**: a declared message type: `hoverboard` or `trip` (backed up by day), `customer`
+  (snapshots).
 * **from_day**, **to_day**: the days to restore (event tables; `to_day` empty: one day).
 * **snapshot_day**: the snapshot's date, or `latest` (customer).
 * **target_schema**: scratch schema to restore into; empty: `restore_<table>`.
@@ -24,6 +25,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from airflow.sdk import DAG, Param
+from hoverboard.backup.tables import backup_tables
 from hoverboard.dag_defaults import DEFAULT_ARGS
 from hoverboard.operators.backup import WarehouseRestoreOperator
 
@@ -36,7 +38,7 @@ with DAG(
     max_active_runs=1,
     default_args={**DEFAULT_ARGS, "retries": 1},
     params={
-        "table": Param("hoverboard", enum=["hoverboard", "trip", "customer"]),
+        "table": Param(backup_tables()[0], enum=backup_tables()),
         "from_day": Param("", type="string", description="first day, YYYY-MM-DD"),
         "to_day": Param("", type="string", description="last day (inclusive); empty: from_day"),
         "snapshot_day": Param("latest", type="string", description="YYYY-MM-DD or latest"),

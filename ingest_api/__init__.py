@@ -32,6 +32,7 @@ class IngestState:
     types: dict[str, MessageType]
     sinks: dict[str, Sink]
     api_keys: tuple[bytes, ...]
+    openapi: bytes | None = None  # the served document, built on first request
 
     def topics_for(self, sink_name: str) -> tuple[str, ...]:
         return tuple(t.config.topic for t in self.types.values() if t.config.sink == sink_name)
@@ -67,9 +68,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     types: dict[str, MessageType] = {}
     for name, conf in load_message_configs(app.config["MESSAGE_CONF"]).items():
         resolved = source.resolve(name, conf.schema_subject, conf.schema_version)
-        types[name] = MessageType(conf, resolved, EventValidator(resolved.schema))
-        log.info("serving %s: %s v%s from %s", name, resolved.subject, resolved.version,
-                 resolved.origin)
+        # Every version up to the one in force is served: a client names its version (the
+        # Hover-Schema-Version header), so producers can move to a new version one by one.
+        earlier = {}
+        for version in range(1, resolved.version):
+            older = source.resolve(name, conf.schema_subject, version)
+            earlier[version] = (older, EventValidator(older.schema))
+        types[name] = MessageType(conf, resolved, EventValidator(resolved.schema), earlier)
+        log.info("serving %s: %s v%s from %s (and v%s)", name, resolved.subject,
+                 resolved.version, resolved.origin, sorted(earlier) or "none")
     sinks = {name: _build_sink(name, app) for name in {t.config.sink for t in types.values()}}
     app.extensions["hover_ingest"] = IngestState(types, sinks, load_keys(app))
     alerts = AlertEmitter.from_environment(

@@ -2,9 +2,11 @@
 
 Defaults live in :class:`DefaultConfig`; every key can be overridden from the environment
 with the ``HOVER_INGEST_`` prefix (Flask's ``from_prefixed_env``: ``HOVER_INGEST_ACK_TIMEOUT_S=2``)
-and by the ``test_config`` passed to ``create_app``. Which message types an instance serves
-comes from its message files (``MESSAGE_CONF``), the seed's ``microservice_*.conf``: one
-instance per type, or all three in one process.
+and by the ``test_config`` passed to ``create_app``. An instance serves every declared
+message type (``schemas/<type>/type.yaml``: route, topic, partition key) unless its message
+files (``MESSAGE_CONF``, the seed's ``microservice_*.conf``) name the types it serves and
+set, per type, only what belongs to a deployment: the sink, a pinned schema version, and
+another topic.
 """
 
 from __future__ import annotations
@@ -18,13 +20,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-CONF_DIR = Path(__file__).resolve().parent / "conf"
+from schemas.types import declaration, declared_types
+
 SINKS = ("kafka", "warehouse")
+#: What a message file may set for a type; the rest is the type's declaration.
+DEPLOYMENT_SETTINGS = ("topic", "schema_version", "sink")
 
 
 class DefaultConfig:
-    #: Message files to load: a path, a glob, or several separated by ":".
-    MESSAGE_CONF = str(CONF_DIR / "*.conf")
+    #: Message files to load: a path, a glob, or several separated by ":"; empty: every
+    #: declared message type, with its declared topic, the latest schema, the Kafka sink.
+    MESSAGE_CONF = ""
     #: Read from HOVER_KAFKA_BOOTSTRAP / HOVER_SCHEMA_REGISTRY_URL when the app is created
     #: (not at import); no Kafka address means no start, never a silent default.
     KAFKA_BOOTSTRAP: str | None = None
@@ -96,8 +102,21 @@ def message_files(spec: str) -> list[Path]:
     return files
 
 
-def load_message_configs(spec: str) -> dict[str, MessageConfig]:
-    """Parse the message files; errors name the file and the setting."""
+def declared_config(name: str, **deployment: str) -> MessageConfig:
+    """A type as its declaration defines it, with a deployment's settings on top."""
+    declared = declaration(name)
+    return MessageConfig(name=name, topic=deployment.get("topic", declared.topic),
+                         schema_subject=declared.subject,
+                         schema_version=deployment.get("schema_version", "latest"),
+                         key_fields=declared.key_fields,
+                         sink=deployment.get("sink", "kafka"))
+
+
+def load_message_configs(spec: str = "") -> dict[str, MessageConfig]:
+    """The types an instance serves: every declared one (``spec`` empty), else those the
+    message files name, with their deployment settings; errors name the file and setting."""
+    if not spec.strip():
+        return {name: declared_config(name) for name in declared_types()}
     configs: dict[str, MessageConfig] = {}
     for path in message_files(spec):
         parser = configparser.ConfigParser()
@@ -105,25 +124,20 @@ def load_message_configs(spec: str) -> dict[str, MessageConfig]:
             raise ValueError(f"cannot read message configuration {path}")
         for name in parser.sections():
             section = parser[name]
-            try:
-                config = MessageConfig(
-                    name=name,
-                    topic=section.get("topic", name),
-                    schema_subject=section.get("schema_subject", f"{name}-value"),
-                    schema_version=section.get("schema_version", "latest"),
-                    key_fields=tuple(
-                        f.strip() for f in section["key_fields"].split(",") if f.strip()
-                    ),
-                    sink=section.get("sink", "kafka"),
-                )
-            except KeyError as exc:
-                raise ValueError(f"{path} [{name}]: missing setting {exc}") from None
+            if name not in declared_types():
+                raise ValueError(f"{path} [{name}]: no such message type; declared: "
+                                 f"{', '.join(declared_types())} (schemas/<type>/type.yaml)")
+            unknown = sorted(set(section) - set(DEPLOYMENT_SETTINGS))
+            if unknown:
+                raise ValueError(
+                    f"{path} [{name}]: {', '.join(unknown)} cannot be set here; a message file "
+                    f"sets only {', '.join(DEPLOYMENT_SETTINGS)}, the rest is declared in "
+                    f"schemas/{name}/type.yaml")
+            config = declared_config(name, **dict(section))
             if config.sink not in SINKS:
                 raise ValueError(
                     f"{path} [{name}]: sink must be one of {SINKS}, not {config.sink!r}"
                 )
-            if not config.key_fields:
-                raise ValueError(f"{path} [{name}]: key_fields is empty")
             if name in configs:
                 raise ValueError(f"{path}: message type {name!r} configured twice")
             configs[name] = config

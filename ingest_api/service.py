@@ -3,9 +3,10 @@ report each record's fate in order."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import orjson
@@ -20,13 +21,33 @@ from schemas.validation import EventValidator, FieldError
 
 @dataclass(frozen=True)
 class MessageType:
+    """A type as an instance serves it: ``schema`` is the version a request gets when it
+    names none (the latest served); ``earlier`` the older versions a client may name."""
+
     config: MessageConfig
     schema: ResolvedSchema
     validator: EventValidator
+    earlier: Mapping[int, tuple[ResolvedSchema, EventValidator]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.config.name
+
+    @property
+    def served_versions(self) -> tuple[int, ...]:
+        return (*sorted(self.earlier), self.schema.version)
+
+    def at_version(self, version: int) -> MessageType:
+        """This type validating (and labelling its records) with schema ``version``.
+
+        :raises LookupError: the instance does not serve that version.
+        """
+        if version == self.schema.version:
+            return self
+        if version not in self.earlier:
+            raise LookupError(version)
+        schema, validator = self.earlier[version]
+        return dataclasses.replace(self, schema=schema, validator=validator, earlier={})
 
 
 class RecordOutcome(NamedTuple):

@@ -7,11 +7,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from functools import cache
-from pathlib import Path
 
 import orjson
-import yaml
 from flask import Blueprint, Response, current_app, g, request
 
 from ingest_api import metrics
@@ -24,7 +21,8 @@ ingest = Blueprint("ingest", __name__)
 ops = Blueprint("ops", __name__)
 log = logging.getLogger(__name__)
 
-OPENAPI_FILE = Path(__file__).resolve().parent / "openapi.yaml"
+#: Request and response header naming the schema version of the body (default: the latest).
+SCHEMA_VERSION_HEADER = "Hover-Schema-Version"
 
 
 def state():
@@ -50,6 +48,7 @@ def post_events(message_type: str) -> Response:
         raise Problem(404, "unknown-message-type", "Unknown message type",
                       f"this instance ingests {', '.join(sorted(app_state.types))}",
                       message_types=sorted(app_state.types))
+    mtype = _requested_version(mtype)
     body = parse_body(request, max_records=current_app.config["MAX_BATCH_RECORDS"])
     outcomes = ingest_records(mtype, app_state.sinks[mtype.config.sink], body.records,
                               request_id=g.request_id)
@@ -72,6 +71,7 @@ def post_events(message_type: str) -> Response:
     latency.observe(time.perf_counter() - started)
     schema = {"subject": mtype.schema.subject, "version": mtype.schema.version}
     retry_after = {"Retry-After": str(current_app.config["RETRY_AFTER_S"])}
+    version_header = {SCHEMA_VERSION_HEADER: str(mtype.schema.version)}
 
     if not body.is_batch:
         outcome = outcomes[0]
@@ -85,7 +85,8 @@ def post_events(message_type: str) -> Response:
         return json_response({"result": "accepted", "request_id": g.request_id,
                               "topic": mtype.config.topic,
                               "partition": outcome.delivery.partition,
-                              "offset": outcome.delivery.offset}, status=201)
+                              "offset": outcome.delivery.offset, "schema": schema},
+                             status=201, headers=version_header)
 
     items = [o.as_item(i) for i, o in enumerate(outcomes)]
     summary = {"accepted": accepted, "rejected": rejected, "failed": failed}
@@ -100,7 +101,24 @@ def post_events(message_type: str) -> Response:
                       f"all {rejected} records rejected", items=items, schema=schema, **summary)
     return json_response({"request_id": g.request_id, "errors": rejected > 0,
                           "took_ms": round((time.perf_counter() - started) * 1000, 2),
-                          **summary, "items": items}, status=200)
+                          **summary, "schema": schema, "items": items}, status=200,
+                         headers=version_header)
+
+
+def _requested_version(mtype):
+    """The type at the schema version the request names, or at its latest."""
+    named = request.headers.get(SCHEMA_VERSION_HEADER)
+    if named is None:
+        return mtype
+    try:
+        return mtype.at_version(int(named))
+    except (ValueError, LookupError):
+        raise Problem(400, "unknown-schema-version", "Unknown schema version",
+                      f"{SCHEMA_VERSION_HEADER}: {named[:20]!r} is not a version of "
+                      f"{mtype.schema.subject} this instance accepts; send one of "
+                      f"{', '.join(map(str, mtype.served_versions))}, or no header for the "
+                      "latest", header=SCHEMA_VERSION_HEADER,
+                      versions=list(mtype.served_versions)) from None
 
 
 @ops.get("/health")
@@ -141,14 +159,14 @@ def prometheus_metrics() -> Response:
     return Response(body, content_type=content_type)
 
 
-@cache
-def _openapi() -> bytes:
-    return orjson.dumps(yaml.safe_load(OPENAPI_FILE.read_text()))
-
-
 @ops.get("/openapi.json")
 def openapi() -> Response:
-    return Response(_openapi(), mimetype="application/json")
+    app_state = state()
+    if app_state.openapi is None:  # built once per process, from the types it serves
+        from ingest_api.openapi import document
+
+        app_state.openapi = orjson.dumps(document(app_state.types))
+    return Response(app_state.openapi, mimetype="application/json")
 
 
 def assign_request_id() -> None:

@@ -58,6 +58,41 @@ class BatchResult:
     end_offsets: Mapping[int, int]
 
 
+def problems(rows: pa.Table, spec: TableSpec, schema: Mapping[str, Any],
+             validator: EventValidator, limits: TableLimits, engine: str) -> list[str | None]:
+    """Why each row cannot be loaded (None: it can), first rule that refuses it wins: the
+    schema (the message a client gets in a 422), then the table's limits. Pure: the same on
+    the driver and on an executor (``loader.staged``)."""
+    found = unconverted(rows, spec, schema,
+                        batch_problems(rows["raw_value"].to_pylist(), validator))
+    pointers = dict(spec.columns)
+    checked = rows.select(list(spec.load_columns))
+    for index, refused in enumerate(violations(checked, limits, engine=engine,
+                                               pointers=pointers)):
+        if refused and found[index] is None:
+            found[index] = "; ".join(map(str, refused))
+    return found
+
+
+def split(rows: pa.Table, found: list[str | None], spec: TableSpec, limits: TableLimits,
+          query_name: str) -> tuple[pa.Table, tuple[tuple, ...]]:
+    """(the rows to load, in ``spec.load_columns``; the dead letters, in
+    ``DEAD_LETTER_COLUMNS`` order) given each row's problem from :func:`problems`."""
+    valid = valid_mask(found)
+    # Date-times that came as text (not through Spark's parse) go to the warehouse in
+    # UTC: no engine parses an offset itself (PostgreSQL refuses beyond ±15:59).
+    good = utc_timestamps(rows.filter(valid).select(list(spec.load_columns)),
+                          [c.name for c in limits.columns if c.data_type in TIMESTAMP_TYPES])
+    bad = rows.append_column("problems", pa.array(found, pa.string())).filter(pc.invert(valid))
+    letters = tuple(
+        (r["source_topic"], r["source_partition"], r["source_offset"], query_name,
+         r["raw_key"], r["raw_value"], r["problems"][:MAX_ERROR], r["received_at"])
+        for r in bad.select(["source_topic", "source_partition", "source_offset", "raw_key",
+                             "raw_value", "problems", "received_at"]).to_pylist()
+    )
+    return good, letters
+
+
 class BatchLoad:
     """The per-batch path of one query into one table (one instance per query)."""
 
@@ -84,18 +119,9 @@ class BatchLoad:
         return self._limits
 
     def problems(self, rows: pa.Table) -> list[str | None]:
-        """Why each row cannot be loaded (None: it can), first rule that refuses it wins:
-        the schema (the message a client gets in a 422), then the table's limits."""
-        found = unconverted(rows, self.spec, self.schema,
-                            batch_problems(rows["raw_value"].to_pylist(), self.validator))
-        pointers = dict(self.spec.columns)
-        checked = rows.select(list(self.spec.load_columns))
-        for index, refused in enumerate(violations(checked, self.limits,
-                                                   engine=self.loader.engine,
-                                                   pointers=pointers)):
-            if refused and found[index] is None:
-                found[index] = "; ".join(map(str, refused))
-        return found
+        """Why each row cannot be loaded (None: it can): :func:`problems`."""
+        return problems(rows, self.spec, self.schema, self.validator, self.limits,
+                        self.loader.engine)
 
     def _known_offsets(self) -> dict[int, int]:
         if self._offsets is None:
@@ -110,26 +136,13 @@ class BatchLoad:
                  started: float | None = None) -> BatchResult:
         """Load one batch: ``rows`` has the spec's load columns plus ``BATCH_COLUMNS``."""
         started = time.monotonic() if started is None else started
-        problems = self.problems(rows)
-        valid = valid_mask(problems)
-        # Date-times that came as text (not through Spark's parse) go to the warehouse in
-        # UTC: no engine parses an offset itself (PostgreSQL refuses beyond ±15:59).
-        good = utc_timestamps(rows.filter(valid).select(list(self.spec.load_columns)),
-                              [c.name for c in self.limits.columns
-                               if c.data_type in TIMESTAMP_TYPES])
-        bad = rows.append_column("problems", pa.array(problems, pa.string())).filter(
-            pc.invert(valid))
+        good, letters = split(rows, self.problems(rows), self.spec, self.limits,
+                              self.query_name)
         offsets = dict(self._known_offsets())
         per_partition = rows.group_by("source_partition").aggregate([("source_offset", "max")])
         for partition, last in zip(per_partition["source_partition"].to_pylist(),
                                    per_partition["source_offset_max"].to_pylist(), strict=True):
             offsets[partition] = max(offsets.get(partition, 0), last + 1)
-        letters = tuple(
-            (r["source_topic"], r["source_partition"], r["source_offset"], self.query_name,
-             r["raw_key"], r["raw_value"], r["problems"][:MAX_ERROR], r["received_at"])
-            for r in bad.select(["source_topic", "source_partition", "source_offset", "raw_key",
-                                 "raw_value", "problems", "received_at"]).to_pylist()
-        )
 
         run_id = self.run_id()
 

@@ -6,21 +6,23 @@ from __future__ import annotations
 import os
 
 from loader.base import Loader
+from runtime.settings import warehouse_connection
 
 
 def loader_from_environment() -> Loader:
-    """``HOVER_WAREHOUSE_ENGINE`` (postgres, the default, or redshift) and its settings:
-    postgres: ``HOVER_WAREHOUSE_DSN`` and optionally ``HOVER_WAREHOUSE_ISOLATION``
-    (``serializable`` to behave like Redshift); redshift: ``HOVER_WAREHOUSE_DSN`` plus
+    """The warehouse connection (``AIRFLOW_CONN_WAREHOUSE_DEFAULT``, the one setting Airflow
+    reads too: see ``runtime.settings``) and the engine's own settings. The engine is the
+    connection's type unless ``HOVER_WAREHOUSE_ENGINE`` says otherwise (the Redshift code
+    path run against PostgreSQL, as the tests do). postgres: optionally
+    ``HOVER_WAREHOUSE_ISOLATION`` (``serializable`` to behave like Redshift); redshift:
     ``HOVER_REDSHIFT_IAM_ROLE``, ``HOVER_REDSHIFT_STAGING`` (s3://bucket/prefix)."""
-    engine = os.environ.get("HOVER_WAREHOUSE_ENGINE", "postgres")
-    dsn = os.environ.get("HOVER_WAREHOUSE_DSN")
-    if not dsn:
-        raise RuntimeError("HOVER_WAREHOUSE_DSN is not set (bin/stack up writes it to stack.env)")
+    connection = warehouse_connection()
+    engine = os.environ.get("HOVER_WAREHOUSE_ENGINE") or connection.conn_type
     if engine == "postgres":
         from loader.postgres import PostgresLoader
 
-        return PostgresLoader(dsn, isolation=os.environ.get("HOVER_WAREHOUSE_ISOLATION") or None)
+        return PostgresLoader(connection.dsn(),
+                              isolation=os.environ.get("HOVER_WAREHOUSE_ISOLATION") or None)
     if engine == "redshift":
         from loader.redshift import RedshiftLoader
 

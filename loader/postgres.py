@@ -17,8 +17,9 @@ def copy_from_stdin(table: sql.Composable, columns) -> sql.Composed:
         table, sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Literal(CSV_NULL))
 
 
-def merge_statement(spec: TableSpec, stage: str) -> sql.Composed:
+def merge_statement(spec: TableSpec, stage: str | sql.Composable) -> sql.Composed:
     """The set-based statement moving a staged batch into the table, idempotently.
+    ``stage``: a table name, or a composed (schema-qualified) identifier.
 
     Duplicates inside the batch are resolved first (``DISTINCT ON`` the key): the earliest
     offset for event tables, the newest version for ``latest`` tables.
@@ -45,7 +46,8 @@ def merge_statement(spec: TableSpec, stage: str) -> sql.Composed:
     return sql.SQL(
         "INSERT INTO {target} ({columns}) SELECT DISTINCT ON ({key}) {columns} FROM {stage} "
         "ORDER BY {order} ON CONFLICT ({key}) {conflict}"
-    ).format(target=target, columns=columns, key=key, stage=sql.Identifier(stage),
+    ).format(target=target, columns=columns, key=key,
+             stage=stage if isinstance(stage, sql.Composable) else sql.Identifier(stage),
              order=order, conflict=conflict)
 
 
@@ -59,6 +61,7 @@ class PostgresLoader:
     def __init__(self, dsn: str, *, max_connections: int = 4, isolation: str | None = None,
                  retry_policy: RetryPolicy = DEFAULT_RETRY,
                  retries: RetryCounter | None = None) -> None:
+        self.dsn = dsn  # executors stage batches on their own connections (loader.staged)
         kwargs: dict = {"application_name": "hoverboard-loader"}
         if isolation is not None:
             level = isolation.strip().lower().replace(" ", "\\ ")  # an options value escapes spaces

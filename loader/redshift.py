@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 import pyarrow as pa
 from psycopg import sql
@@ -59,13 +59,15 @@ def _key_match(spec: TableSpec, left: str, right: str) -> sql.Composed:
         for k in spec.key)
 
 
-def copy_statement(spec: TableSpec, stage: str, s3_uri: str, iam_role: str) -> str:
+def copy_statement(spec: TableSpec, stage: str, s3_uri: str, iam_role: str, *,
+                   manifest: bool = False) -> str:
     """COPY of the staged CSV, reading it as ``loader.base.to_csv`` wrote it: nulls are the
     ``CSV_NULL`` marker (Redshift would read an empty VARCHAR field as ''), timestamps one
-    of the forms ``TIMEFORMAT 'auto'`` documents."""
+    of the forms ``TIMEFORMAT 'auto'`` documents. ``manifest``: ``s3_uri`` is a manifest
+    listing the files (a batch staged by many executors, ``loader.staged``)."""
     return _text(sql.SQL(
         "COPY {stage} ({columns}) FROM {uri} IAM_ROLE {role} FORMAT AS CSV GZIP "
-        "NULL AS {null} TIMEFORMAT 'auto'"
+        "NULL AS {null} TIMEFORMAT 'auto'" + (" MANIFEST" if manifest else "")
     ).format(stage=_ident(stage), columns=_cols(spec.load_columns),
              uri=sql.Literal(s3_uri), role=sql.Literal(iam_role), null=sql.Literal(CSV_NULL)))
 
@@ -182,12 +184,14 @@ class RedshiftLoader:
         import boto3
         import redshift_connector
 
-        dsn = urlparse(os.environ["HOVER_WAREHOUSE_DSN"])
+        from runtime.settings import warehouse_connection
+
+        warehouse = warehouse_connection()
 
         def connect():
             conn = redshift_connector.connect(
-                host=dsn.hostname, port=dsn.port or 5439, database=dsn.path.lstrip("/"),
-                user=unquote(dsn.username or ""), password=unquote(dsn.password or ""))
+                host=warehouse.host, port=warehouse.port or 5439, database=warehouse.database,
+                user=warehouse.login, password=warehouse.password)
             # GETDATE() and SYSDATE (the tables' loaded_at defaults) are in the session's
             # time zone, which a user's settings can change: pin it to UTC.
             conn.cursor().execute(SESSION_TIME_ZONE)
@@ -205,6 +209,21 @@ class RedshiftLoader:
     def copy_into_stage(self, cursor, spec: TableSpec, stage: str, key: str) -> None:
         cursor.execute(copy_statement(spec, stage, f"s3://{self.bucket}/{key}", self.iam_role))
 
+    def copy_manifest_into_stage(self, cursor, spec: TableSpec, stage: str,
+                                 manifest_key: str) -> None:
+        cursor.execute(copy_statement(spec, stage, f"s3://{self.bucket}/{manifest_key}",
+                                      self.iam_role, manifest=True))
+
+    def load_manifest(self, spec: TableSpec, manifest_key: str, *,
+                      in_transaction: InTransaction | None = None,
+                      also_lock: Sequence[str] = ()) -> int:
+        """Like :meth:`load`, for a batch already staged in S3 by many writers and listed
+        in a manifest (``loader.staged``): one ``COPY ... MANIFEST``, the same merge."""
+        return run_with_retry(
+            lambda: self._load_once(spec, manifest_key, in_transaction, also_lock,
+                                    manifest=True),
+            policy=self.retry_policy, counter=self.retries, what=f"load into {spec.table}")
+
     def load(self, spec: TableSpec, rows: pa.Table, *,
              in_transaction: InTransaction | None = None,
              also_lock: Sequence[str] = ()) -> int:
@@ -219,7 +238,8 @@ class RedshiftLoader:
                 self.s3.delete_object(Bucket=self.bucket, Key=key)
 
     def _load_once(self, spec: TableSpec, key: str | None,
-                   in_transaction: InTransaction | None, also_lock: Sequence[str]) -> int:
+                   in_transaction: InTransaction | None, also_lock: Sequence[str], *,
+                   manifest: bool = False) -> int:
         stage = f"stage_{spec.table_name}_{uuid.uuid4().hex[:8]}"
         conn = self.connect()
         try:
@@ -230,7 +250,10 @@ class RedshiftLoader:
             if key is not None:
                 for statement in before[1:]:
                     cursor.execute(statement)
-                self.copy_into_stage(cursor, spec, stage, key)
+                if manifest:
+                    self.copy_manifest_into_stage(cursor, spec, stage, key)
+                else:
+                    self.copy_into_stage(cursor, spec, stage, key)
                 cursor.execute(range_statement(spec, stage))
                 bounds = tuple(cursor.fetchone())
                 for statement in after_copy(spec, stage, bounds):

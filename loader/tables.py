@@ -1,20 +1,18 @@
-"""How each message type maps onto its warehouse table: ``loader/tables/<type>.conf``."""
+"""How each message type maps onto its warehouse table, as its declaration says
+(``schemas/<type>/type.yaml``, read by :mod:`schemas.types`)."""
 
 from __future__ import annotations
 
-import configparser
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-TABLES_DIR = Path(__file__).resolve().parent / "tables"
-MODES = ("insert", "latest")
+from schemas.types import Declaration, declaration, declared_types
 
 #: Load metadata every table carries after the event's own columns (NULL where the event
 #: did not come through Kafka, as with ingest instances writing straight to the warehouse).
@@ -55,8 +53,12 @@ class TableSpec:
 
 
 def _resolve(record: Mapping[str, Any], pointer: str) -> Any:
+    """The value at ``pointer``; None where an optional field is absent (a record of an
+    earlier schema version, without a field a later one added)."""
     value: Any = record
     for part in pointer.strip("/").split("/"):
+        if part not in value:
+            return None
         value = value[part]
     return value
 
@@ -78,18 +80,15 @@ def rows_from_events(spec: TableSpec, records: Sequence[Mapping[str, Any]], *,
     columns: dict[str, pa.Array] = {}
     for column, pointer in spec.columns:
         values = [_resolve(r, pointer) for r in records]
-        if column in spec.time_columns:
-            columns[column] = pa.array(
-                [None if v is None else parse_date_time(v) for v in values],
-                pa.timestamp("us", tz="UTC"))
-        else:
-            columns[column] = pa.array(values)
+        # A column no record has (a field of a later schema version) is still typed.
+        columns[column] = pa.array(values, pa.string() if column in spec.time_columns or all(
+            v is None for v in values) else None)
     count = len(records)
     columns["source_topic"] = pa.nulls(count, pa.string())
     columns["source_partition"] = pa.nulls(count, pa.int32())
     columns["source_offset"] = pa.nulls(count, pa.int64())
     columns["received_at"] = pa.array(received_at, pa.timestamp("ms", tz="UTC"))
-    return pa.table(columns)
+    return utc_timestamps(pa.table(columns), spec.time_columns)
 
 
 def utc_timestamps(rows: pa.Table, columns: Sequence[str]) -> pa.Table:
@@ -110,53 +109,28 @@ def _utc(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        return datetime.fromisoformat(value).astimezone(UTC)
+        return parse_date_time(value)
     except (ValueError, OverflowError):
         return None
 
 
-def _parse(path: Path) -> TableSpec:
-    parser = configparser.ConfigParser()
-    parser.optionxform = str  # column names are case-sensitive identifiers
-    parser.read(path)
-    [message_type] = parser.sections()
-    section = parser[message_type]
-    columns = []
-    for line in section["columns"].strip().splitlines():
-        column, _, pointer = line.partition("=")
-        if not pointer.strip().startswith("/"):
-            raise ValueError(f"{path}: column {column.strip()!r} needs a JSON pointer")
-        columns.append((column.strip(), pointer.strip()))
-    spec = TableSpec(
-        message_type=message_type,
-        table=section["table"],
-        key=tuple(k.strip() for k in section["key"].split(",")),
-        mode=section.get("mode", "insert"),
-        columns=tuple(columns),
-        version_by=section.get("version_by"),
-        range_by=section.get("range_by"),
-        time_columns=tuple(c.strip() for c in section.get("time_columns", "").split(",")
-                           if c.strip()),
-    )
-    if spec.mode not in MODES:
-        raise ValueError(f"{path}: mode must be one of {MODES}")
-    if spec.mode == "latest" and spec.version_by not in spec.event_columns:
-        raise ValueError(f"{path}: mode latest needs version_by naming one of the columns")
-    missing = set(spec.key) - set(spec.event_columns)
-    if missing:
-        raise ValueError(f"{path}: key columns {sorted(missing)} are not mapped")
-    if spec.range_by is None or spec.range_by not in spec.key:
-        raise ValueError(f"{path}: range_by must name a key column (the table's leading sort"
-                         " key), so merges scan only the batch's range of it")
-    unmapped = set(spec.time_columns) - set(spec.event_columns)
-    if unmapped:
-        raise ValueError(f"{path}: time_columns {sorted(unmapped)} are not mapped")
-    return spec
-
-
 @cache
+def _spec(declaration: Declaration) -> TableSpec:
+    return TableSpec(
+        message_type=declaration.name,
+        table=declaration.table,
+        key=declaration.natural_key,
+        mode=declaration.merge.rule,
+        columns=declaration.columns,
+        version_by=declaration.merge.version_by,
+        range_by=declaration.range_by,
+        time_columns=declaration.time_columns,
+    )
+
+
 def table_spec(message_type: str) -> TableSpec:
-    path = TABLES_DIR / f"{message_type}.conf"
-    if not path.exists():
-        raise LookupError(f"no table mapping for {message_type!r} ({path})")
-    return _parse(path)
+    """The type's table mapping, from its declaration (``schemas/<type>/type.yaml``)."""
+    if message_type not in declared_types():
+        raise LookupError(f"no table mapping for {message_type!r}: no schemas/{message_type}/ "
+                          f"(declared: {', '.join(declared_types())})")
+    return _spec(declaration(message_type))

@@ -18,9 +18,9 @@ marked alerted.
 A newly promoted model is picked up at the next batch: the query, its checkpoint and its
 position stay, and detections already alerted are not alerted again.
 
-Usage (supervised by ``streaming_supervisor`` through ``spark/conf/failure_detection_sink.conf``)::
+Usage (supervised by ``streaming_supervisor`` through ``spark/conf/failure_detection.conf``)::
 
-    python -m ml.scoring_job --config spark/conf/failure_detection_sink.conf
+    python -m ml.scoring_job --config spark/conf/failure_detection.conf
 """
 
 from __future__ import annotations
@@ -96,12 +96,13 @@ class ScoringConfig:
     realert_after_minutes: float
 
     @classmethod
-    def load(cls, path: str | Path) -> ScoringConfig:
+    def load(cls, path: str | Path, message_type: str | None = None) -> ScoringConfig:
         parser = configparser.ConfigParser(interpolation=None)
         if not parser.read(path):
             raise FileNotFoundError(f"scoring configuration {path} not found")
         section = parser["scoring"]
-        return cls(SinkConfig.load(path), section.get("model_name", registry.MODEL_NAME),
+        return cls(SinkConfig.load(path, message_type),
+                   section.get("model_name", registry.MODEL_NAME),
                    section.getint("watermark_seconds", 60), section.getfloat("threshold", 0.5),
                    section.getfloat("realert_after_minutes", 30.0))
 
@@ -292,12 +293,15 @@ def main(argv: list[str] | None = None) -> int:
     from schemas.registry import SchemaSource
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="spark/conf/failure_detection_sink.conf")
+    parser.add_argument("--config", required=True, help="spark/conf/failure_detection.conf")
+    parser.add_argument("--type", dest="message_type",
+                        help="the telemetry's message type (the supervisor passes it; it must "
+                             "be the config's)")
     parser.add_argument("--available-now", action="store_true",
                         help="score what is in the topic now, then stop")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    config = ScoringConfig.load(args.config)
+    config = ScoringConfig.load(args.config, args.message_type)
     schema = SchemaSource(os.environ.get("HOVER_SCHEMA_REGISTRY_URL")).resolve(
         config.sink.message_type, config.sink.schema_subject, config.sink.schema_version).schema
     url = os.environ.get("HOVER_ELASTICSEARCH_URL")

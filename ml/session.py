@@ -116,7 +116,8 @@ def session(app_name: str = "hoverboard-ml", *,
 
 
 def jdbc_url(dsn: str) -> tuple[str, dict[str, str]]:
-    """A libpq DSN (``HOVER_WAREHOUSE_DSN``) as a JDBC URL and its user/password properties."""
+    """A libpq DSN (``runtime.settings.warehouse_dsn``) as a JDBC URL and its user/password
+    properties."""
     from psycopg.conninfo import conninfo_to_dict
 
     params = conninfo_to_dict(dsn)
@@ -138,17 +139,21 @@ class Warehouse:
 
     @classmethod
     def from_environment(cls, dsn: str | None = None) -> Warehouse:
-        engine = os.environ.get("HOVER_WAREHOUSE_ENGINE", "postgres")
-        dsn = dsn or os.environ.get("HOVER_WAREHOUSE_DSN", "")
+        """The warehouse of the platform's one setting (``AIRFLOW_CONN_WAREHOUSE_DEFAULT``,
+        ``runtime.settings``), or of ``dsn``; the engine is the connection's type unless
+        ``HOVER_WAREHOUSE_ENGINE`` says otherwise, as for the loader."""
+        from runtime.settings import warehouse_connection
+
+        connection = None if dsn else warehouse_connection()
+        engine = (os.environ.get("HOVER_WAREHOUSE_ENGINE")
+                  or (connection.conn_type if connection else "postgres"))
+        dsn = dsn or connection.dsn()
         if engine == "redshift":
             url = os.environ.get("HOVER_WAREHOUSE_JDBC_URL")
             if not url:
                 raise RuntimeError("HOVER_WAREHOUSE_ENGINE=redshift needs HOVER_WAREHOUSE_JDBC_URL "
                                    "(jdbc:redshift:iam://<cluster>:<region>/<database>)")
             return cls(url, {"driver": DRIVERS["redshift"]}, engine, dsn)
-        if not dsn:
-            raise RuntimeError("HOVER_WAREHOUSE_DSN is not set: "
-                               "set -a; . \"$(bin/stack env)\"; set +a")
         url, properties = jdbc_url(dsn)
         return cls(url, properties | {"driver": DRIVERS["postgres"]}, engine, dsn)
 

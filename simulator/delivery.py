@@ -133,6 +133,11 @@ class Stats:
     in_flight: int = 0  # taken by a lane, not final yet (in a request or waiting to retry)
     last_sim_ms: int = 0
     latencies: deque = field(default_factory=lambda: deque(maxlen=50_000))
+    #: Kept only when set to lists (a soak audits them; a plain run keeps nothing per event):
+    #: every acknowledged event as (monotonic time of its 2xx, event), and every request as
+    #: (monotonic start, seconds, HTTP status or None for no answer).
+    acknowledged: list | None = None
+    request_log: list | None = None
 
     @property
     def done(self) -> int:
@@ -155,6 +160,8 @@ class Stats:
         if pending.stored:
             outcome = "accepted"  # a resend to keep order failed, but the event is stored
         if outcome == "accepted":
+            if self.acknowledged is not None:
+                self.acknowledged.append((time.monotonic(), event))
             self.accepted[event.type] += 1
             if event.invalid:
                 self.invalid_accepted += 1
@@ -367,6 +374,7 @@ class Sender:
             item.attempts += 1
         self.stats.requests += 1
         started = time.perf_counter()
+        status: int | None = None
         try:
             async with self.session.post(self.urls[first.type], data=body,
                                          headers=headers) as response:
@@ -377,7 +385,10 @@ class Sender:
         except (aiohttp.ClientError, TimeoutError) as exc:
             return Reply(None, None, None, f"connection {type(exc).__name__}")
         finally:
-            self.stats.latencies.append(time.perf_counter() - started)
+            took = time.perf_counter() - started
+            self.stats.latencies.append(took)
+            if self.stats.request_log is not None:
+                self.stats.request_log.append((time.monotonic() - took, took, status))
         parsed: Any = None
         if is_json:
             try:

@@ -46,7 +46,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from ingest_api.config import DefaultConfig, load_message_configs
+from ingest_api.config import load_message_configs
 from schemas.keys import key_text
 
 MESSAGE_TYPES = ("hoverboard", "customer", "trip")
@@ -72,9 +72,9 @@ Position = tuple[float, float]
 
 @cache
 def key_fields() -> dict[str, tuple[str, ...]]:
-    """Partition key fields per message type, read from the ingest API's message files (the
-    one place they are configured)."""
-    configs = load_message_configs(DefaultConfig.MESSAGE_CONF)
+    """Partition key fields per message type, from the types' declarations (the one place
+    they are configured)."""
+    configs = load_message_configs()
     return {name: configs[name].key_fields for name in MESSAGE_TYPES}
 
 

@@ -1,4 +1,11 @@
-"""A sink job's configuration file (``spark/conf/<type>_sink.conf``)."""
+"""A sink job's configuration: its message type's declaration (``schemas/<type>/type.yaml``:
+topic, subject) and the jobs' tuning (``spark/conf/sink.conf``: ``[sink]`` for every type,
+``[<type>]`` overrides for one).
+
+A file whose ``[sink]`` section names its ``message_type`` (a test's or a benchmark's
+scratch job) may also set ``query_name``, ``topic``, ``schema_subject`` and
+``checkpoint_location`` itself.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-CONF_DIR = Path(__file__).resolve().parent / "conf"
+from runtime.settings import asset
+
+CONF_DIR = asset("spark", "conf")
+#: The one sink configuration of the platform.
+SINK_CONF = CONF_DIR / "sink.conf"
 
 
 @dataclass(frozen=True)
@@ -21,32 +32,53 @@ class SinkConfig:
     max_offsets_per_trigger: int
     starting_offsets: str
     checkpoint_location: str
-    #: The driver this file configures, relative to the repository (the sink by default;
-    #: ``ml/scoring_job.py`` for failure detection).
+    #: The driver this file configures, relative to the platform's code (the sink by
+    #: default; ``ml/scoring_job.py`` for failure detection).
     application: str = "spark/sink_job.py"
 
     @classmethod
-    def load(cls, path: str | Path) -> SinkConfig:
+    def load(cls, path: str | Path = SINK_CONF, message_type: str | None = None) -> SinkConfig:
+        """The job of ``message_type`` (default: the file's ``[sink] message_type``)."""
+        from schemas.types import declaration
+
         parser = configparser.ConfigParser(interpolation=None)
         if not parser.read(path):
             raise FileNotFoundError(f"sink configuration {path} not found")
-        section = parser["sink"]
+        values = dict(parser["sink"])
+        message_type = message_type or values.get("message_type")
+        if not message_type:
+            raise ValueError(f"{path}: no message type: pass one (--type) or set "
+                             "message_type in [sink]")
+        if values.get("message_type", message_type) != message_type:
+            raise ValueError(f"{path}: is the job of {values['message_type']!r}, "
+                             f"not {message_type!r}")
+        if parser.has_section(message_type):
+            values.update(parser[message_type])
+        declared = declaration(message_type)
+        query_name = values.get("query_name", f"{message_type}_sink")
 
-        def expand(key: str) -> str:
-            value = os.path.expandvars(section[key])
+        def expand(key: str, text: str) -> str:
+            value = os.path.expandvars(text)
             if "$" in value:
-                raise ValueError(f"{path}: {key} = {section[key]!r} names an unset variable")
+                raise ValueError(f"{path}: {key} = {text!r} names an unset variable")
             return value
 
+        if "checkpoint_location" in values:
+            checkpoint = expand("checkpoint_location", values["checkpoint_location"])
+        elif "checkpoint_root" in values:
+            checkpoint = str(Path(expand("checkpoint_root", values["checkpoint_root"]))
+                             / query_name)
+        else:
+            raise ValueError(f"{path}: set checkpoint_root (or checkpoint_location)")
         return cls(
-            query_name=section["query_name"],
-            message_type=section["message_type"],
-            topic=section["topic"],
-            schema_subject=section["schema_subject"],
-            schema_version=section.get("schema_version", "latest"),
-            trigger_seconds=section.getfloat("trigger_seconds", 2.0),
-            max_offsets_per_trigger=section.getint("max_offsets_per_trigger", 100000),
-            starting_offsets=section.get("starting_offsets", "earliest"),
-            checkpoint_location=expand("checkpoint_location"),
-            application=section.get("application", cls.application),
+            query_name=query_name,
+            message_type=message_type,
+            topic=values.get("topic", declared.topic),
+            schema_subject=values.get("schema_subject", declared.subject),
+            schema_version=values.get("schema_version", "latest"),
+            trigger_seconds=float(values.get("trigger_seconds", 2.0)),
+            max_offsets_per_trigger=int(values.get("max_offsets_per_trigger", 100000)),
+            starting_offsets=values.get("starting_offsets", "earliest"),
+            checkpoint_location=checkpoint,
+            application=values.get("application", cls.application),
         )

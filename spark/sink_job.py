@@ -3,8 +3,9 @@
 Reads the topic named in the config file, parses each record with a Spark schema derived
 from the topic's JSON Schema (from the schema registry, ``schemas/`` as fallback), flattens
 it to the table's columns and hands every micro-batch to ``loader.batch`` through
-``foreachBatch``, which checks each record with the ingest API's validator
-(``spark.checks``) and the table's own limits (``loader.limits``), then:
+``foreachBatch``. The rows never come to the driver: each executor checks its partition's
+records with the ingest API's validator (``spark.checks``) and the table's own limits
+(``loader.limits``) and stages them (``loader.staged``); the driver commits the batch:
 
 * valid rows are bulk-loaded and merged on the natural key (``loader/``), so a batch that
   Spark replays after a crash (its offsets are checkpointed only after it succeeded)
@@ -17,8 +18,8 @@ it to the table's columns and hands every micro-batch to ``loader.batch`` throug
 
 Usage (settings from the environment: stack.env locally)::
 
-    spark-submit --jars "$HOVER_SPARK_JARS" spark/sink_job.py --config spark/conf/trip_sink.conf
-    python -m spark.sink_job --config spark/conf/trip_sink.conf  # master: $HOVER_SPARK_MASTER
+    spark-submit --jars "$HOVER_SPARK_JARS" spark/sink_job.py --type trip
+    python -m spark.sink_job --type trip  # master: $HOVER_SPARK_MASTER
 """
 
 from __future__ import annotations
@@ -29,17 +30,18 @@ import os
 import sys
 import threading
 import time
+from functools import partial
 
 from pyspark.sql import DataFrame, SparkSession
 
 from alerts.document import Severity
 from alerts.emitter import AlertEmitter
 from loader.base import Loader
-from loader.batch import BatchLoad
 from loader.factory import loader_from_environment
+from loader.staged import SUMMARY_DDL, PartitionSummary, StagedLoad, stage_batches, staging_for
 from loader.tables import TableSpec, table_spec
 from schemas.registry import SchemaSource
-from spark.config import SinkConfig
+from spark.config import SINK_CONF, SinkConfig
 from spark.transform import decode, flatten
 
 log = logging.getLogger("spark.sink_job")
@@ -59,6 +61,9 @@ def build_session(app_name: str) -> SparkSession:
         builder = builder.master(os.environ["HOVER_SPARK_MASTER"])
     if os.environ.get("HOVER_SPARK_JARS"):  # the connector from the local cache, no resolving
         builder = builder.config("spark.jars", os.environ["HOVER_SPARK_JARS"])
+    # Executors run this job's Python (loader.staged): the driver's interpreter unless
+    # spark-submit (spark.pyspark.python) or a packaged environment names another.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if os.environ.get("SPARK_LOCAL_IP"):
         builder = (builder.config("spark.driver.host", os.environ["SPARK_LOCAL_IP"])
                    .config("spark.driver.bindAddress", os.environ["SPARK_LOCAL_IP"]))
@@ -110,9 +115,10 @@ def read_topic(spark: SparkSession, config: SinkConfig, bootstrap: str) -> DataF
 
 
 class BatchWriter:
-    """The ``foreachBatch`` function: one Spark action per batch, then ``loader.batch``
-    (validate, check the table's limits, load, dead letters and progress in one
-    transaction), then an alert if records became dead letters."""
+    """The ``foreachBatch`` function: the driver readies the batch's staging area, one Spark
+    action stages every partition on the executors (``loader.staged``: validate, check the
+    table's limits, COPY; only summaries come back), the driver merges and records dead
+    letters and progress in one transaction, then alerts if records became dead letters."""
 
     def __init__(self, config: SinkConfig, spec: TableSpec, schema: dict, loader: Loader,
                  alerts: AlertEmitter | None = None) -> None:
@@ -123,8 +129,9 @@ class BatchWriter:
         self.alerts = alerts
         self._run_id: str | None = None
         self._run_known = threading.Event()
-        self.load = BatchLoad(spec=spec, schema=schema, loader=loader,
-                              query_name=config.query_name, run_id=lambda: self.run_id)
+        self.load = StagedLoad(staging=staging_for(loader), spec=spec, schema=schema,
+                               loader=loader, query_name=config.query_name,
+                               run_id=lambda: self.run_id)
 
     def started(self, run_id: str) -> None:
         """The query's id, known once ``writeStream.start()`` returned."""
@@ -139,25 +146,31 @@ class BatchWriter:
                                f"known {RUN_ID_TIMEOUT_S} s after its first batch")
         return self._run_id
 
+    def stage(self, batch: DataFrame, plan) -> list[PartitionSummary]:
+        """The batch's one Spark action: every partition staged where it was read."""
+        staged = batch.mapInArrow(partial(stage_batches, plan), SUMMARY_DDL)
+        return [PartitionSummary.from_json(row.summary) for row in staged.collect()]
+
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
-        rows = batch.toArrow()
-        if rows.num_rows == 0:
+        plan = self.load.begin(batch_id)
+        if plan is None:
+            log.info("%s batch %d: committed before, nothing to do", self.config.query_name,
+                     batch_id)
             return
-        result = self.load(rows, batch_id, started=started)
-        letters = result.letters
-        if letters and self.alerts is not None:
+        result = self.load.commit(plan, self.stage(batch, plan), started=started)
+        if result.dead_letters and self.alerts is not None:
+            partition, offset, error = result.first_letter
             self.alerts.emit(
                 "dead_letters",
-                f"{self.config.query_name}: {len(letters)} record(s) of batch {batch_id} "
-                f"could not be loaded and went to platform.dead_letters",
+                f"{self.config.query_name}: {result.dead_letters} record(s) of batch "
+                f"{batch_id} could not be loaded and went to platform.dead_letters",
                 details={"query": self.config.query_name, "batch_id": batch_id,
-                         "count": len(letters), "topic": self.config.topic,
-                         "first": {"partition": letters[0][1], "offset": letters[0][2],
-                                   "error": letters[0][6][:500]}},
+                         "count": result.dead_letters, "topic": self.config.topic,
+                         "first": {"partition": partition, "offset": offset, "error": error}},
                 rate_key="dead_letters")
         log.info("%s batch %d: %d in, %d written, %d dead letters", self.config.query_name,
-                 batch_id, rows.num_rows, result.written, len(letters))
+                 batch_id, result.input_rows, result.written, result.dead_letters)
 
 
 def start(spark: SparkSession, config: SinkConfig, *, bootstrap: str, loader: Loader,
@@ -181,12 +194,15 @@ def start(spark: SparkSession, config: SinkConfig, *, bootstrap: str, loader: Lo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="spark/conf/<type>_sink.conf")
+    parser.add_argument("--config", default=str(SINK_CONF),
+                        help="sink configuration (default: spark/conf/sink.conf)")
+    parser.add_argument("--type", dest="message_type",
+                        help="the message type to sink (default: the config's message_type)")
     parser.add_argument("--available-now", action="store_true",
                         help="process what is in the topic now, then stop (backfills, tests)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    config = SinkConfig.load(args.config)
+    config = SinkConfig.load(args.config, args.message_type)
     resolved = SchemaSource(os.environ.get("HOVER_SCHEMA_REGISTRY_URL")).resolve(
         config.message_type, config.schema_subject, config.schema_version)
     log.info("%s: %s v%s (from %s) into %s", config.query_name, resolved.subject,

@@ -14,6 +14,8 @@ import pwd
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runtime.settings import env_int  # noqa: F401 - the stack's settings read it too
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: Ingest API instances behind NGINX (``HOVER_INGEST_INSTANCES``): ``ingest_1`` ... ``ingest_N``
@@ -25,6 +27,11 @@ _FIXED_PORTS: dict[str, int] = {
     "postgres": 15432,
     "kafka": 19092,
     "kafka_controller": 19093,
+    # The second and third broker of a three-node cluster (HOVER_KAFKA_BROKERS=3).
+    "kafka_2": 19094,
+    "kafka_2_controller": 19095,
+    "kafka_3": 19096,
+    "kafka_3_controller": 19097,
     "s3": 19000,
     "elasticsearch": 19200,
     "elasticsearch_transport": 19300,
@@ -32,6 +39,9 @@ _FIXED_PORTS: dict[str, int] = {
     "schema_registry_management": 18082,
     "nginx": 18000,
     "airflow_api": 18080,
+    "smtp": 18025,
+    "customer_web": 18090,
+    "customer_nginx": 18091,
 }
 
 
@@ -57,26 +67,36 @@ DEFAULT_PORTS: dict[str, int] = default_ports()
 SERVICE_USER = "hoverstack"
 
 
-def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
-    """An integer setting from the environment (``default`` when unset or empty); a value
-    that is not one, or below ``minimum``, is a ValueError naming the variable."""
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not an integer") from None
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name}={value}: must be at least {minimum}")
-    return value
-
-
 def _env_int(name: str, default: int) -> int:
     try:
         return env_int(name, default)
     except ValueError as exc:  # bin/stack: a message, not a traceback
         raise SystemExit(str(exc)) from None
+
+
+#: Kafka cluster sizes the stack has ports for (``kafka``, ``kafka_2``, ``kafka_3``).
+KAFKA_CLUSTER_SIZES = (1, 3)
+
+
+def _kafka_brokers(home: Path) -> int:
+    """``HOVER_KAFKA_BROKERS``; unset, the size this stack's Kafka was formatted for (so
+    ``status``, ``down`` and the tests find all three nodes without it), else 1."""
+    import json
+
+    formatted = 1
+    shape = home / "data" / "kafka" / "cluster.json"  # written by stack.services.kafka
+    if shape.exists():
+        try:
+            formatted = int(json.loads(shape.read_text())["brokers"])
+        except (ValueError, KeyError, TypeError):
+            formatted = 1
+    brokers = _env_int("HOVER_KAFKA_BROKERS", formatted)
+    if brokers not in KAFKA_CLUSTER_SIZES:
+        raise SystemExit(
+            f"HOVER_KAFKA_BROKERS={brokers}: the local stack runs 1 broker (the default, fastest) "
+            "or 3 (production's shape: replication factor 3, min.insync.replicas=2)"
+        )
+    return brokers
 
 
 def _traversable_by_others(path: Path) -> bool:
@@ -111,6 +131,8 @@ class StackConfig:
     ports: dict[str, int] = field(default_factory=dict)
     n_part: int = 6
     ingest_instances: int = INGEST_INSTANCES
+    #: Kafka nodes (``HOVER_KAFKA_BROKERS``): 1 for speed, 3 for production's shape.
+    kafka_brokers: int = 1
     backup_bucket: str = "hoverboard-backups"
     ready_timeout: float = 120.0
 
@@ -132,6 +154,7 @@ class StackConfig:
             ports=ports,
             n_part=_env_int("HOVER_N_PART", 6),
             ingest_instances=instances,
+            kafka_brokers=_kafka_brokers(home),
             backup_bucket=os.environ.get("HOVER_BACKUP_BUCKET", "hoverboard-backups"),
             ready_timeout=float(_env_int("HOVER_READY_TIMEOUT", 120)),
         )

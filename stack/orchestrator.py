@@ -59,12 +59,14 @@ class LocalStack:
                 f"unknown service(s) {', '.join(unknown)}; known: {', '.join(self.services)}"
             )
         wanted = set(names)
-        # Dependencies come along: starting the registry needs its storage.
+        # Dependencies come along: starting the registry needs its storage. So do companions,
+        # which start in the same wave: a Kafka node needs its peers for a quorum.
         changed = True
         while changed:
             changed = False
             for name in list(wanted):
-                for dep in getattr(self.services[name], "depends_on", ()):
+                svc = self.services[name]
+                for dep in (*getattr(svc, "depends_on", ()), *getattr(svc, "companions", ())):
                     if dep not in wanted:
                         wanted.add(dep)
                         changed = True

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 
 import requests
 
+from runtime.settings import warehouse_dsn
 from stack import envfile
 from stack.config import REPO_ROOT
 from stack.orchestrator import LocalStack
@@ -62,8 +63,13 @@ class AirflowApi:
         return response.json()["dag_run_id"]
 
     def state(self, dag_id: str, run_id: str) -> str:
-        return self.session.get(f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}",
-                                timeout=30).json()["state"]
+        """The run's state; "unknown" when the API did not answer (a busy machine, or the
+        metadata database restarting): callers poll, and ask again."""
+        try:
+            return self.session.get(f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}",
+                                    timeout=30).json()["state"]
+        except (requests.RequestException, ValueError, KeyError):
+            return "unknown"
 
     def run_and_wait(self, dag_id: str, timeout: float = 600) -> str:
         self.unpause(dag_id)
@@ -80,26 +86,27 @@ def _warehouse_rows(env: dict[str, str]) -> int:
     import psycopg
 
     try:
-        with psycopg.connect(env["HOVER_WAREHOUSE_DSN"], connect_timeout=5) as conn:
+        with psycopg.connect(warehouse_dsn(env), connect_timeout=5) as conn:
             return conn.execute("SELECT count(*) FROM fleet.hoverboard").fetchone()[0]
     except psycopg.Error:
         return 0
 
 
-def up(args: argparse.Namespace) -> int:
-    stack = LocalStack()
-    _say("starting the local stack")
-    stack.up(echo=print)
+def start_platform(stack: LocalStack, say=_say, echo=print) -> tuple[dict[str, str], AirflowApi]:
+    """Steps 1-3: the stack up, schemas registered, warehouse migrated, sinks starting under
+    ``streaming_supervisor``. Returns the stack's environment and an Airflow API client."""
+    say("starting the local stack")
+    stack.up(echo=echo)
     env = envfile.load(stack.config.env_file)
     os.environ.update(env)
 
     from schemas.registry import SchemaRegistryClient, register_all
 
     registered = register_all(SchemaRegistryClient(env["HOVER_SCHEMA_REGISTRY_URL"]))
-    _say(f"schemas registered: {', '.join(sorted({v.subject for v, _ in registered}))}")
+    say(f"schemas registered: {', '.join(sorted({v.subject for v, _ in registered}))}")
 
     airflow = AirflowApi(env)
-    _say("waiting for Airflow to parse the platform's DAGs")
+    say("waiting for Airflow to parse the platform's DAGs")
     wanted = {p.stem for p in (REPO_ROOT / "dags").glob("*.py")}
     if not wait_until(lambda: wanted <= airflow.dag_ids(), 300, 2):
         raise StackError(f"Airflow did not load {sorted(wanted - airflow.dag_ids())}; "
@@ -107,11 +114,17 @@ def up(args: argparse.Namespace) -> int:
     state = airflow.run_and_wait("warehouse_migrations")
     if state != "success":
         raise StackError("warehouse_migrations failed; see its task log in the Airflow UI")
-    _say("warehouse migrated (warehouse_migrations: success)")
+    say("warehouse migrated (warehouse_migrations: success)")
     for dag_id in UNPAUSED:
         airflow.unpause(dag_id)
     airflow.trigger("streaming_supervisor")
-    _say("streaming sinks starting under streaming_supervisor")
+    say("streaming sinks starting under streaming_supervisor")
+    return env, airflow
+
+
+def up(args: argparse.Namespace) -> int:
+    stack = LocalStack()
+    env, airflow = start_platform(stack)
 
     simulator = subprocess.Popen(
         [sys.executable, "-m", "simulator", "--url", env["HOVER_INGEST_URL"],
@@ -164,8 +177,13 @@ Where everything is (every address and credential: {env_file})
 grep HOVER_AIRFLOW_PASSWORD {env_file}
   Ingest API (NGINX)  {env['HOVER_INGEST_URL']}/ingest/<hoverboard|customer|trip>   \
 key: $HOVER_INGEST_API_KEYS
-  Warehouse           set -a; . {env_file}; set +a; psql "$HOVER_WAREHOUSE_DSN"
+  Warehouse           set -a; . {env_file}; set +a; psql "$(.venv/bin/python -m runtime.settings)"
   Alerts              bin/alerts --since now-1h    (Elasticsearch {env['HOVER_ELASTICSEARCH_URL']})
+  Customer web app    {env['HOVER_CUSTOMER_WEB_URL']}/sign-in   sign in as a simulated customer: \
+take an email from
+                      psql "$(.venv/bin/python -m runtime.settings)" \\
+                        -c "SELECT email FROM fleet.customer LIMIT 5"
+                      the sign-in link arrives in the caught mail: ls -t {env['HOVER_MAILDIR']}/new
   Schema registry     {env['HOVER_SCHEMA_REGISTRY_URL']}/subjects
   S3 store            {env['HOVER_S3_ENDPOINT']} bucket {env['HOVER_BACKUP_BUCKET']}
   Services            bin/stack status | bin/stack logs <service> | bin/stack stats

@@ -20,6 +20,8 @@ _GENERATORS = {
     "ingest_api_key": lambda: secrets.token_urlsafe(32),
     "airflow_jwt_secret": lambda: secrets.token_urlsafe(32),
     "airflow_api_secret_key": lambda: secrets.token_urlsafe(32),
+    "customer_web_db_password": lambda: secrets.token_urlsafe(18),
+    "customer_web_secret_key": lambda: secrets.token_urlsafe(32),
 }
 
 
@@ -32,6 +34,8 @@ class Secrets:
     ingest_api_key: str
     airflow_jwt_secret: str
     airflow_api_secret_key: str
+    customer_web_db_password: str
+    customer_web_secret_key: str
 
     @classmethod
     def load_or_create(cls, home: Path) -> Secrets:

@@ -4,18 +4,28 @@ A stack that is already running (a developer's ``bin/stack up``) is reused and l
 whatever this session started is stopped at the end. A test's folder says what it needs:
 ``tests/stack`` is marked ``stack`` (services, the Kafka connector from Maven), ``tests/unit``
 is marked ``unit`` and may start nothing, so ``pytest -m unit`` runs on a bare checkout.
+
+Under pytest-xdist (``pytest -n N``; ``bin/test`` runs one process: on two cores the suite
+is CPU-bound and two workers were slower) the workers share one stack: the first brings it
+up, the controller stops at the end what the workers started. Tests that stop, pause or kill
+a shared service are marked ``serial``: a parallel run must run them apart
+(``-m "not serial"``, then ``-m serial``).
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from stack import envfile
+from stack.config import StackConfig
 from stack.orchestrator import LocalStack
 
 TESTS = Path(__file__).resolve().parent
@@ -29,6 +39,8 @@ STACK_FIXTURES = {"stack", "stack_env", "airflow_env"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Tests marked ``last`` (the soak breaks the shared stack on purpose) run at the end.
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
     for item in items:
         folder = item.path.resolve().relative_to(TESTS).parts[0]
         if folder in MARKERS:
@@ -39,14 +51,61 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 "(unit tests start nothing)")
 
 
+def _xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _started_record(config: StackConfig) -> Path:
+    """Services the test workers started, one name a line: under pytest-xdist only the
+    controller stops them, after every worker has finished with the shared stack."""
+    return config.home / "tests-started"
+
+
+@contextmanager
+def _exclusive(lock_file: Path) -> Iterator[None]:
+    """One test process at a time brings the stack up; the others wait, then find it running."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not _xdist_worker(session.config):
+        _started_record(StackConfig.from_env()).unlink(missing_ok=True)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _xdist_worker(session.config) or os.environ.get("HOVER_KEEP_STACK"):
+        return
+    record = _started_record(StackConfig.from_env())
+    if record.exists():
+        started = sorted(set(record.read_text().split()))
+        record.unlink()
+        LocalStack().down(started, echo=lambda line: None)
+
+
 @pytest.fixture(scope="session")
-def stack() -> Iterator[LocalStack]:
+def stack(request: pytest.FixtureRequest) -> Iterator[LocalStack]:
     local = LocalStack()
-    started = local.up(echo=lambda line: None)
+    # HOVER_TEST_SERVICES=postgres,smtp: a targeted run starts only those (and what they
+    # need) instead of the whole stack; bin/test leaves it unset.
+    names = [n for n in os.environ.get("HOVER_TEST_SERVICES", "").split(",") if n]
+    with _exclusive(local.config.home / "tests-up.lock"):
+        started = local.up(names or None, echo=lambda line: None)
     # Components under test read the generated configuration, exactly as in production.
     os.environ.update(envfile.load(local.config.env_file))
     yield local
-    if started and not os.environ.get("HOVER_KEEP_STACK"):
+    if not started or os.environ.get("HOVER_KEEP_STACK"):
+        return
+    if _xdist_worker(request.config):
+        # Other workers may still be using what this one started: the controller stops it.
+        with _started_record(local.config).open("a") as record:
+            record.write("\n".join(started) + "\n")
+    else:
         local.down(started, echo=lambda line: None)
 
 
@@ -82,6 +141,8 @@ def spark(request: pytest.FixtureRequest):
     from stack.services.spark import SPARK_KAFKA
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Executors run the sink's Python (loader.staged): this interpreter, not PATH's python3.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     jars = []
     if any(item.get_closest_marker("stack") for item in request.session.items):
         jars = sorted(SPARK_KAFKA.ensure(StackConfig.from_env().cache_dir).glob("*.jar"))

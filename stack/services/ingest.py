@@ -21,6 +21,7 @@ from stack.secrets import Secrets
 from stack.services.base import Launch, Service
 from stack.services.elasticsearch import Elasticsearch
 from stack.services.kafka import Kafka
+from stack.services.kafka import node_names as kafka_nodes
 from stack.services.schema_registry import SchemaRegistry
 
 GUNICORN_CONF = REPO_ROOT / "ingest_api" / "gunicorn.conf.py"
@@ -30,10 +31,9 @@ WSGI_APP = "ingest_api.wsgi:app"
 class IngestInstance(Service):
     """One gunicorn process serving the ingest API on its own port."""
 
-    depends_on = ("kafka", "schema_registry")
-
     def __init__(self, config: StackConfig, secrets: Secrets, number: int) -> None:
         super().__init__(config, secrets)
+        self.depends_on = (*kafka_nodes(config), "schema_registry")
         self.number = number
         self.name = ingest_port_key(number)  # ingest_1, ingest_2, ...
         self.port_keys = (self.name,)

@@ -1,8 +1,16 @@
-"""Apache Kafka: one KRaft node (broker and controller in one process), from Maven Central jars.
+"""Apache Kafka in KRaft mode from Maven Central jars: one node, or three (HOVER_KAFKA_BROKERS).
 
 ``kafka_2.13`` with its runtime dependencies is the whole broker (``kafka.Kafka`` and
 ``kafka.tools.StorageTool`` are in it); log4j2 is added as the logging binding. Topics for
 the three message types are created with ``HOVER_N_PART`` partitions.
+
+Three nodes are services ``kafka``, ``kafka_2`` and ``kafka_3``, each broker *and* controller
+in one process (combined mode). Separate controllers would be three more JVMs on a machine
+that runs the whole platform; combined, a node lost takes one broker and one of three voters,
+and the other two still form a quorum, which is what the faults we test need. Topics then
+have replication factor 3 and ``min.insync.replicas=2``: with ``acks=all`` one broker may be
+down and every acknowledged record is still on two of them; with two down the producer
+gets no acknowledgement and the API answers 503, never a 2xx it could not honour.
 """
 
 from __future__ import annotations
@@ -11,10 +19,14 @@ import json
 import os
 import subprocess
 import uuid
+from pathlib import Path
 
+from schemas.types import declaration, declared_types
 from stack.artifacts import ArtifactSet, Coordinate
+from stack.config import StackConfig
 from stack.java import find_java
-from stack.process import StackError, tcp_open
+from stack.process import StackError, tcp_open, wait_until
+from stack.secrets import Secrets
 from stack.services.base import Launch, Service
 
 KAFKA_VERSION = "4.2.1"
@@ -32,8 +44,8 @@ KAFKA = ArtifactSet(
     ),
 )
 
-#: The topics of the platform, one per message type.
-TOPICS = ("hoverboard", "customer", "trip")
+#: The topics of the platform, one per declared message type (schemas/<type>/type.yaml).
+TOPICS = tuple(declaration(name).topic for name in declared_types())
 
 _LOG4J2 = """<?xml version="1.0" encoding="UTF-8"?>
 <Configuration status="WARN">
@@ -51,14 +63,68 @@ _LOG4J2 = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
+def node_name(node: int) -> str:
+    """Service name (and port key) of Kafka node ``node`` (1-based): kafka, kafka_2, kafka_3."""
+    return "kafka" if node == 1 else f"kafka_{node}"
+
+
+def node_names(config: StackConfig) -> tuple[str, ...]:
+    return tuple(node_name(n) for n in range(1, config.kafka_brokers + 1))
+
+
+def replication(config: StackConfig) -> tuple[int, int]:
+    """(replication factor, min.insync.replicas) of every topic: (1, 1) on one broker, else
+    (3, 2): an acknowledged record is on two brokers at least, one may be lost."""
+    factor = min(3, config.kafka_brokers)
+    return factor, max(1, factor - 1)
+
+
+def bootstrap_servers(config: StackConfig) -> str:
+    """Every node, so a client finds the cluster whichever node is down."""
+    return ",".join(f"127.0.0.1:{config.ports[name]}" for name in node_names(config))
+
+
 class Kafka(Service):
-    name = "kafka"
-    port_keys = ("kafka", "kafka_controller")
     artifact_sets = (KAFKA,)
+
+    def __init__(self, config: StackConfig, secrets: Secrets, node: int = 1) -> None:
+        super().__init__(config, secrets)
+        self.node = node
+        self.name = node_name(node)
+        self.port_keys = (self.name, f"{self.name}_controller")
+        # The nodes of a cluster start together (a quorum needs two of three voters):
+        # 'bin/stack up kafka' brings the others along.
+        self.companions = tuple(n for n in node_names(config) if n != self.name)
 
     @property
     def bootstrap_servers(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return bootstrap_servers(self.config)
+
+    @property
+    def _shape_file(self) -> Path:
+        # Beside node 1's data: the cluster id all nodes are formatted with, and their number.
+        return self.config.data_dir(node_name(1)) / "cluster.json"
+
+    def _cluster_id(self) -> str:
+        """The cluster's id, chosen once; a stack formatted for another number of brokers
+        is refused (its metadata log has other voters)."""
+        path = self._shape_file
+        brokers = self.config.kafka_brokers
+        if path.exists():
+            shape = json.loads(path.read_text())
+        elif (self.config.data_dir(node_name(1)) / "kraft-logs" / "meta.properties").exists():
+            shape = {"brokers": 1}  # formatted before the file existed: one node
+        else:
+            shape = {"id": cluster_id(), "brokers": brokers}
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(shape))
+        if shape["brokers"] != brokers:
+            raise StackError(
+                f"this stack's Kafka was formatted for {shape['brokers']} broker(s) but "
+                f"HOVER_KAFKA_BROKERS={brokers}; set HOVER_KAFKA_BROKERS={shape['brokers']}, or "
+                "start over with 'bin/stack reset' (deletes all stack state)"
+            )
+        return shape.get("id", "")
 
     def _java(self) -> str:
         return find_java(17, purpose="Kafka")
@@ -67,11 +133,15 @@ class Kafka(Service):
         return f"{KAFKA.path(self.config.cache_dir)}/*"
 
     def _write_config(self) -> None:
-        controller = self.config.ports["kafka_controller"]
+        ports = self.config.ports
+        controller = ports[f"{self.name}_controller"]
+        voters = ",".join(f"{n}@127.0.0.1:{ports[node_name(n) + '_controller']}"
+                          for n in range(1, self.config.kafka_brokers + 1))
+        factor, min_isr = (str(v) for v in replication(self.config))
         props = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{controller}",
+            "node.id": str(self.node),
+            "controller.quorum.voters": voters,
             "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
@@ -79,12 +149,15 @@ class Kafka(Service):
             "controller.listener.names": "CONTROLLER",
             "log.dirs": str(self.data_dir / "kraft-logs"),
             "num.partitions": str(self.config.n_part),
-            # A single node: internal topics cannot have more replicas than brokers.
-            "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            # Internal topics (consumer offsets, transactions) replicated like ours; on a
+            # single node they cannot have more replicas than brokers.
+            "default.replication.factor": factor,
+            "min.insync.replicas": min_isr,
+            "offsets.topic.replication.factor": factor,
+            "transaction.state.log.replication.factor": factor,
+            "transaction.state.log.min.isr": min_isr,
+            "share.coordinator.state.topic.replication.factor": factor,
+            "share.coordinator.state.topic.min.isr": min_isr,
             "group.initial.rebalance.delay.ms": "0",
             # Topics are created by bootstrap with the configured partition count; a typo'd
             # topic name in a client must fail, not silently create a 1-partition topic.
@@ -99,6 +172,7 @@ class Kafka(Service):
     def prepare(self) -> None:
         self._write_config()
         if (self.data_dir / "kraft-logs" / "meta.properties").exists():
+            self._cluster_id()  # refuses a stack formatted for another number of brokers
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(
@@ -108,7 +182,7 @@ class Kafka(Service):
                 "-cp", self._classpath(),
                 "kafka.tools.StorageTool", "format",
                 "--config", str(self.conf_dir / "server.properties"),
-                "--cluster-id", cluster_id(),
+                "--cluster-id", self._cluster_id(),
                 "--ignore-formatted",
             ],
             capture_output=True,
@@ -134,7 +208,7 @@ class Kafka(Service):
             "-XX:MaxGCPauseMillis=20",
             # Each collection with its pause, as Kafka's own start script logs them: the
             # first thing to look at when the API's tail latency rises.
-            f"-Xlog:gc:file={self.log_file.with_name('kafka-gc.log')}:time,uptime,level,tags"
+            f"-Xlog:gc:file={self.log_file.with_name(f'{self.name}-gc.log')}:time,uptime,level,tags"
             ":filecount=5,filesize=10m",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.conf_dir / 'log4j2.xml'}",
@@ -144,26 +218,29 @@ class Kafka(Service):
         ]
         return Launch(argv=argv, env=dict(os.environ), cwd=self.data_dir)
 
-    def _admin(self):
+    def _admin(self, bootstrap: str | None = None):
         from confluent_kafka.admin import AdminClient
 
         # log_level 0: connection retries while the broker starts are expected, not news.
-        return AdminClient({"bootstrap.servers": self.bootstrap_servers,
+        return AdminClient({"bootstrap.servers": bootstrap or self.bootstrap_servers,
                             "socket.timeout.ms": 2000, "log_level": 0})
 
     def is_ready(self) -> bool:
+        """This node answers on its own port and is a registered broker of a cluster that
+        has an active controller."""
         if not tcp_open(self.port):
             return False
         try:
-            metadata = self._admin().list_topics(timeout=2)
+            metadata = self._admin(f"127.0.0.1:{self.port}").list_topics(timeout=2)
         except Exception:  # noqa: BLE001 - any failure means "not yet"
             return False
-        return bool(metadata.brokers) and metadata.controller_id >= 0
+        return self.node in metadata.brokers and metadata.controller_id >= 0
 
     def bootstrap(self) -> None:
         from confluent_kafka.admin import NewTopic
 
         admin = self._admin()
+        factor, min_isr = replication(self.config)
         existing = admin.list_topics(timeout=10).topics
         for topic in TOPICS:
             if topic in existing:
@@ -177,18 +254,39 @@ class Kafka(Service):
                     )
         missing = [t for t in TOPICS if t not in existing]
         if missing:
+            # Replication factor 3 needs all three brokers registered; they start together.
+            # (Only here: a node restarted alone must not wait for itself in a peer's bootstrap.)
+            brokers = self.config.kafka_brokers
+            if not wait_until(lambda: len(admin.list_topics(timeout=5).brokers) >= brokers,
+                              self.config.ready_timeout, interval=0.5):
+                raise StackError(f"Kafka: fewer than {brokers} brokers registered after "
+                                 f"{self.config.ready_timeout:.0f}s; see 'bin/stack status'")
             futures = admin.create_topics(
-                [NewTopic(t, num_partitions=self.config.n_part, replication_factor=1)
-                 for t in missing]
+                [NewTopic(t, num_partitions=self.config.n_part, replication_factor=factor,
+                          config={"min.insync.replicas": str(min_isr)})
+                 for t in missing],
+                # Not the admin's 2 s socket timeout: three replicas each take a moment.
+                request_timeout=30,
             )
             for topic, future in futures.items():
                 try:
-                    future.result(timeout=30)
+                    future.result(timeout=60)
                 except Exception as exc:  # noqa: BLE001
-                    if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                    # A busy controller may create the topic after the request timed out.
+                    if "TOPIC_ALREADY_EXISTS" not in str(exc) and "TIMED_OUT" not in str(exc):
                         raise StackError(f"creating Kafka topic {topic!r} failed: {exc}") from exc
 
+            def created() -> bool:
+                topics = admin.list_topics(timeout=5).topics
+                return all(t in topics and topics[t].partitions for t in missing)
+
+            if not wait_until(created, self.config.ready_timeout, interval=0.5):
+                raise StackError(f"Kafka topics {', '.join(missing)} not created within "
+                                 f"{self.config.ready_timeout:.0f}s; log: {self.log_file}")
+
     def environment(self) -> dict[str, str]:
+        if self.node != 1:
+            return {}  # node 1 speaks for the cluster
         return {
             "HOVER_KAFKA_BOOTSTRAP": self.bootstrap_servers,
             "HOVER_KAFKA_CLASSPATH": self._classpath(),
@@ -198,8 +296,12 @@ class Kafka(Service):
         }
 
     def describe(self) -> str:
-        topics = ", ".join(TOPICS)
-        return f"{self.bootstrap_servers} (topics {topics}, {self.config.n_part} partitions)"
+        if self.config.kafka_brokers == 1:
+            topics = ", ".join(TOPICS)
+            return f"{self.bootstrap_servers} (topics {topics}, {self.config.n_part} partitions)"
+        factor, min_isr = replication(self.config)
+        return (f"127.0.0.1:{self.port} (node {self.node} of {self.config.kafka_brokers}; topics "
+                f"{self.config.n_part} partitions, replication {factor}, min ISR {min_isr})")
 
 
 def cluster_id() -> str:

@@ -20,6 +20,8 @@ from stack.services.base import Launch, Service
 
 USER = "hover"
 DATABASES = ("warehouse", "airflow")
+#: The customer web app's role (sql/migrations/V0013__customer_web.postgres.sql).
+APP_ROLE = "customer_web"
 
 
 def postgres_bindir() -> Path:
@@ -44,9 +46,11 @@ class Postgres(Service):
     # SIGINT is PostgreSQL's "fast" shutdown: roll back open transactions, checkpoint, exit.
     stop_signal = signal.SIGINT
 
-    def dsn(self, database: str, *, driver: str = "postgresql") -> str:
-        password = quote(self.secrets.postgres_password, safe="")
-        return f"{driver}://{USER}:{password}@127.0.0.1:{self.port}/{database}"
+    def dsn(self, database: str, *, driver: str = "postgresql", user: str = USER) -> str:
+        secret = (self.secrets.customer_web_db_password if user == APP_ROLE
+                  else self.secrets.postgres_password)
+        password = quote(secret, safe="")
+        return f"{driver}://{user}:{password}@127.0.0.1:{self.port}/{database}"
 
     def prepare(self) -> None:
         if (self.data_dir / "PG_VERSION").exists():
@@ -125,6 +129,13 @@ class Postgres(Service):
             for database in DATABASES:
                 if database not in existing:
                     conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+            # The customer web app's login (a cluster-wide role): its grants and row-level
+            # security come with migration V0013, its password only from the secrets.
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s",
+                                  (APP_ROLE,)).fetchone()
+            conn.execute(sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
+                sql.SQL("ALTER" if exists else "CREATE"), sql.Identifier(APP_ROLE),
+                sql.Literal(self.secrets.customer_web_db_password)))
 
     def environment(self) -> dict[str, str]:
         warehouse = {
@@ -135,8 +146,11 @@ class Postgres(Service):
             "password": self.secrets.postgres_password,
             "schema": "warehouse",
         }
+        # The warehouse's one setting: Airflow reads it as warehouse_default, the Spark
+        # sinks and the loader derive their DSN from it (runtime.settings.warehouse_dsn).
         return {
-            "HOVER_WAREHOUSE_DSN": self.dsn("warehouse"),
+            # The customer web app's own role: reads only its rows (V0013).
+            "HOVER_CUSTOMER_WEB_DSN": self.dsn("warehouse", user=APP_ROLE),
             "HOVER_AIRFLOW_DB_DSN": self.dsn("airflow"),
             "AIRFLOW_CONN_WAREHOUSE_DEFAULT": json.dumps(warehouse),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.dsn(

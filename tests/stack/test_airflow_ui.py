@@ -16,6 +16,7 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect, sync_playwright
 
+from runtime.settings import warehouse_dsn
 from stack.process import wait_until
 from tests.support import scratch_database, warehouse_connection
 from tests.support.quality import SEED
@@ -58,7 +59,7 @@ def own_warehouse(stack_env, api) -> Iterator[str]:
     touched."""
     url = stack_env["HOVER_AIRFLOW_URL"]
     conn_id = f"warehouse_uitest_{uuid.uuid4().hex[:8]}"
-    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "uitest") as dsn:
+    with scratch_database(warehouse_dsn(stack_env), "uitest") as dsn:
         with psycopg.connect(dsn) as conn:
             conn.execute(SEED)
         fields = json.loads(warehouse_connection(stack_env, dsn))

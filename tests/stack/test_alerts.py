@@ -52,6 +52,7 @@ def test_failed_task_gives_exactly_one_error_alert(airflow_env, stack_env, spool
     assert [a["event"]["id"] for a in found] == [alert["event"]["id"]]
 
 
+@pytest.mark.serial  # stops a service the other tests share
 def test_alert_survives_an_elasticsearch_outage(stack: LocalStack, airflow_env, stack_env,
                                                 spool) -> None:
     token = uuid.uuid4().hex

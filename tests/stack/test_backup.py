@@ -31,6 +31,7 @@ from hoverboard.backup.store import ObjectStore
 from hoverboard.warehouse.migrations import discover
 from psycopg import sql
 
+from runtime.settings import warehouse_dsn
 from tests.support import scratch_database
 from tests.support.backup import CUSTOMER, DAY, HOVERBOARD, TRIP, in_day, rows_as_text, seed
 
@@ -38,7 +39,7 @@ from tests.support.backup import CUSTOMER, DAY, HOVERBOARD, TRIP, in_day, rows_a
 @pytest.fixture
 def warehouse(stack_env):
     """A scratch database with every migration applied; its DSN."""
-    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "bktest") as dsn:
+    with scratch_database(warehouse_dsn(stack_env), "bktest") as dsn:
         yield dsn
 
 

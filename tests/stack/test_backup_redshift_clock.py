@@ -10,12 +10,13 @@ import pytest
 from hoverboard.backup.engines import RedshiftEngine
 from hoverboard.backup.layout import Layout
 
+from runtime.settings import warehouse_dsn
 from tests.support import scratch_database
 
 
 @pytest.fixture
 def warehouse(stack_env):
-    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "clocktest", migrate=False) as dsn:
+    with scratch_database(warehouse_dsn(stack_env), "clocktest", migrate=False) as dsn:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("CREATE FUNCTION getdate() RETURNS timestamp LANGUAGE sql"
                          " AS 'SELECT localtimestamp'")

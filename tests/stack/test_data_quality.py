@@ -23,6 +23,7 @@ from hoverboard.operators.quality import DataQualityCheckFailed
 from hoverboard.quality.checks import build_checks, load_config
 
 from alerts import AlertWriter
+from runtime.settings import warehouse_dsn
 from stack.process import wait_until
 from tests.support import alerts_with, scratch_database, warehouse_connection
 from tests.support.quality import SEED
@@ -44,7 +45,7 @@ UPDATE fleet.customer SET loaded_at = now() - interval '1 day';
 
 @pytest.fixture
 def warehouse(stack_env):
-    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "dqtest") as dsn:
+    with scratch_database(warehouse_dsn(stack_env), "dqtest") as dsn:
         with psycopg.connect(dsn) as conn:
             conn.execute(SEED)
         yield dsn, warehouse_connection(stack_env, dsn)
@@ -171,7 +172,7 @@ def dag_tasks() -> dict:
 @pytest.fixture(scope="module")
 def seeded(stack_env) -> Iterator[str]:
     """One database with every migration and the clean SEED; tests break copies of it."""
-    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "dqseed") as dsn:
+    with scratch_database(warehouse_dsn(stack_env), "dqseed") as dsn:
         with psycopg.connect(dsn) as conn:
             conn.execute(SEED)
         yield dsn
@@ -217,7 +218,7 @@ def test_every_check_of_the_dag_is_broken_by_one_case() -> None:
 
 def test_the_seed_passes_every_check_of_the_dag(dag_tasks, seeded, stack_env,
                                                monkeypatch) -> None:
-    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "dqcase", copy_of=seeded) as dsn:
+    with scratch_database(warehouse_dsn(stack_env), "dqcase", copy_of=seeded) as dsn:
         run = run_checks(dag_tasks, stack_env, monkeypatch, dsn,
                          {b.check: b.min_rows for b in BREAKS if b.min_rows})
     assert set(run.stored) == set(dag_tasks)
@@ -230,7 +231,7 @@ def test_a_broken_check_fails_alone_with_its_result_and_alert(dag_tasks, seeded,
                                                               monkeypatch, tmp_path,
                                                               broken) -> None:
     monkeypatch.setenv("HOVER_ALERT_SPOOL", str(tmp_path / "spool"))
-    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "dqcase", copy_of=seeded) as dsn:
+    with scratch_database(warehouse_dsn(stack_env), "dqcase", copy_of=seeded) as dsn:
         with psycopg.connect(dsn) as conn:
             conn.execute(broken.sql)
         run = run_checks(dag_tasks, stack_env, monkeypatch, dsn,

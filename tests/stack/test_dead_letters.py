@@ -24,6 +24,8 @@ from hoverboard.dead_letters.service import DeadLetterService
 from loader.bookkeeping import record_dead_letters
 from loader.postgres import PostgresLoader
 from loader.tables import rows_from_events, table_spec
+from runtime.settings import warehouse_dsn
+from schemas import latest
 from schemas.registry import SchemaSource
 from tests.support import sample, scratch_database, warehouse_connection
 
@@ -37,7 +39,7 @@ UNCONVERTED = "/event_time: valid, but the sink could not convert it to column e
 @pytest.fixture
 def warehouse(stack_env):
     """A migrated scratch database; its DSN."""
-    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "dltest") as dsn:
+    with scratch_database(warehouse_dsn(stack_env), "dltest") as dsn:
         yield dsn
 
 
@@ -144,7 +146,8 @@ def test_a_replay_that_fails_again_stays_a_letter_with_the_new_reason(service, w
     assert {k: o.result for k, o in outcomes.items()} == {
         "hoverboard:1:9": "failed", "customer:0:4": "failed", "customer:0:5": "failed",
         "hoverboard:1:10": "replayed"}
-    new_reason = "/charge: 250 is greater than the maximum of 100 (schema hoverboard v1)"
+    new_reason = ("/charge: 250 is greater than the maximum of 100 (schema hoverboard "
+                  f"v{latest('hoverboard').version})")
     assert letter_state(warehouse, bad) == (
         "pending", 1, "(record): not a JSON object (unexpected end of data)", new_reason,
         "test:dead-letters", False)
@@ -264,7 +267,7 @@ def test_the_command_lists_without_values_shows_replays_and_discards(cli_env, wa
     assert code == cli.NOT_DONE
     assert out.splitlines()[0] == ("failed     hoverboard:1:9 -> fleet.hoverboard: /charge: "
                                    "<value> is greater than the maximum of 100 (schema "
-                                   "hoverboard v1)")
+                                   f"hoverboard v{latest('hoverboard').version})")
     assert "bin/dead-letters show LETTER" in err
 
     fixed = tmp_path / "fixed.json"

@@ -17,6 +17,7 @@ from ml import simulated
 from ml.scoring_job import ScoringConfig, start
 from ml.session import Warehouse, configure_s3a
 from ml.train import TrainingConfig, train
+from runtime.settings import warehouse_dsn
 from schemas import latest
 from spark.config import SinkConfig
 from stack.process import wait_until
@@ -27,7 +28,7 @@ from tests.support.warehouse import fetch, scratch_database
 
 @pytest.fixture()
 def warehouse(stack_env):
-    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "ml") as dsn:
+    with scratch_database(warehouse_dsn(stack_env), "ml") as dsn:
         yield dsn
 
 

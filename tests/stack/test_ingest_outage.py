@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+import pytest
 import requests
 
 from ingest_api import create_app
@@ -22,6 +23,9 @@ from tests.support import alerts_with, end_offsets, read_from, sample
 
 API_KEY = "outage-key-" + "o" * 24
 ACK_TIMEOUT_S = 1.5
+
+#: Both tests take the stack's broker away from every other test while they run.
+pytestmark = pytest.mark.serial
 
 
 def test_kafka_outage_mid_load(stack: LocalStack, stack_env) -> None:

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from ingest_api.config import DefaultConfig, load_message_configs
+from ingest_api.config import load_message_configs
 from schemas.keys import key_text
 from stack.orchestrator import LocalStack
 from stack.process import wait_until
@@ -21,7 +21,7 @@ from stack.services.ingest import IngestInstance
 from tests.support import end_offsets, read_from, sample
 
 KEY_FIELDS = {name: conf.key_fields
-              for name, conf in load_message_configs(DefaultConfig.MESSAGE_CONF).items()}
+              for name, conf in load_message_configs().items()}
 #: Board and customer ids of this run, far from the ids other tests use.
 IDS = itertools.count(random.randrange(10**12, 10**15, 10**6))
 
@@ -150,6 +150,7 @@ def test_per_key_order_survives_the_balancer(stack_env, session, balancer, insta
     assert set(stored) == set(sent)
 
 
+@pytest.mark.serial  # stops a service the other tests share
 def test_a_stopped_instance_loses_no_traffic(stack: LocalStack, stack_env, session, balancer,
                                              instances) -> None:
     bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]

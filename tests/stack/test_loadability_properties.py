@@ -13,13 +13,10 @@ and 2,000 to 2,700 accepted per type; fewer for a quick local run).
 from __future__ import annotations
 
 import itertools
-import json
 import os
 
 import psycopg
-import pyarrow as pa
 import pytest
-import sqlglot
 from hoverboard.warehouse.migrations import discover
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,10 +26,13 @@ from sqlglot import exp
 from loader.batch import BatchLoad
 from loader.limits import TableLimits, limits_from_catalog, row_problems
 from loader.postgres import PostgresLoader
-from loader.tables import rows_from_events, table_spec
+from loader.tables import table_spec
+from runtime.settings import warehouse_dsn
 from schemas import latest, message_types
 from schemas.validation import EMAIL_PATTERN, EventValidator
 from tests.support import scratch_database
+from tests.support.redshift import parse_redshift
+from tests.support.streaming import batch_rows
 
 BATCHES = int(os.environ.get("HOVER_PROPERTY_BATCHES", "150"))
 SETTINGS = settings(max_examples=BATCHES, derandomize=True, deadline=None, database=None,
@@ -108,7 +108,7 @@ def redshift_limits(table: str, *, before: int | None = None) -> TableLimits:
         if before is not None and migration.version >= before:
             continue
         for statement in migration.statements:
-            parsed = sqlglot.parse_one(statement, read="redshift")
+            parsed = parse_redshift(statement)
             target = parsed.find(exp.Table)
             if target is None or f"{target.db}.{target.name}" != table:
                 continue
@@ -118,6 +118,13 @@ def redshift_limits(table: str, *, before: int | None = None) -> TableLimits:
                                    for c in column.constraints)
                     columns[column.name] = [column.name, *described(column.kind),
                                             "NO" if not_null else "YES"]
+            if isinstance(parsed, exp.Alter):  # ADD COLUMN (a later schema version's field)
+                for column in parsed.args.get("actions") or ():
+                    if isinstance(column, exp.ColumnDef):
+                        not_null = any(isinstance(c.kind, exp.NotNullColumnConstraint)
+                                       for c in column.constraints)
+                        columns[column.name] = [column.name, *described(column.kind),
+                                                "NO" if not_null else "YES"]
             for change in parsed.find_all(exp.AlterColumn):
                 if change.args.get("dtype") is not None:
                     name, length, precision, scale = described(change.args["dtype"])
@@ -127,7 +134,7 @@ def redshift_limits(table: str, *, before: int | None = None) -> TableLimits:
 
 @pytest.fixture(scope="module")
 def warehouse(stack_env):
-    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "properties") as dsn:
+    with scratch_database(warehouse_dsn(stack_env), "properties") as dsn:
         yield dsn
 
 
@@ -197,23 +204,6 @@ def test_every_accepted_event_is_a_row_or_a_dead_letter(warehouse, message_type)
     assert seen["redshift_letters"] == seen["letters"], seen
     if message_type == "customer":  # ... where 100 x "é" broke the varchar(100) of V0001
         assert seen["refused"] > 0 and seen["redshift_before_v0009"] > seen["letters"], seen
-
-
-def batch_rows(message_type: str, events: list[dict], first_offset: int) -> pa.Table:
-    """The events as the sink hands a batch to loader.batch: table columns, Kafka metadata
-    (one offset each) and the raw record."""
-    spec = table_spec(message_type)
-    rows = rows_from_events(spec, events, received_at=[None] * len(events))
-    count = len(events)
-    rows = rows.set_column(rows.schema.get_field_index("source_topic"), "source_topic",
-                           pa.array([f"properties-{message_type}"] * count, pa.string()))
-    rows = rows.set_column(rows.schema.get_field_index("source_partition"), "source_partition",
-                           pa.array([0] * count, pa.int32()))
-    rows = rows.set_column(rows.schema.get_field_index("source_offset"), "source_offset",
-                           pa.array(range(first_offset, first_offset + count), pa.int64()))
-    return (rows.append_column("raw_key", pa.array([b"k"] * count, pa.binary()))
-            .append_column("raw_value", pa.array([json.dumps(e).encode() for e in events],
-                                                 pa.binary())))
 
 
 def fetch(dsn: str, query: str, params=()) -> list[tuple]:

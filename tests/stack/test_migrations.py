@@ -15,13 +15,14 @@ from hoverboard.warehouse.migrations import (
     discover,
 )
 
+from runtime.settings import warehouse_dsn
 from tests.support import scratch_database
 
 
 @pytest.fixture
 def empty_db(stack_env):
     """A fresh database on the stack's server; its DSN."""
-    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "migtest", migrate=False) as dsn:
+    with scratch_database(warehouse_dsn(stack_env), "migtest", migrate=False) as dsn:
         yield dsn
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import uuid
 from datetime import UTC, datetime
 
@@ -23,6 +24,7 @@ from loader.bookkeeping import record_dead_letters
 from loader.postgres import PostgresLoader, copy_from_stdin
 from loader.redshift import RedshiftLoader
 from loader.tables import TableSpec, rows_from_events, table_spec
+from runtime.settings import warehouse_dsn
 from tests.support import sample, scratch_database
 
 
@@ -34,10 +36,18 @@ class ClientCopyRedshiftLoader(RedshiftLoader):
         with cursor.copy(copy_from_stdin(sql.Identifier(stage), spec.load_columns)) as pipe:
             pipe.write(body)
 
+    def copy_manifest_into_stage(self, cursor, spec, stage, manifest_key) -> None:
+        """What Redshift's COPY ... MANIFEST does: every file the manifest lists."""
+        manifest = json.loads(
+            self.s3.get_object(Bucket=self.bucket, Key=manifest_key)["Body"].read())
+        for entry in manifest["entries"]:
+            key = entry["url"].removeprefix(f"s3://{self.bucket}/")
+            self.copy_into_stage(cursor, spec, stage, key)
+
 
 @pytest.fixture
 def warehouse(stack_env):
-    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "rstest") as dsn:
+    with scratch_database(warehouse_dsn(stack_env), "rstest") as dsn:
         yield dsn
 
 
@@ -164,3 +174,34 @@ def test_a_dead_letter_larger_than_varbyte_allows_is_cut_with_its_length_and_has
     assert [r[0] for r in rows] == [1, 2, 3, 4]
     assert rows[2][1:] == (1_024_000, len(value), hashlib.sha256(value).hexdigest())
     assert rows[0][1:3] == (1, 1)
+
+
+def test_a_batch_staged_by_executors_in_s3_is_one_manifest_copy(loader, warehouse) -> None:
+    """loader.staged on Redshift's path: tasks write files under the batch's prefix, the
+    driver COPYs the files of the tasks that succeeded (manifest) and merges them once."""
+    from loader.staged import S3Staging, StagedLoad, stage_partition
+    from schemas import latest
+    from tests.support.streaming import batch_rows
+
+    loader, prefix = loader
+    # The bookkeeping in its PostgreSQL form: Redshift's (JSON_PARSE, VARBYTE casts) does
+    # not exist here and is parsed in tests/unit/test_redshift_sql.py; the staging, manifest
+    # and merge are Redshift's.
+    loader.engine = "postgres"
+    staging = S3Staging(loader.bucket, prefix, loader.iam_role, lambda: loader.s3)
+    load = StagedLoad(staging=staging, spec=table_spec("hoverboard"),
+                      schema=latest("hoverboard").schema, loader=loader,
+                      query_name="staged_rs", run_id=lambda: "run-1")
+    rows = batch_rows("hoverboard", [sample("hoverboard", id=i) for i in range(1, 7)], 0,
+                      topic="staged_rs")
+    plan = load.begin(0)
+    stage_partition(plan, rows.slice(0, 3))  # a task whose result Spark discarded (retried)
+    summaries = [stage_partition(plan, part) for part in (rows.slice(0, 3), rows.slice(3))]
+    result = load.commit(plan, summaries, started=0.0)
+
+    assert (result.input_rows, result.written, result.dead_letters) == (6, 6, 0)
+    assert count(warehouse, "SELECT count(*) FROM fleet.hoverboard") == 6
+    assert count(warehouse, "SELECT count(*) FROM platform.stream_progress") == 1
+    left = loader.s3.list_objects_v2(Bucket=loader.bucket, Prefix=f"{prefix}/batches/")
+    assert left.get("KeyCount", 0) == 0  # the batch's files and manifest are gone
+    assert load.begin(0) is None  # committed: a replay changes nothing

@@ -7,6 +7,7 @@ import os
 import uuid
 
 import boto3
+import pytest
 from botocore.config import Config
 
 from stack.orchestrator import LocalStack
@@ -19,6 +20,7 @@ def s3_client(env: dict[str, str]):
                         config=Config(s3={"addressing_style": "path"}))
 
 
+@pytest.mark.serial  # stops a service the other tests share
 def test_object_survives_a_restart_of_the_store(stack: LocalStack, stack_env) -> None:
     bucket = stack_env["HOVER_BACKUP_BUCKET"]
     key = f"tests/restart-{uuid.uuid4().hex}.bin"

@@ -3,9 +3,9 @@ real schema registry (the same rule that guards registration in production), and
 really refuses a breaking next version of each type today.
 
 A pairwise check over one version checks nothing, so the number of versions each type must
-have is stated here: a version file that goes missing fails the suite instead of shrinking
-the check to nothing. Adding a version (``schemas/<type>/v<N>.json``) means raising its
-number below.
+have is stated twice: in its declaration (``versions`` in ``schemas/<type>/type.yaml``) and
+as a floor here. A version file that goes missing fails the suite instead of shrinking the
+check to nothing. Adding a version (``schemas/<type>/v<N>.json``) means raising both.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import pytest
 
 from schemas import latest, message_types, subject_for, versions
 from schemas.registry import RegistryError, SchemaRegistryClient
+from schemas.types import declaration
 
 #: The versions each message type has in ``schemas/`` (at least).
-EXPECTED_VERSIONS = {"customer": 1, "hoverboard": 1, "trip": 1}
+EXPECTED_VERSIONS = {"customer": 1, "hoverboard": 2, "trip": 1}
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +60,10 @@ def test_every_type_has_its_expected_versions_numbered_without_gaps() -> None:
             f"{message_type} has versions {found}, expected {expected}: a version file of "
             f"schemas/{message_type}/ is missing")
         assert found == list(range(1, len(found) + 1)), f"{message_type}: gap in {found}"
+        # Fewer files than declared is refused by the declaration's reader (DeclarationError).
+        assert declaration(message_type).versions == len(found) >= expected, (
+            f"schemas/{message_type}/type.yaml lists {declaration(message_type).versions} "
+            f"versions, the folder has {found}")
         for version in versions(message_type):
             assert version.schema["$id"].endswith(f":{message_type}:{version.version}"), (
                 f"{version.path} declares $id {version.schema['$id']}")

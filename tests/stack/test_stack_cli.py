@@ -20,12 +20,7 @@ from stack.config import REPO_ROOT, StackConfig
 from stack.java import find_java
 from stack.orchestrator import LocalStack
 from stack.process import PidRecord, StackError, wait_until
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support.network import free_port
 
 
 @pytest.fixture

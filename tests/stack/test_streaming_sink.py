@@ -20,8 +20,9 @@ from confluent_kafka import Producer
 
 from alerts.emitter import AlertEmitter
 from loader.postgres import PostgresLoader
+from runtime.settings import warehouse_dsn
 from schemas import headers, latest
-from spark.config import CONF_DIR, SinkConfig
+from spark.config import SINK_CONF, SinkConfig
 from spark.sink_job import start
 from stack.process import wait_until
 from tests.support import (
@@ -33,6 +34,7 @@ from tests.support import (
     scratch_database,
     scratch_topic,
     telemetry,
+    warehouse_connection,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,7 +43,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def warehouse(stack_env):
     """An empty database with every migration applied; its DSN."""
-    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "sinktest") as dsn:
+    with scratch_database(warehouse_dsn(stack_env), "sinktest") as dsn:
         yield dsn
 
 
@@ -53,7 +55,7 @@ def topic(stack_env):
 
 def sink_config(message_type: str, topic: str, tmp_path: Path, **changes) -> SinkConfig:
     os.environ.setdefault("HOVER_SPARK_CHECKPOINTS", str(tmp_path))
-    base = SinkConfig.load(CONF_DIR / f"{message_type}_sink.conf")
+    base = SinkConfig.load(SINK_CONF, message_type)
     return replace(base, topic=topic, query_name=f"{message_type}_{topic}",
                    checkpoint_location=str(tmp_path / "checkpoint"), **changes)
 
@@ -168,7 +170,8 @@ def test_driver_killed_mid_stream_resumes_without_gaps_or_duplicates(stack_env, 
         "schema_subject = hoverboard-value\nschema_version = latest\n"
         "trigger_seconds = 0.5\nmax_offsets_per_trigger = 150\nstarting_offsets = earliest\n"
         f"checkpoint_location = {tmp_path / 'checkpoint'}\n")
-    env = {**os.environ, **stack_env, "HOVER_WAREHOUSE_DSN": warehouse}
+    env = {**os.environ, **stack_env,
+           "AIRFLOW_CONN_WAREHOUSE_DEFAULT": warehouse_connection(stack_env, warehouse)}
     command = [sys.executable, "-m", "spark.sink_job", "--config", str(conf)]
     log = (tmp_path / "driver.log").open("w")
     driver = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -202,9 +205,8 @@ def test_version_1_instance_writes_straight_to_the_warehouse(stack_env, warehous
 
     bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
     conf = tmp_path / "trip.conf"
-    conf.write_text("[trip]\ntopic = trip\nschema_subject = trip-value\n"
-                    "key_fields = hoverboard_id, customer_id\nsink = warehouse\n")
-    monkeypatch.setenv("HOVER_WAREHOUSE_DSN", warehouse)
+    conf.write_text("[trip]\nsink = warehouse\n")
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE_DEFAULT", warehouse_connection(stack_env, warehouse))
     before = end_offsets(bootstrap, "trip")
     app = create_app({"TESTING": True, "MESSAGE_CONF": str(conf), "API_KEYS": "v1-key-" + "x" * 20,
                       "SCHEMA_REGISTRY_URL": stack_env["HOVER_SCHEMA_REGISTRY_URL"]})
@@ -282,9 +284,8 @@ def test_version_1_refuses_what_the_warehouse_cannot_hold_with_a_422_naming_the_
     with psycopg.connect(warehouse) as conn:  # a table narrower than the schema's maxLength
         conn.execute("ALTER TABLE fleet.customer ALTER COLUMN last_name TYPE varchar(10)")
     conf = tmp_path / "customer.conf"
-    conf.write_text("[customer]\ntopic = customer\nschema_subject = customer-value\n"
-                    "key_fields = id\nsink = warehouse\n")
-    monkeypatch.setenv("HOVER_WAREHOUSE_DSN", warehouse)
+    conf.write_text("[customer]\nsink = warehouse\n")
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE_DEFAULT", warehouse_connection(stack_env, warehouse))
     key = "v1-key-" + "x" * 20
     app = create_app({"TESTING": True, "MESSAGE_CONF": str(conf), "API_KEYS": key,
                       "SCHEMA_REGISTRY_URL": stack_env["HOVER_SCHEMA_REGISTRY_URL"]})

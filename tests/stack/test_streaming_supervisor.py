@@ -25,6 +25,7 @@ from hoverboard.streaming.policy import Policy
 from hoverboard.streaming.registry import discover_jobs
 from hoverboard.streaming.supervisor import StreamingSupervisor, SupervisionError
 
+from runtime.settings import WAREHOUSE_CONN_ENV, warehouse_dsn
 from stack.process import PidRecord, wait_until
 from tests.support import alerts_with, fetch, produce, scratch_database, scratch_topic, telemetry
 
@@ -37,14 +38,13 @@ WAREHOUSE_CONN_ID = "streamtest_warehouse"
 
 @pytest.fixture
 def warehouse(stack_env, monkeypatch):
-    """An empty migrated database; the driver (HOVER_WAREHOUSE_DSN) and the supervisor (an
-    Airflow connection) both point at it. Yields (dsn, connection JSON)."""
-    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "suptest") as dsn:
+    """An empty migrated database, and an Airflow connection of it for the supervisor (which
+    hands it to the drivers it starts). Yields (dsn, connection JSON)."""
+    with scratch_database(warehouse_dsn(stack_env), "suptest") as dsn:
         name = dsn.rsplit("/", 1)[1]
         connection = stack_env["AIRFLOW_CONN_WAREHOUSE_DEFAULT"].replace(
             '"warehouse"', f'"{name}"')
         assert connection != stack_env["AIRFLOW_CONN_WAREHOUSE_DEFAULT"]
-        monkeypatch.setenv("HOVER_WAREHOUSE_DSN", dsn)
         monkeypatch.setenv(f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}", connection)
         yield dsn, connection
 
@@ -64,16 +64,17 @@ def jobs_dir(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def job_conf(tmp_path, topic, jobs_dir):
-    """Writes the job config (``message_type`` chooses a crashing one); stops every job
-    it started at the end, paused or not."""
+    """Writes the job config (a ``schema_version`` neither the registry nor ``schemas/`` has
+    makes one that crashes on start); stops every job it started at the end, paused or not."""
     written: list[Path] = []
 
-    def write(name: str, message_type: str = "hoverboard", max_offsets: int = 1000) -> Path:
+    def write(name: str, message_type: str = "hoverboard", max_offsets: int = 1000,
+              schema_version: str = "latest") -> Path:
         path = tmp_path / f"{name}.conf"
         path.write_text(
             "[sink]\n"
             f"query_name = {name}\nmessage_type = {message_type}\ntopic = {topic}\n"
-            f"schema_subject = {message_type}-value\nschema_version = latest\n"
+            f"schema_subject = {message_type}-value\nschema_version = {schema_version}\n"
             f"trigger_seconds = 1\nmax_offsets_per_trigger = {max_offsets}\n"
             f"starting_offsets = earliest\ncheckpoint_location = {tmp_path / name}-checkpoint\n")
         written.append(path)
@@ -145,7 +146,7 @@ def test_killed_job_is_restarted_by_the_next_supervisor_run(airflow_env, stack_e
         [str(Path(sys.executable).with_name("airflow")), "dags", "test", "streaming_supervisor",
          "-c", json.dumps({"jobs": str(conf)})],
         env={**airflow_env, "AIRFLOW_CONN_WAREHOUSE_DEFAULT": connection,
-             "HOVER_WAREHOUSE_DSN": dsn, "HOVER_SPARK_JOBS_DIR": str(jobs_dir),
+             "HOVER_SPARK_JOBS_DIR": str(jobs_dir),
              # The dead job's log is past this: the round rotates it before the restart.
              "HOVER_SPARK_JOB_LOG_MAX_BYTES": "1000"},
         capture_output=True, text=True, timeout=300)
@@ -272,7 +273,7 @@ def dags_test(airflow_env: dict, connection: str, dsn: str, jobs_dir: Path,
         [str(Path(sys.executable).with_name("airflow")), "dags", "test", "streaming_supervisor",
          "-c", json.dumps(conf)],
         env={**airflow_env, "AIRFLOW_CONN_WAREHOUSE_DEFAULT": connection,
-             "HOVER_WAREHOUSE_DSN": dsn, "HOVER_SPARK_JOBS_DIR": str(jobs_dir)},
+             "HOVER_SPARK_JOBS_DIR": str(jobs_dir)},
         capture_output=True, text=True, timeout=400)
     (jobs_dir / "dags-test.out").write_text(run.stdout + run.stderr)
     return run
@@ -285,7 +286,9 @@ def test_job_failing_on_start_is_a_crash_loop_that_fails_the_round_and_is_retrie
     dsn, connection = warehouse
     es = stack_env["HOVER_ELASTICSEARCH_URL"]
     name = f"crashtest_{uuid.uuid4().hex[:8]}"
-    conf = job_conf(name, message_type="nosuchtype")  # no schema, no table mapping
+    # A schema version nobody has: every start fails before it reads a record.
+    missing = "has no version 999"
+    conf = job_conf(name, schema_version="999")
     limits = {"max_failed_starts": 2, "retry_after_s": 3600, "retry_max_s": 7200}
     actions = []
     for _ in range(2):  # the first start, and one restart: neither loads a batch
@@ -302,7 +305,7 @@ def test_job_failing_on_start_is_a_crash_loop_that_fails_the_round_and_is_retrie
     assert run.returncode != 0, output[-5000:]
     assert f"streaming job {name} is stuck: crash loop: its last 2 starts made no progress" \
         in output, output[-5000:]
-    assert "nosuchtype" in output.split(f"streaming job {name} is stuck", 1)[1]  # the log tail
+    assert missing in output.split(f"streaming job {name} is stuck", 1)[1]  # the log tail
     # Failed at once: a retry would find it stuck all the same.
     assert f"AirflowFailException: {name} is stuck: crash loop" in output
     assert output.count(f"streaming job {name} is stuck") == 1
@@ -310,7 +313,7 @@ def test_job_failing_on_start_is_a_crash_loop_that_fails_the_round_and_is_retrie
     [alert] = [a for a in alerts_with(es, name) if a["event"]["action"] == "job_crash_loop"]
     assert alert["log"]["level"] == "error"
     assert alert["details"]["failed_starts"] == 2
-    assert "nosuchtype" in alert["details"]["log_tail"]
+    assert missing in alert["details"]["log_tail"]
 
     # The back-off is over (a short one now): retried, and the round is still red.
     sup = supervisor(conf, **{**limits, "retry_after_s": 1})
@@ -318,7 +321,7 @@ def test_job_failing_on_start_is_a_crash_loop_that_fails_the_round_and_is_retrie
     sup.close()
     [status] = statuses
     assert (status.state, status.action) == ("crash_loop", "retried (crash loop)")
-    assert status.stuck and "nosuchtype" in status.last_error
+    assert status.stuck and missing in status.last_error
     with pytest.raises(SupervisionError, match=f"{name} is stuck: crash loop"):
         sup.raise_for_errors(statuses)
     assert wait_until(lambda: not alive(jobs_dir, name), LOAD_S), job_log(jobs_dir, name)
@@ -381,8 +384,11 @@ def assert_no_secret_in_driver(leader: int, dsn: str) -> None:
     assert len(environments) >= 2  # spark-submit's JVM and the Python driver at least
     for env in environments:
         assert not [k for k in secrets if k in env], sorted(env)
-        assert not [k for k in env if k.startswith("AIRFLOW")], sorted(env)
-    assert any(env.get("HOVER_WAREHOUSE_DSN") == dsn for env in environments)
+        # Of Airflow's settings, a driver gets only the warehouse connection it writes to.
+        assert [k for k in env if k.startswith("AIRFLOW")] in ([], [WAREHOUSE_CONN_ENV]), \
+            sorted(env)
+    # ... the supervisor's own connection, so it writes where its progress is read.
+    assert any(WAREHOUSE_CONN_ENV in env and warehouse_dsn(env) == dsn for env in environments)
 
 
 @pytest.mark.timeout(2400)  # four driver starts
@@ -499,3 +505,72 @@ def test_progress_of_a_new_run_neither_replaces_nor_borrows_the_old_runs(warehou
         state.close()
     assert (latest.run_id, latest.batch_id, latest.end_offsets) == ("new", 0, {0: 50})
     assert latest.batch_time == t0 + timedelta(minutes=5)
+
+
+def test_two_supervisors_without_a_shared_disk_never_run_two_drivers(warehouse, job_conf,
+                                                                     tmp_path) -> None:
+    """Two Airflow workers: each its own jobs dir (pid files), one warehouse (the lease)."""
+    conf = job_conf("lease_job")
+    dsn, _ = warehouse
+    launchers = [LocalProcessLauncher(jobs_dir=tmp_path / d, stop_timeout_s=20)
+                 for d in ("jobs-a", "jobs-b")]
+    [job] = discover_jobs(str(conf)).values()
+
+    def sup(launcher, clock=None) -> StreamingSupervisor:
+        return StreamingSupervisor(jobs=str(conf), warehouse_conn_id=WAREHOUSE_CONN_ID,
+                                   launcher=launcher, lease_s=600, clock=clock)
+
+    try:
+        first = one_round(sup(launchers[0]))
+        assert first["action"] == "started", first
+        second = one_round(sup(launchers[1]))
+        assert second["action"].startswith("none: leased to "), second
+        assert str(tmp_path / "jobs-a") in second["action"]
+        assert launchers[1].running(job) is None  # no second driver
+        assert [e for e, _, _ in events(dsn, "lease_job")] == ["started"]
+
+        # Supervisor A dies with its driver: its lease is not renewed, and once expired B
+        # takes the job over.
+        os.killpg(launchers[0].running(job).pid, signal.SIGKILL)
+        later = datetime.now(UTC) + timedelta(seconds=601)
+        taken = one_round(sup(launchers[1], clock=lambda: later))
+        assert taken["action"] == "restarted", taken
+        assert launchers[1].running(job) is not None
+        [(holder,)] = fetch(dsn, "SELECT holder FROM platform.stream_leases"
+                            " WHERE query_name = 'lease_job'")
+        assert holder.endswith(str(tmp_path / "jobs-b"))
+    finally:
+        for launcher in launchers:
+            launcher.stop(job)
+
+
+def test_a_round_delivers_alerts_spooled_while_elasticsearch_was_down(
+        stack_env, warehouse, job_conf, tmp_path, monkeypatch) -> None:
+    """A driver killed during an outage spools its alert; with nothing else to say, the
+    platform would keep it there. The next supervisor round sends it."""
+    import psycopg
+    from hoverboard.streaming.state import StreamState
+
+    from alerts import AlertWriter, Severity, alert_document
+
+    spool = tmp_path / "spool"
+    monkeypatch.setenv("HOVER_ALERT_SPOOL", str(spool))
+    token = uuid.uuid4().hex
+    down = AlertWriter(client=None, spool_dir=spool)
+    assert not down.send(alert_document(component="spark_sink", action="query_started",
+                                        message=f"started during the outage {token}",
+                                        severity=Severity.INFO))
+    assert down.spooled() == 1
+    # Another supervisor runs the job: this round only looks (no driver to wait for).
+    conf = job_conf("spooltest_job")
+    dsn, _ = warehouse
+    state = StreamState(lambda: psycopg.connect(dsn), "postgres")
+    try:
+        state.take_lease("spooltest_job", "elsewhere", now=datetime.now(UTC), lease_s=600)
+    finally:
+        state.close()
+    row = one_round(supervisor(conf))
+    assert row["action"].startswith("none: leased to elsewhere"), row
+    assert down.spooled() == 0
+    [alert] = alerts_with(stack_env["HOVER_ELASTICSEARCH_URL"], token)
+    assert alert["event"]["action"] == "query_started"

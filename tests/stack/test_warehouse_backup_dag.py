@@ -16,6 +16,7 @@ import pytest
 from botocore.config import Config
 from psycopg import sql
 
+from runtime.settings import warehouse_dsn
 from tests.support import scratch_database, warehouse_connection
 from tests.support.backup import CUSTOMER, HOVERBOARD, TRIP, in_day, rows_as_text, seed
 
@@ -27,7 +28,7 @@ DAY = "2026-11-26"
 def scratch(stack_env):
     """A migrated scratch database, its Airflow connection JSON, and a backup prefix."""
     prefix = f"tests/dag-{uuid.uuid4().hex[:10]}"
-    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "bkdag") as dsn:
+    with scratch_database(warehouse_dsn(stack_env), "bkdag") as dsn:
         yield dsn, warehouse_connection(stack_env, dsn), prefix
     s3 = boto3.client("s3", endpoint_url=stack_env["HOVER_S3_ENDPOINT"],
                       config=Config(s3={"addressing_style": "path"}))

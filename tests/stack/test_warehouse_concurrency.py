@@ -26,6 +26,7 @@ from loader.bookkeeping import TABLES, BatchProgress, record_dead_letters, recor
 from loader.concurrency import RetryCounter, RetryPolicy, run_with_retry
 from loader.postgres import PostgresLoader
 from loader.tables import rows_from_events, table_spec
+from runtime.settings import warehouse_dsn
 from tests.stack.test_redshift_loader import ClientCopyRedshiftLoader
 from tests.support import sample, scratch_database
 
@@ -36,7 +37,7 @@ REPLAYED = 2  # this batch id is loaded twice, as Spark replays a batch after a 
 
 @pytest.fixture
 def warehouse(stack_env):
-    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "conctest") as dsn:
+    with scratch_database(warehouse_dsn(stack_env), "conctest") as dsn:
         yield dsn
 
 

@@ -10,13 +10,14 @@ import psycopg
 import pytest
 from hoverboard.warehouse.migrations import discover
 
+from runtime.settings import warehouse_dsn
 from tests.support import scratch_database, warehouse_connection
 
 
 @pytest.fixture
 def scratch_warehouse(stack_env):
     """An empty database and the Airflow connection JSON that points at it."""
-    with scratch_database(stack_env["HOVER_WAREHOUSE_DSN"], "dagtest", migrate=False) as dsn:
+    with scratch_database(warehouse_dsn(stack_env), "dagtest", migrate=False) as dsn:
         yield dsn, warehouse_connection(stack_env, dsn)
 
 

@@ -3,6 +3,9 @@ comparisons of what came back."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
 import psycopg
@@ -67,3 +70,25 @@ def rows_as_text(dsn: str, table: str, where: str = "TRUE", params=()) -> list[s
 def in_day(column: str) -> str:
     return (f"{column} >= %(day)s::timestamptz"
             f" AND {column} < %(day)s::timestamptz + interval '1 day'")
+
+
+@contextmanager
+def scratch_backups(stack_env: dict[str, str], dsn: str, prefix: str) -> Iterator:
+    """A backup service for the database of ``dsn`` writing to the stack's S3 bucket under a
+    scratch prefix of its own (deleted afterwards)."""
+    import boto3
+    from botocore.config import Config
+    from hoverboard.backup.engines import PostgresEngine
+    from hoverboard.backup.layout import Layout
+    from hoverboard.backup.service import BackupService
+    from hoverboard.backup.store import ObjectStore
+
+    client = boto3.client("s3", endpoint_url=stack_env["HOVER_S3_ENDPOINT"],
+                          config=Config(s3={"addressing_style": "path"}))
+    store = ObjectStore(client, stack_env["HOVER_BACKUP_BUCKET"])
+    layout = Layout(store.bucket, f"tests/{prefix}-{uuid.uuid4().hex[:10]}")
+    try:
+        yield BackupService(lambda: psycopg.connect(dsn), PostgresEngine(store), store, layout,
+                            run_id="pytest")
+    finally:
+        store.delete_prefix(layout.prefix + "/")

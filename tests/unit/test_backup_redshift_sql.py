@@ -112,12 +112,12 @@ def test_restore_statements_parse(name) -> None:
     table = backup_table(name)
     target = sql.Identifier(f"restore_{name}", table.table)
     statements = RestoreSQL(target, "restore_stage_1a2b3c4d", ["id", "loaded_at"], table.key,
-                            table.version_by)
+                            table.version_by, added=["battery_cycles"])
     kinds = [type(parse_redshift(s)).__name__ for s in (
-        statements.create_stage, statements.delete, statements.insert,
+        statements.create_stage, *statements.drop_added, statements.delete, statements.insert,
         statements.staged.as_string(None), statements.applied.as_string(None),
         statements.restored.as_string(None), statements.drop_stage)]
-    assert kinds == ["Create", "Delete", "Insert", "Select", "Select", "Select", "Drop"]
+    assert kinds == ["Create", "Alter", "Delete", "Insert", "Select", "Select", "Select", "Drop"]
     # Customers: the latest profile wins, as in the loader; events: every backed-up row.
     assert ("updated_at" in statements.delete) == (name == "customer")
     assert statements.create_stage.startswith("CREATE TEMP TABLE")

@@ -66,5 +66,52 @@ def test_it_describes_the_production_shape(resolved) -> None:
 def test_no_secret_is_written_in_the_file() -> None:
     text = (REPO / "docker-compose.yaml").read_text()
     for name in SECRETS:
-        assert f"${{{name}}}" in text  # referenced from the environment ...
+        # referenced from the environment, required (never a blank default) ...
+        assert f"${{{name}:?" in text
+        assert f"${{{name}}}" not in text and f"${{{name}:-" not in text
     assert "test-" not in text  # ... never filled in
+
+
+def test_the_platform_configures_the_warehouse_once(resolved) -> None:
+    """As in the local stack: Airflow's connection is the one setting; the sinks and the
+    ingest API derive their DSN from it (runtime.settings)."""
+    from runtime.settings import WAREHOUSE_CONN_ENV, warehouse_dsn
+
+    platform = [s for s in resolved["services"].values()
+                if s.get("image") == "hoverboard-platform:local"]
+    assert platform
+    for service in platform:
+        env = service.get("environment") or {}
+        assert sorted(k for k, v in env.items() if "WAREHOUSE" in k or "/warehouse" in str(v)
+                      ) == [WAREHOUSE_CONN_ENV]
+        assert warehouse_dsn(env).endswith("@postgres:5432/warehouse")
+
+
+def test_it_refuses_to_start_without_its_secrets() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in SECRETS}
+    result = subprocess.run([shutil.which("docker-compose"), "-f",
+                             str(REPO / "docker-compose.yaml"), "config"],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "see the README, Secrets" in result.stderr
+
+
+def test_spark_services_have_the_jobs_jars_and_a_writable_home_and_jobs_dir(resolved) -> None:
+    services = resolved["services"]
+    fetch = " ".join(services["spark-jars"]["command"])
+    for jar in ("spark-sql-kafka-0-10_2.13-4.2.0.jar", "kafka-clients-", "hadoop-aws-",
+                "awssdk/bundle/"):
+        assert jar in fetch, jar
+    for name in ("spark-master", "spark-worker"):
+        service = services[name]
+        mounts = {v.split(":")[1]: v for v in service["volumes"]}
+        env = service["environment"]
+        assert mounts[env["SPARK_CLASSPATH"].removesuffix("/*")].startswith("spark-jars:")
+        assert mounts[env["HOME"]].endswith(":rw")
+        assert env["HOVER_SPARK_JOBS_DIR"].startswith("/var/lib/hoverboard/")
+        assert mounts["/var/lib/hoverboard"].endswith(":rw")
+        assert service["user"] == "185"
+        assert service["depends_on"]["spark-jars"]["condition"] == \
+            "service_completed_successfully"
+    # ... owned by the Spark user before it starts (a new volume belongs to root).
+    assert "chown -R 185:185 /home/spark /var/lib/hoverboard" in fetch

@@ -134,15 +134,16 @@ def test_a_model_must_beat_the_promoted_one_on_the_same_holdout() -> None:
 # -- supervision ---------------------------------------------------------------------------
 
 def test_the_supervisor_submits_the_scoring_job_its_config_names(monkeypatch) -> None:
-    from hoverboard.streaming.launcher import LocalProcessLauncher
-    from hoverboard.streaming.registry import REPO_ROOT, discover_jobs
+    from hoverboard.streaming.launcher import CODE_ROOT, LocalProcessLauncher
+    from hoverboard.streaming.registry import discover_jobs
 
     monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT",
                        '{"conn_type": "spark", "host": "local[2]"}')
     monkeypatch.setenv("HOVER_SPARK_CHECKPOINTS", "/checkpoints")
     jobs = discover_jobs()
     assert jobs["failure_detection"].topic == "hoverboard"
-    argv = LocalProcessLauncher(jobs_dir=REPO_ROOT).command(jobs["failure_detection"])
-    assert str(REPO_ROOT / "ml" / "scoring_job.py") in argv
-    assert str(REPO_ROOT / "spark" / "sink_job.py") in (
-        LocalProcessLauncher(jobs_dir=REPO_ROOT).command(jobs["trip_sink"]))
+    argv = LocalProcessLauncher(jobs_dir=CODE_ROOT).command(jobs["failure_detection"])
+    assert str(CODE_ROOT / "ml" / "scoring_job.py") in argv
+    assert str(CODE_ROOT / "spark" / "sink_job.py") in (
+        LocalProcessLauncher(jobs_dir=CODE_ROOT).command(jobs["trip_sink"]))
+

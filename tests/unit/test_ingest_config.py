@@ -38,3 +38,24 @@ def test_other_components_settings_and_real_ones_are_accepted(monkeypatch) -> No
         monkeypatch.setenv(name, value)
     app = create_app({"API_KEYS": "k" * 20})
     assert app.config["MAX_BATCH_RECORDS"] == 7
+
+
+def test_a_message_file_sets_only_deployment_settings(tmp_path) -> None:
+    from ingest_api.config import load_message_configs
+
+    assert {name: (c.topic, c.key_fields) for name, c in load_message_configs().items()} == {
+        "customer": ("customer", ("id",)), "hoverboard": ("hoverboard", ("id",)),
+        "trip": ("trip", ("hoverboard_id", "customer_id"))}  # from schemas/<type>/type.yaml
+    conf = tmp_path / "trip.conf"
+    conf.write_text("[trip]\ntopic = trip-eu\nsink = warehouse\n")
+    [(name, trip)] = load_message_configs(str(conf)).items()
+    assert (name, trip.topic, trip.sink, trip.key_fields) == (
+        "trip", "trip-eu", "warehouse", ("hoverboard_id", "customer_id"))
+    conf.write_text("[trip]\nkey_fields = customer_id\n")
+    with pytest.raises(ValueError, match=r"trip.conf \[trip\]: key_fields cannot be set here; "
+                                         r".* declared in schemas/trip/type.yaml"):
+        load_message_configs(str(conf))
+    conf.write_text("[scooter]\ntopic = scooter\n")
+    with pytest.raises(ValueError, match=r"\[scooter\]: no such message type; declared: "
+                                         r"customer, hoverboard, trip"):
+        load_message_configs(str(conf))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import subprocess
 import uuid
@@ -13,7 +14,13 @@ import pytest
 from stack import envfile
 from stack.artifacts import ArtifactSet, Coordinate, _pom
 from stack.config import DEFAULT_PORTS, StackConfig
+from stack.secrets import Secrets
 from stack.services import kafka
+
+
+def dummy_secrets() -> Secrets:
+    """A value for every secret the stack has, whatever their number."""
+    return Secrets(*(f"secret-{field.name}" for field in dataclasses.fields(Secrets)))
 
 
 def test_env_file_round_trips_awkward_values(tmp_path) -> None:
@@ -82,3 +89,60 @@ def test_kafka_cluster_id_is_16_bytes_of_url_safe_base64() -> None:
         value = kafka.cluster_id()
         assert len(value) == 22 and not value.startswith("-")
         assert len(base64.urlsafe_b64decode(value + "==")) == 16
+
+
+def test_three_kafka_brokers_give_every_client_the_whole_cluster(monkeypatch) -> None:
+    from stack.services import build_services
+
+    monkeypatch.setenv("HOVER_KAFKA_BROKERS", "3")
+    for key, port in (("KAFKA", 29092), ("KAFKA_2", 29094), ("KAFKA_3", 29096)):
+        monkeypatch.setenv(f"HOVER_{key}_PORT", str(port))
+    config = StackConfig.from_env()
+    assert kafka.bootstrap_servers(config) == "127.0.0.1:29092,127.0.0.1:29094,127.0.0.1:29096"
+    assert kafka.replication(config) == (3, 2)
+    services = {s.name: s for s in build_services(config, dummy_secrets())}
+    assert {"kafka", "kafka_2", "kafka_3"} <= services.keys()
+    # An ingest instance waits for the whole cluster; 'up kafka' brings the peers along.
+    assert set(services["ingest_1"].depends_on) >= {"kafka", "kafka_2", "kafka_3"}
+    assert set(services["kafka"].companions) == {"kafka_2", "kafka_3"}
+    env = services["kafka"].environment()
+    assert env["HOVER_KAFKA_BOOTSTRAP"] == kafka.bootstrap_servers(config)
+    assert kafka.bootstrap_servers(config) in env["AIRFLOW_CONN_KAFKA_DEFAULT"]
+
+
+def test_one_kafka_broker_is_the_default(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("HOVER_STACK_HOME", str(tmp_path))  # a new stack
+    monkeypatch.delenv("HOVER_KAFKA_BROKERS", raising=False)
+    monkeypatch.setenv("HOVER_KAFKA_PORT", "29092")
+    config = StackConfig.from_env()
+    assert kafka.bootstrap_servers(config) == "127.0.0.1:29092"
+    assert kafka.replication(config) == (1, 1)
+
+
+def test_a_kafka_cluster_size_without_ports_is_refused(monkeypatch) -> None:
+    monkeypatch.setenv("HOVER_KAFKA_BROKERS", "2")
+    with pytest.raises(SystemExit, match="HOVER_KAFKA_BROKERS=2: the local stack runs 1 broker"):
+        StackConfig.from_env()
+
+
+def test_a_stack_formatted_for_one_broker_is_not_reused_for_three(monkeypatch, tmp_path) -> None:
+    from stack.process import StackError
+
+    monkeypatch.setenv("HOVER_STACK_HOME", str(tmp_path))
+    kraft = tmp_path / "data" / "kafka" / "kraft-logs"
+    kraft.mkdir(parents=True)
+    (kraft / "meta.properties").write_text("node.id=1\n")
+    monkeypatch.setenv("HOVER_KAFKA_BROKERS", "3")
+    node = kafka.Kafka(StackConfig.from_env(), dummy_secrets(), 2)
+    with pytest.raises(StackError, match="formatted for 1 broker.*HOVER_KAFKA_BROKERS=3"):
+        node._cluster_id()
+
+
+def test_without_the_setting_a_stack_keeps_the_size_it_was_formatted_for(monkeypatch,
+                                                                          tmp_path) -> None:
+    monkeypatch.setenv("HOVER_STACK_HOME", str(tmp_path))
+    monkeypatch.delenv("HOVER_KAFKA_BROKERS", raising=False)
+    assert StackConfig.from_env().kafka_brokers == 1
+    (tmp_path / "data" / "kafka").mkdir(parents=True)
+    (tmp_path / "data" / "kafka" / "cluster.json").write_text('{"id": "x", "brokers": 3}')
+    assert StackConfig.from_env().kafka_brokers == 3  # 'bin/stack down' stops all three

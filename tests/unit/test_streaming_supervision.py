@@ -294,22 +294,27 @@ def test_spark_submit_command_and_environment(tmp_path, monkeypatch) -> None:
     assert Path(argv[0]).name == "spark-submit"
     assert argv[1:] == ["--master", "local[2]", "--jars", "/jars/a.jar,/jars/b.jar",
                         "--name", "trip_sink", str(SINK_APPLICATION),
-                        "--config", str(tmp_path / "trip.conf")]
+                        "--config", str(tmp_path / "trip.conf"), "--type", "trip"]
     secrets = {"HOVER_AIRFLOW_DB_DSN": "postgresql://airflow:pw@db/airflow",
                "HOVER_AIRFLOW_PASSWORD": "admin-pw", "HOVER_INGEST_API_KEYS": "key-1",
                "AWS_ACCESS_KEY_ID": "AKIA0", "AWS_SECRET_ACCESS_KEY": "s3-secret",
                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql://airflow:pw@db/airflow",
                "SOMETHING_ELSE": "x"}
-    needed = {"HOVER_WAREHOUSE_DSN": "postgresql://hover:pw@db/warehouse",
+    needed = {"HOVER_WAREHOUSE_ENGINE": "postgres",
               "HOVER_KAFKA_BOOTSTRAP": "127.0.0.1:9092", "HOVER_REDSHIFT_STAGING": "s3://b/p",
               "HOVER_SCHEMA_REGISTRY_URL": "http://registry", "HOVER_ALERT_SPOOL": "/spool",
               "HOVER_ELASTICSEARCH_URL": "http://es", "SPARK_LOCAL_IP": "127.0.0.1",
               "JAVA_HOME": "/jdk", "LANG": "C.UTF-8", "AWS_DEFAULT_REGION": "eu-west-1"}
     for name, value in {**secrets, **needed}.items():
         monkeypatch.setenv(name, value)
-    env = launcher.environment()
+    # The worker's own warehouse setting is not what the driver gets: the supervisor's
+    # connection is (the jobs write where their progress is read).
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE_DEFAULT", "postgres://hover:pw@elsewhere/other")
+    env = launcher.environment("postgres://hover:pw@db:5432/warehouse")
     assert not set(secrets) & set(env)  # an allow-list: only what the driver needs
-    assert not any(k.startswith("AIRFLOW") for k in env)  # Airflow's secrets stay in Airflow
+    # Airflow's secrets stay in Airflow; of its connections, the driver gets the warehouse.
+    assert [k for k in env if k.startswith("AIRFLOW")] == ["AIRFLOW_CONN_WAREHOUSE_DEFAULT"]
+    assert env["AIRFLOW_CONN_WAREHOUSE_DEFAULT"] == "postgres://hover:pw@db:5432/warehouse"
     assert {k: env[k] for k in needed} == needed
     assert "HOVER_SPARK_MASTER" not in env  # the connection's master wins
     assert env["PYTHONPATH"].split(":")[0] == str(SINK_APPLICATION.parents[1])
@@ -400,47 +405,3 @@ def test_log_settings_from_the_environment_are_checked(monkeypatch) -> None:
     monkeypatch.setenv("HOVER_SPARK_LOG_LEVEL", "LOUD")
     with pytest.raises(ValueError, match="HOVER_SPARK_LOG_LEVEL='LOUD'"):
         spark_log_level()
-
-
-def test_warehouse_addresses_compare_by_database_not_by_spelling() -> None:
-    from hoverboard.hooks.warehouse import dsn_address, same_database
-
-    uri = dsn_address("postgresql://hover:secret@localhost:5433/warehouse?sslmode=disable")
-    assert uri == ("localhost", 5433, "warehouse")
-    assert dsn_address("host=127.0.0.1 port=5433 dbname=warehouse user=hover") == (
-        "127.0.0.1", 5433, "warehouse")
-    assert dsn_address("postgresql:///warehouse") == ("", 5432, "warehouse")
-    assert same_database(uri, ("127.0.0.1", 5433, "warehouse"))  # one server, two names
-    assert not same_database(uri, ("127.0.0.1", 5433, "warehouse_test"))
-    assert not same_database(uri, ("127.0.0.1", 5432, "warehouse"))
-    assert not same_database(("/run/postgresql", 5432, "w"), ("127.0.0.1", 5432, "w"))
-
-
-def test_supervisor_refuses_jobs_that_would_write_where_it_does_not_read(
-        tmp_path, monkeypatch) -> None:
-    from hoverboard.streaming.launcher import LocalProcessLauncher
-    from hoverboard.streaming.supervisor import StreamingSupervisor, SupervisionError
-
-    conf = tmp_path / "refused_sink.conf"
-    conf.write_text("[sink]\nquery_name = refused_sink\nmessage_type = hoverboard\n"
-                    "topic = hoverboard\nschema_subject = hoverboard-value\n"
-                    f"checkpoint_location = {tmp_path / 'checkpoint'}\n")
-    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE_CHECK", json.dumps(
-        {"conn_type": "postgres", "host": "localhost", "port": 5433, "schema": "warehouse"}))
-    launcher = LocalProcessLauncher(jobs_dir=tmp_path)
-
-    def supervisor() -> StreamingSupervisor:
-        return StreamingSupervisor(jobs=str(conf), warehouse_conn_id="warehouse_check",
-                                   launcher=launcher)
-
-    monkeypatch.setenv("HOVER_WAREHOUSE_DSN", "postgresql://hover@127.0.0.1:5433/scratch")
-    with pytest.raises(SupervisionError, match=r"jobs write to database 'scratch' on "
-                                               r"127\.0\.0\.1:5433 .* read from database "
-                                               r"'warehouse' on localhost:5433"):
-        supervisor().supervise()
-    with pytest.raises(SupervisionError, match="point both at the same warehouse"):
-        supervisor().start("refused_sink")
-    assert not launcher.log_file(discover_jobs(str(conf))["refused_sink"]).exists()  # not started
-
-    monkeypatch.setenv("HOVER_WAREHOUSE_DSN", "postgresql://hover@127.0.0.1:5433/warehouse")
-    supervisor().check_warehouse()  # the same database, spelt differently

@@ -21,7 +21,7 @@ import sys
 from datetime import date, timedelta
 
 from hoverboard.backup.layout import DEFAULT_BUCKET, DEFAULT_PREFIX
-from hoverboard.backup.tables import TABLES
+from hoverboard.backup.tables import backup_tables
 from hoverboard.hooks.warehouse import DEFAULT_CONN_ID
 
 AWS_CONN_ID = "aws_default"
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Restore warehouse backups, or list them.",
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(__doc__.splitlines()[2:7]))
-    parser.add_argument("table", choices=TABLES)
+    parser.add_argument("table", choices=backup_tables())
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--day", type=date.fromisoformat, help="one day (event tables)")
     what.add_argument("--from", dest="first", type=date.fromisoformat,

@@ -132,7 +132,8 @@ class RestoreSQL:
     ``applied`` selects the staged rows that are written (all of them without ``version``)."""
 
     def __init__(self, target: sql.Identifier, stage: str, columns: Sequence[str],
-                 key: Sequence[str], version: str | None = None) -> None:
+                 key: Sequence[str], version: str | None = None,
+                 added: Sequence[str] = ()) -> None:
         self.stage = sql.Identifier(stage)
         cols = sql.SQL(", ").join(map(sql.Identifier, columns))
         match = sql.SQL(" AND ").join(
@@ -151,6 +152,11 @@ class RestoreSQL:
                 t=target, s=self.stage, v=v, o=offset)
         self.create_stage = sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS)").format(
             self.stage, target).as_string(None)
+        # Columns the table gained after the backup was taken (a later schema version's
+        # field): the stage drops them, so it has the backup's columns in its order (what
+        # Redshift's COPY of Parquet needs), and the restored rows get their defaults (NULL).
+        self.drop_added = [sql.SQL("ALTER TABLE {} DROP COLUMN {}").format(
+            self.stage, sql.Identifier(c)).as_string(None) for c in added]
         self.staged = sql.SQL("SELECT {} FROM {}").format(cols, self.stage)
         self.applied = self.staged if newer is None else sql.SQL(
             "SELECT {cols} FROM {s} WHERE NOT EXISTS (SELECT 1 FROM {t} WHERE {match} AND "
@@ -202,9 +208,9 @@ class BackupService:
     def from_connections(cls, *, conn_id: str, aws_conn_id: str, bucket: str, prefix: str,
                          iam_role: str | None = None, **kwargs: Any) -> BackupService:
         """The warehouse and store behind Airflow connection ids (operators, bin/restore)."""
-        from hoverboard.hooks.warehouse import Warehouse
+        from hoverboard.hooks.warehouse import WarehouseHook
 
-        warehouse = Warehouse(conn_id)
+        warehouse = WarehouseHook(conn_id)
         layout = Layout(bucket, prefix)
         store = ObjectStore.from_connection(aws_conn_id, bucket)
         engine: Engine
@@ -212,7 +218,7 @@ class BackupService:
             engine = RedshiftEngine(store, layout, iam_role)
         else:
             engine = PostgresEngine(store)
-        return cls(warehouse.connect, engine, store, layout, **kwargs)
+        return cls(warehouse.get_conn, engine, store, layout, **kwargs)
 
     # -- helpers ---------------------------------------------------------------------------
     def folder(self, table: BackupTable, day: date) -> str:
@@ -570,13 +576,16 @@ class BackupService:
     def _restore_one(self, conn: Any, table: BackupTable, manifest: Manifest,
                      target: sql.Identifier, columns: Sequence[Column]) -> dict[str, Any]:
         where = f"{table.qualified} {manifest.kind} {manifest.day} (backup {manifest.backup_id})"
-        if [c.name for c in columns] != manifest.column_names:
+        names = [c.name for c in columns]
+        added = [name for name in names if name not in manifest.column_names]
+        if [name for name in names if name not in added] != manifest.column_names:
             raise BackupError(
                 f"{where}: its columns {manifest.column_names} (schema version "
-                f"{manifest.schema_version}) differ from {target.as_string(None)}'s "
-                f"{[c.name for c in columns]}; restore into a new scratch schema")
+                f"{manifest.schema_version}) are not {target.as_string(None)}'s "
+                f"{names} (the table may only have gained columns since); restore into a new "
+                "scratch schema")
         statements = RestoreSQL(target, f"restore_stage_{uuid.uuid4().hex[:8]}",
-                                manifest.column_names, manifest.key, table.version_by)
+                                manifest.column_names, manifest.key, table.version_by, added)
         expected = manifest.content
 
         def check(what: str, got: Checksum, want: Checksum = expected,
@@ -593,6 +602,8 @@ class BackupService:
 
         try:
             run(statements.create_stage)
+            for statement in statements.drop_added:
+                run(statement)
             with tempfile.TemporaryDirectory(prefix="hover-restore-") as tmp:
                 self.engine.load(conn, statements.stage, manifest,
                                  self.folder(table, manifest.day), Path(tmp))

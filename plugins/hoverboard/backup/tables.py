@@ -1,16 +1,12 @@
 """Which tables are backed up, and how: event tables by day of their event time, the rest as
-full snapshots. Table names and natural keys come from the loader's table mappings
-(``loader/tables/<type>.conf``), the one place they are defined."""
+full snapshots. Every declared message type's table is backed up; its table, natural key,
+merge rule and partitioning come from its declaration (``schemas/<type>/type.yaml``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from psycopg import sql
-
-#: Event tables and the column whose day a backup covers; every other table: snapshots.
-TIME_COLUMNS = {"hoverboard": "event_time", "trip": "start_time"}
-TABLES = ("hoverboard", "trip", "customer")
 
 #: The load-time column of every fleet table: rows loaded (or updated) at or after a
 #: backup's ``settled_before`` are left out of its comparison with the source.
@@ -41,12 +37,21 @@ class BackupTable:
         return sql.Identifier(self.schema, self.table)
 
 
-def backup_table(name: str) -> BackupTable:
-    from loader.tables import table_spec
+def backup_tables() -> list[str]:
+    """The tables backed up, by message type: every declared type (``schemas/<type>/``)."""
+    from schemas.types import declared_types
 
-    if name not in TABLES:
-        raise ValueError(f"no backup configuration for table {name!r}; one of {TABLES}")
-    spec = table_spec(name)
-    return BackupTable(name=name, schema=spec.schema_name, table=spec.table_name,
-                       key=spec.key, time_column=TIME_COLUMNS.get(name),
-                       version_by=spec.version_by if spec.mode == "latest" else None)
+    return declared_types()
+
+
+def backup_table(name: str) -> BackupTable:
+    from schemas.types import declaration
+
+    if name not in backup_tables():
+        raise ValueError(f"no backup configuration for table {name!r}; one of "
+                         f"{', '.join(backup_tables())} (the declared message types)")
+    declared = declaration(name)
+    schema, table = declared.table.split(".")
+    return BackupTable(name=name, schema=schema, table=table, key=declared.natural_key,
+                       time_column=declared.backup_column,
+                       version_by=declared.merge.version_by)

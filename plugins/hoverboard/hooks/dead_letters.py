@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
-from hoverboard.hooks.warehouse import DEFAULT_CONN_ID, Warehouse
+from hoverboard.hooks.warehouse import DEFAULT_CONN_ID, WarehouseHook
 
 
 class DeadLetterHook(BaseHook):
@@ -42,8 +42,8 @@ class DeadLetterHook(BaseHook):
         self.iam_role = iam_role
 
     @cached_property
-    def warehouse(self) -> Warehouse:
-        return Warehouse(self.conn_id)
+    def warehouse(self) -> WarehouseHook:
+        return WarehouseHook(self.conn_id)
 
     @cached_property
     def loader(self):
@@ -59,16 +59,10 @@ class DeadLetterHook(BaseHook):
                 raise ValueError(f"{self.conn_id} is a Redshift connection: the loader needs a "
                                  f"staging location and an IAM role (HOVER_REDSHIFT_STAGING, "
                                  f"HOVER_REDSHIFT_IAM_ROLE, as for the streaming sink)")
-            return RedshiftLoader(self.warehouse.connect, boto3.client("s3"), staging, role)
-        from psycopg.conninfo import make_conninfo
-
+            return RedshiftLoader(self.warehouse.get_conn, boto3.client("s3"), staging, role)
         from loader.postgres import PostgresLoader
 
-        conn = self.warehouse.connection
-        host, port, database = self.warehouse.address
-        dsn = make_conninfo(host=host or None, port=port, dbname=database or None,
-                            user=conn.login or None, password=conn.password or None)
-        return PostgresLoader(dsn, max_connections=2)
+        return PostgresLoader(self.warehouse.dsn, max_connections=2)
 
     @cached_property
     def schemas(self):

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import BaseNotifier
-
-log = logging.getLogger(__name__)
 
 
 class ElasticsearchAlertNotifier(BaseNotifier):
@@ -16,9 +13,9 @@ class ElasticsearchAlertNotifier(BaseNotifier):
 
     Used by every platform DAG through ``hoverboard.dag_defaults.DEFAULT_ARGS``: a retry is
     a warning, a final failure an error. The task's own outcome never depends on it: if
-    Elasticsearch is down the alert is spooled locally and delivered later (see
-    ``alerts``). An exception carrying ``details`` (a dict, e.g. a data-quality check's
-    observed value and threshold) has them copied into the alert.
+    Elasticsearch is down the alert hook spools it locally and delivers it later. An
+    exception carrying ``details`` (a dict, e.g. a data-quality check's observed value and
+    threshold) has them copied into the alert.
 
     :param severity: ``warning``, ``error`` or ``critical``.
     :param action: the alert's ``event.action`` slug.
@@ -39,7 +36,6 @@ class ElasticsearchAlertNotifier(BaseNotifier):
 
     def notify(self, context: Any) -> None:
         from alerts.document import Severity, alert_document
-        from alerts.writer import AlertWriter
         from hoverboard.hooks.alerts import AlertHook
 
         ti = context["ti"]
@@ -63,11 +59,4 @@ class ElasticsearchAlertNotifier(BaseNotifier):
             dedup_key=f"{ti.dag_id}/{ti.task_id}/{ti.run_id}/{ti.map_index}/{ti.try_number}/"
                       f"{self.action}/{self.severity}",
         )
-        try:
-            writer = AlertHook(self.elasticsearch_conn_id).writer
-        except Exception:  # noqa: BLE001 - no connection: the spool keeps the alert
-            log.exception("cannot reach the alert connection %r", self.elasticsearch_conn_id)
-            writer = AlertWriter(client=None)
-        if not writer.send(doc):
-            log.warning("alert for %s.%s spooled; it is sent when Elasticsearch is back",
-                        ti.dag_id, ti.task_id)
+        AlertHook(self.elasticsearch_conn_id).send(doc)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from hoverboard.hooks.warehouse import DEFAULT_CONN_ID, Warehouse
+from hoverboard.hooks.warehouse import DEFAULT_CONN_ID, WarehouseHook
 
 
 class WarehouseMigrationOperator(BaseOperator):
@@ -31,13 +32,18 @@ class WarehouseMigrationOperator(BaseOperator):
         self.dry_run = dry_run
         self.lock_timeout_s = lock_timeout_s
 
+    @cached_property
+    def hook(self) -> WarehouseHook:
+        """The warehouse, made on first use (never while the DAG file is parsed)."""
+        return WarehouseHook(self.conn_id)
+
     def execute(self, context: Any) -> list[str]:
         from hoverboard.warehouse.migrations import MigrationRunner
 
-        warehouse = Warehouse(self.conn_id)
+        warehouse = self.hook
         ti = context["ti"]
         runner = MigrationRunner(
-            warehouse.connect, warehouse.engine, lock_timeout_s=self.lock_timeout_s,
+            warehouse.get_conn, warehouse.engine, lock_timeout_s=self.lock_timeout_s,
             applied_by=f"airflow:{ti.dag_id}/{ti.run_id}",
         )
         if self.dry_run:

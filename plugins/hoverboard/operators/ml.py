@@ -15,20 +15,12 @@ from typing import Any
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
-from hoverboard.streaming.registry import REPO_ROOT
+from hoverboard.hooks.warehouse import WarehouseHook
+from hoverboard.streaming.launcher import CODE_ROOT
+from runtime.settings import WAREHOUSE_CONN_ENV
 
-TRAIN_APPLICATION = REPO_ROOT / "ml" / "train.py"
-
-
-def warehouse_dsn(conn_id: str) -> str:
-    """A libpq DSN of an Airflow connection (the driver reads it as ``HOVER_WAREHOUSE_DSN``)."""
-    from airflow.sdk.bases.hook import BaseHook
-    from psycopg.conninfo import make_conninfo
-
-    conn = BaseHook.get_connection(conn_id)
-    return make_conninfo(host=conn.host or "", port=str(conn.port or 5432),
-                         dbname=conn.schema or "", user=conn.login or "",
-                         password=conn.password or "")
+#: The driver's program: code, beside the sink's (``launcher.CODE_ROOT``).
+TRAIN_APPLICATION = CODE_ROOT / "ml" / "train.py"
 
 
 class FailureModelTrainingOperator(SparkSubmitOperator):
@@ -56,11 +48,13 @@ class FailureModelTrainingOperator(SparkSubmitOperator):
         self.model_root = model_root
 
     def execute(self, context: Any) -> None:
-        paths = [str(REPO_ROOT), *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+        paths = [str(CODE_ROOT), *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
                                    if p)]
         self._env_vars = {  # the driver's environment, on top of the worker's
             **(self._env_vars or {}),
-            "HOVER_WAREHOUSE_DSN": warehouse_dsn(self.warehouse_conn_id),
+            # the driver reads the warehouse from the platform's one setting
+            # (runtime.settings), here the connection this task was given
+            WAREHOUSE_CONN_ENV: WarehouseHook(self.warehouse_conn_id).uri,
             "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)),
             "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable),
             "PYSPARK_DRIVER_PYTHON": os.environ.get("PYSPARK_DRIVER_PYTHON", sys.executable),

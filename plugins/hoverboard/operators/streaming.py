@@ -64,7 +64,7 @@ class StreamingSupervisorOperator(_StreamingOperator):
     after round), logging for each stuck job why and the tail of its driver log.
 
     :param jobs: glob of the sink configs to supervise; empty: ``HOVER_STREAMING_JOBS`` or
-        ``spark/conf/*_sink.conf``.
+        one per declared message type.
     :param stall_after_s: a running job with lag and no batch for this long is restarted.
     :param lag_alert_threshold: alert when more records than this wait in Kafka for a job.
     :param max_failed_starts: starts in a row without progress that make a crash loop

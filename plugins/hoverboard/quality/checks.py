@@ -1,4 +1,7 @@
-"""Data-quality checks built from configuration (``dags/config/data_quality.yaml``).
+"""Data-quality checks built from the message types' declarations and schemas
+(``schemas/<type>/type.yaml``: freshness, volume, required columns, consistency; the JSON
+Schema's ``minimum``/``maximum``: ranges) and the platform-wide settings of
+``dags/config/data_quality.yaml`` (the checked window).
 
 Each check is one query returning one number, the observed value, which must lie within
 ``[min_allowed, max_allowed]``. Queries use only SQL that PostgreSQL and Redshift share (the
@@ -15,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-CONFIG_PATH = Path(__file__).resolve().parents[3] / "dags" / "config" / "data_quality.yaml"
+from runtime.settings import asset
+
+CONFIG_PATH = asset("dags", "config", "data_quality.yaml")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -49,9 +54,39 @@ def _since(table: str) -> str:
 
 
 def load_config(path: Path = CONFIG_PATH) -> dict[str, Any]:
+    """The platform-wide settings, with a ``tables`` entry per declared message type."""
     import yaml
 
-    return yaml.safe_load(path.read_text())
+    config = yaml.safe_load(path.read_text())
+    return {**config, "tables": declared_tables()}
+
+
+def declared_tables() -> dict[str, dict[str, Any]]:
+    """Per table, what its type's declaration and latest schema expect of its rows."""
+    from schemas.types import declarations
+
+    declared = declarations()
+    tables = {}
+    for d in declared.values():
+        q = d.quality
+        unknown = [r.target_type for r in q.references if r.target_type not in declared]
+        if unknown:
+            raise ValueError(f"{d.path}: quality.references name {unknown}, not a declared "
+                             f"message type ({', '.join(declared)})")
+        tables[d.table] = {
+            "freshness_max_minutes": q.freshness_max_minutes,
+            "volume_min_rows": q.volume_min_rows,
+            "key": list(d.natural_key),
+            "required": list(q.required),
+            "ranges": {column: [low, high] for column, low, high in d.ranges},
+            "references": {r.check: {"column": r.column, "table": declared[r.target_type].table,
+                                     "target_column": r.target_column} for r in q.references},
+            "ordered": {check: [earlier, later] for check, earlier, later in q.ordered},
+            "durations": {x.check: {"column": x.column, "start": x.start, "end": x.end,
+                                    "tolerance_seconds": x.tolerance_seconds}
+                          for x in q.durations},
+        }
+    return tables
 
 
 def build_checks(config: dict[str, Any]) -> list[Check]:
@@ -74,8 +109,9 @@ def build_checks(config: dict[str, Any]) -> list[Check]:
                 f"SELECT COUNT(*) {_since(table)} AND ({any_null})", "since", max_allowed=0,
                 description="rows with a required column empty"))
         if spec.get("ranges"):
-            outside = " OR ".join(f"{_ident(c)} < {float(lo)!r} OR {_ident(c)} > {float(hi)!r}"
-                                  for c, (lo, hi) in spec["ranges"].items())
+            outside = " OR ".join(
+                f"{_ident(c)} {op} {float(bound)!r}" for c, (lo, hi) in spec["ranges"].items()
+                for op, bound in (("<", lo), (">", hi)) if bound is not None)
             checks.append(Check(
                 f"{short}.ranges", table, f"SELECT COUNT(*) {_since(table)} AND ({outside})",
                 "since", max_allowed=0, description="rows with a value out of its range"))
@@ -85,26 +121,27 @@ def build_checks(config: dict[str, Any]) -> list[Check]:
             f"SELECT COUNT(*) FROM (SELECT {key} {_since(table)} GROUP BY {key} "
             "HAVING COUNT(*) > 1) duplicated", "since", max_allowed=0,
             description="natural keys present more than once"))
-    trips = config.get("trips")
-    if trips is not None:
-        checks += [
-            Check("trip.unknown_board", "fleet.trip",
-                  f"SELECT COUNT(*) {_since('fleet.trip')} AND NOT EXISTS (SELECT 1 FROM "
-                  'fleet.hoverboard h WHERE h.id = "fleet"."trip".hoverboard_id)', "since",
-                  max_allowed=0, description="trips of a board that never sent telemetry"),
-            Check("trip.unknown_customer", "fleet.trip",
-                  f"SELECT COUNT(*) {_since('fleet.trip')} AND NOT EXISTS (SELECT 1 FROM "
-                  'fleet.customer c WHERE c.id = "fleet"."trip".customer_id)', "since",
-                  max_allowed=0, description="trips of a customer with no profile"),
-            Check("trip.ends_before_start", "fleet.trip",
-                  f"SELECT COUNT(*) {_since('fleet.trip')} AND end_time < start_time", "since",
-                  max_allowed=0, description="trips that end before they start"),
-            Check("trip.duration_mismatch", "fleet.trip",
-                  f"SELECT COUNT(*) {_since('fleet.trip')} AND ABS(trip_duration - "
-                  "(EXTRACT(EPOCH FROM end_time) - EXTRACT(EPOCH FROM start_time))) > "
-                  f"{float(trips['duration_tolerance_seconds'])!r}", "since", max_allowed=0,
-                  description="trips whose duration disagrees with their times"),
-        ]
+        row = f"{_ident(table)}"
+        for name, ref in spec.get("references", {}).items():
+            checks.append(Check(
+                f"{short}.{name}", table,
+                f"SELECT COUNT(*) {_since(table)} AND NOT EXISTS (SELECT 1 FROM "
+                f"{_ident(ref['table'])} r WHERE r.{_ident(ref['target_column'])} = "
+                f"{row}.{_ident(ref['column'])})", "since", max_allowed=0,
+                description=f"rows whose {ref['column']} is not in {ref['table']}"))
+        for name, (earlier, later) in spec.get("ordered", {}).items():
+            checks.append(Check(
+                f"{short}.{name}", table,
+                f"SELECT COUNT(*) {_since(table)} AND {_ident(later)} < {_ident(earlier)}",
+                "since", max_allowed=0, description=f"rows whose {later} is before {earlier}"))
+        for name, d in spec.get("durations", {}).items():
+            checks.append(Check(
+                f"{short}.{name}", table,
+                f"SELECT COUNT(*) {_since(table)} AND ABS({_ident(d['column'])} - "
+                f"(EXTRACT(EPOCH FROM {_ident(d['end'])}) - EXTRACT(EPOCH FROM "
+                f"{_ident(d['start'])}))) > {float(d['tolerance_seconds'])!r}", "since",
+                max_allowed=0, description=f"rows whose {d['column']} disagrees with "
+                                           f"{d['end']} - {d['start']}"))
     names = [c.name for c in checks]
     if len(names) != len(set(names)):
         raise ValueError(f"duplicate check names in the configuration: {names}")

@@ -5,7 +5,7 @@ does (and Spark standalone cannot run Python drivers in cluster mode). So Airflo
 *run* the jobs: it starts each one detached from the task (:mod:`.launcher`) and checks
 them periodically (:mod:`.supervisor`):
 
-* :mod:`.registry` — the jobs: one per sink config ``spark/conf/*_sink.conf``;
+* :mod:`.registry` — the jobs: one per declared message type (``spark/conf/sink.conf``);
 * :mod:`.launcher` — start (spark-submit built by the provider's ``SparkSubmitHook``, run
   as a detached process), is-it-running, stop;
 * :mod:`.state` — the warehouse side: the sinks' progress (``platform.stream_progress``)

@@ -5,7 +5,7 @@ to end, which a streaming job never does, and Spark standalone cannot run a Pyth
 cluster mode. So the job's ``spark-submit`` is started here as a process of its own: a new
 session (its own process group, untouched when the Airflow task ends or is killed), stdin
 from ``/dev/null``, output appended to ``<jobs dir>/<job>.log``; its pid and kernel start
-time go to ``<jobs dir>/<job>.pid`` (``stack.process.PidRecord``), so a recycled pid is never
+time go to ``<jobs dir>/<job>.pid`` (``runtime.processes.PidRecord``), so a recycled pid is never
 mistaken for the job, nor signalled. The jobs dir is ``HOVER_SPARK_JOBS_DIR``, by default
 ``$HOVER_STACK_HOME/spark/jobs``.
 
@@ -35,24 +35,30 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from hoverboard.streaming.registry import REPO_ROOT, Job
-from stack.config import env_int
-from stack.process import PidRecord, StackError, rotate_log, spawn, stop, tail
+import spark
+from hoverboard.streaming.registry import Job
+from runtime.processes import PidRecord, rotate_log, spawn, stop, tail
+from runtime.settings import WAREHOUSE_CONN_ENV, env_int
 
 log = logging.getLogger(__name__)
 
-SINK_APPLICATION = REPO_ROOT / "spark" / "sink_job.py"
+#: The driver's program: code, not an asset, so it is where the ``spark`` package is
+#: installed; the folder holding the platform's packages goes on the driver's PYTHONPATH.
+SINK_APPLICATION = Path(spark.__file__).resolve().parent / "sink_job.py"
+CODE_ROOT = SINK_APPLICATION.parents[1]
 JOBS_DIR_ENV = "HOVER_SPARK_JOBS_DIR"
 
 #: The variables of the worker's environment a driver gets (a trailing ``*``: a prefix):
-#: what the sink reads (Kafka, warehouse, Redshift staging, registry, alerts, Spark, the
-#: stack's home for the alert spool), and what Java, Python and boto3 (Redshift staging,
-#: through a role, never keys) need to run, CA bundles included. Nothing else: the worker
-#: also holds Airflow's metadata DSN and password, the ingest API keys and S3 keys, which a
-#: driver does not use.
+#: what the sink reads (Kafka, the warehouse engine's settings, Redshift staging, registry,
+#: alerts, Spark, the platform's assets, the stack's home for the alert spool), and what
+#: Java, Python and boto3 (Redshift staging, through a role, never keys) need to run, CA
+#: bundles included. Nothing else: the worker also holds Airflow's metadata DSN and
+#: password, the ingest API keys and S3 keys, which a driver does not use. The warehouse
+#: connection is not taken from here: the supervisor hands the driver its own
+#: (``start(job, warehouse=...)``).
 DRIVER_ENVIRONMENT = (
     "HOVER_KAFKA_*", "HOVER_WAREHOUSE_*", "HOVER_REDSHIFT_*", "HOVER_SCHEMA_REGISTRY_URL",
-    "HOVER_ELASTICSEARCH_URL", "HOVER_ALERT_*", "HOVER_SPARK_*", "HOVER_STACK_HOME",
+    "HOVER_ELASTICSEARCH_URL", "HOVER_ALERT_*", "HOVER_SPARK_*", "HOVER_HOME", "HOVER_STACK_HOME",
     "HOVER_CACHE_DIR", "SPARK_*", "PYSPARK_*", "JAVA_HOME", "JAVA_TOOL_OPTIONS",
     "HADOOP_CONF_DIR", "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "LC_*", "TZ",
     "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "XDG_CACHE_HOME", "AWS_REGION",
@@ -103,7 +109,10 @@ class JobHandle:
 
 
 class JobLauncher(Protocol):
-    def start(self, job: Job) -> JobHandle: ...
+    def start(self, job: Job, *, warehouse: str) -> JobHandle:
+        """Start ``job`` writing to ``warehouse`` (the Airflow connection URI the supervisor
+        reads its progress through: the jobs write where their progress is read)."""
+        ...
 
     def running(self, job: Job) -> JobHandle | None: ...
 
@@ -114,12 +123,6 @@ class JobLauncher(Protocol):
     def rotate_log(self, job: Job) -> bool:
         """Keep the job's driver log bounded; a cluster launcher has nothing to do (the
         cluster manager keeps the driver's logs)."""
-        ...
-
-    def warehouse_dsn(self) -> str | None:
-        """The warehouse the jobs are given (``HOVER_WAREHOUSE_DSN``), which the supervisor
-        holds against the one it reads their progress from; None if the launcher cannot
-        tell (a cluster's own configuration)."""
         ...
 
 
@@ -178,14 +181,14 @@ class LocalProcessLauncher:
             conn_id=self.spark_conn_id,
             jars=os.environ.get("HOVER_SPARK_JARS") or None,
             name=job.name,
-            application_args=["--config", str(job.config_path)],
+            application_args=["--config", str(job.config_path), "--type", job.message_type],
         )
         if hook._connection["deploy_mode"] == "cluster":
             raise ValueError(
                 f"connection {self.spark_conn_id!r} asks for deploy mode 'cluster': this "
                 "launcher runs the driver on this machine (client mode); a cluster manager "
                 "needs a cluster launcher (see hoverboard.streaming.launcher)")
-        argv = hook._build_spark_submit_command(str(job.application))
+        argv = hook._build_spark_submit_command(str(CODE_ROOT / job.application))
         # The binary is looked up on PATH; an Airflow worker started without the virtual
         # environment on PATH still finds the one installed beside its Python (pyspark's).
         if shutil.which(argv[0]) is None:
@@ -195,24 +198,23 @@ class LocalProcessLauncher:
         return argv
 
     @staticmethod
-    def environment() -> dict[str, str]:
+    def environment(warehouse: str) -> dict[str, str]:
         """The part of the worker's environment a driver needs (:data:`DRIVER_ENVIRONMENT`:
-        the stack's or the deployment's settings of warehouse, Kafka, registry, alerts,
-        Spark, checkpoints), so Airflow's configuration and the platform's other secrets
-        never reach it."""
+        the stack's or the deployment's settings of Kafka, registry, alerts, Spark,
+        checkpoints), so Airflow's configuration and the platform's other secrets never
+        reach it; and the warehouse connection ``warehouse``, under the one name the jobs
+        read it from (``runtime.settings.WAREHOUSE_CONN_ENV``)."""
         env = {k: v for k, v in os.environ.items() if driver_allowed(k)}
+        env[WAREHOUSE_CONN_ENV] = warehouse
         # The master is the connection's (spark-submit --master); the job would otherwise
         # override it with HOVER_SPARK_MASTER.
         env.pop("HOVER_SPARK_MASTER", None)
-        paths = [str(REPO_ROOT), *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)]
+        paths = [str(CODE_ROOT), *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)]
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
         # spark-submit runs a Python driver with "python3" from PATH unless told otherwise.
         env.setdefault("PYSPARK_PYTHON", sys.executable)
         env.setdefault("PYSPARK_DRIVER_PYTHON", env["PYSPARK_PYTHON"])
         return env
-
-    def warehouse_dsn(self) -> str | None:
-        return self.environment().get("HOVER_WAREHOUSE_DSN")
 
     # -- the interface ---------------------------------------------------------------------
     def _handle(self, job: Job, record: PidRecord) -> JobHandle:
@@ -228,7 +230,7 @@ class LocalProcessLauncher:
             return None
         return self._handle(job, record)
 
-    def start(self, job: Job) -> JobHandle:
+    def start(self, job: Job, *, warehouse: str) -> JobHandle:
         """Start the job unless it already runs; returns its handle either way."""
         with self._locked(job):
             current = self.running(job)
@@ -242,8 +244,8 @@ class LocalProcessLauncher:
                 fh.write(f"\n--- {datetime.now(UTC).isoformat()} starting: {' '.join(argv)}\n")
             try:
                 record = spawn(argv, log_file=log_file, pid_file=self.pid_file(job),
-                               env=self.environment(), cwd=self.jobs_dir)
-            except (StackError, OSError) as exc:
+                               env=self.environment(warehouse), cwd=self.jobs_dir)
+            except OSError as exc:
                 raise RuntimeError(f"{job.name}: spark-submit did not start ({exc}); "
                                    f"see {log_file}:\n{tail(log_file)}") from exc
             log.info("%s started: pid %d, log %s", job.name, record.pid, log_file)

@@ -23,6 +23,7 @@ but the not-running case.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 RESTART_ALERT = "job_restarted"
 LAG_ALERT = "job_lag"
@@ -201,3 +202,23 @@ def decide(obs: Observation, policy: Policy) -> Decision:
              if reason != FIRST_START and rounds >= policy.max_same_reason else None)
     return Decision(STALLED if stalled else "stopped", stop=stalled, start=True, reason=reason,
                     alerts=(*alerts, RESTART_ALERT), stuck=stuck, failed_starts=failed)
+
+
+# -- who runs a job's driver -------------------------------------------------------------
+#: How long a supervisor's lease on a job lasts unless renewed (each round renews it): a
+#: lease not renewed this long belongs to a supervisor that died, and another takes over.
+LEASE_S = 300.0
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Which supervisor (host and jobs directory) runs a job's driver, and until when."""
+
+    holder: str
+    expires_at: datetime
+
+
+def may_take_lease(current: Lease | None, holder: str, now: datetime) -> bool:
+    """Whether ``holder`` may run the job's driver: nobody holds the lease, it holds it itself
+    (a renewal), or the holder let it expire (it died: a live holder renews every round)."""
+    return current is None or current.holder == holder or current.expires_at <= now

@@ -1,20 +1,26 @@
-"""The streaming jobs Airflow supervises: one per sink configuration file.
+"""The streaming jobs Airflow supervises: one per declared message type, or per file.
 
-A job is a sink config (``spark/conf/<type>_sink.conf``) and is named by its
-``query_name``; adding a topic's sink config adds a supervised job, with no DAG change.
-Where the configs are looked up is a glob: the caller's (a DAG param), else
-``HOVER_STREAMING_JOBS``, else ``spark/conf/*_sink.conf`` of this checkout.
+A job is named by its ``query_name``. A config file whose ``[sink]`` names no
+``message_type`` (``spark/conf/sink.conf``) is every declared type's sink (``--type``):
+declaring a type (``schemas/<type>/type.yaml``) adds a supervised job, with no DAG change. A
+file naming its ``message_type`` is one job, with the driver its ``application`` names
+(``spark/conf/failure_detection.conf``: the failure-model scoring job). The files are the
+caller's glob (a DAG param), else ``HOVER_STREAMING_JOBS``, else every ``spark/conf/*.conf``
+under the platform's home (``runtime.settings.home``).
 """
 
 from __future__ import annotations
 
+import configparser
 import glob
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_PATTERN = str(REPO_ROOT / "spark" / "conf" / "*_sink.conf")
+from runtime.settings import asset
+
+#: No glob given: the platform's job files (sink.conf: one job per declared message type).
+DEFAULT_PATTERN = str(asset("spark", "conf", "*.conf"))
 PATTERN_ENV = "HOVER_STREAMING_JOBS"
 
 
@@ -26,14 +32,15 @@ class Job:
     :param config_path: its sink configuration file (passed as ``--config``).
     :param topic: the Kafka topic it reads (for its lag).
     :param message_type: what it loads (for the operators' table).
-    :param application: the driver to submit (``spark/sink_job.py`` unless the config says).
+    :param application: its driver, relative to the platform's code (the config's
+        ``application``; the sink by default).
     """
 
     name: str
     config_path: Path
     topic: str
     message_type: str
-    application: Path = REPO_ROOT / "spark" / "sink_job.py"
+    application: str = "spark/sink_job.py"
 
 
 def jobs_pattern(pattern: str | None = None) -> str:
@@ -58,14 +65,30 @@ def discover_jobs(pattern: str | None = None) -> dict[str, Job]:
         raise ValueError(f"no streaming job configuration matches {resolved!r}; set the "
                          f"DAG param 'jobs' or {PATTERN_ENV} to a glob of sink .conf files")
     jobs: dict[str, Job] = {}
+    targets: list[tuple[Path, str | None]] = []
     for path in paths:
-        config = SinkConfig.load(path)
+        if names_its_type(path):
+            targets.append((path, None))
+        else:  # every declared type's sink
+            from schemas.types import declared_types
+
+            targets += [(path, message_type) for message_type in declared_types()]
+    for path, message_type in targets:
+        config = SinkConfig.load(path, message_type)
         if config.query_name in jobs:
             raise ValueError(f"{path} and {jobs[config.query_name].config_path} both define "
                              f"query_name {config.query_name!r}; job names must be unique")
         jobs[config.query_name] = Job(config.query_name, path.resolve(), config.topic,
-                                      config.message_type, REPO_ROOT / config.application)
+                                      config.message_type, config.application)
     return dict(sorted(jobs.items()))
+
+
+def names_its_type(path: Path) -> bool:
+    """Whether a job file's ``[sink]`` names its ``message_type`` (one job), or serves every
+    declared type."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(path)
+    return bool(parser.has_section("sink") and parser["sink"].get("message_type", "").strip())
 
 
 def find_job(name: str, pattern: str | None = None) -> Job:

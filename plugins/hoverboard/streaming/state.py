@@ -6,7 +6,10 @@
 * ``platform.stream_job_events`` (migration V0005): every start, stop, crash-loop and lag
   alert of a job, and the first round that saw a start healthy; the latest starts, and
   whether each made progress, are read from it (crash loops), and a crash loop already
-  reported is remembered in it.
+  reported is remembered in it;
+* ``platform.stream_leases`` (migration V0015): which supervisor runs each job's driver, so
+  two supervisors that share no disk (two Airflow workers) never run two drivers of one
+  query; the decision is ``policy.may_take_lease``, taken under a table lock.
 
 Statements are shared by PostgreSQL and Redshift except where the JSON type differs; every
 value is a parameter. The Redshift variants are parsed in the tests.
@@ -17,8 +20,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+
+from hoverboard.streaming.policy import Lease, may_take_lease
 
 EVENTS = ("started", "stopped", "crash_loop", "lag", "healthy")
 #: How many of a job's latest starts a round looks at.
@@ -59,6 +64,34 @@ LATEST_PROGRESS = {
         " WHERE query_name = %s ORDER BY batch_time DESC, batch_id DESC LIMIT 1"
     ),
 }
+
+
+# A lease changes under a lock of its table: the read, the decision and the write are one
+# step for every supervisor (a missing row cannot be locked by itself).
+LOCK_LEASES = {
+    "postgres": "LOCK TABLE platform.stream_leases IN SHARE ROW EXCLUSIVE MODE",
+    "redshift": "LOCK platform.stream_leases",
+}
+SELECT_LEASE = (
+    "SELECT holder, expires_at FROM platform.stream_leases"
+    " WHERE query_name = CAST(%s AS varchar(200))"
+)
+INSERT_LEASE = (
+    "INSERT INTO platform.stream_leases (query_name, holder, acquired_at, expires_at)"
+    " VALUES (CAST(%s AS varchar(200)), CAST(%s AS varchar(200)), CAST(%s AS timestamptz),"
+    " CAST(%s AS timestamptz))"
+)
+UPDATE_LEASE = (
+    "UPDATE platform.stream_leases SET acquired_at = CASE WHEN holder ="
+    " CAST(%s AS varchar(200)) THEN acquired_at ELSE CAST(%s AS timestamptz) END,"
+    " holder = CAST(%s AS varchar(200)), expires_at = CAST(%s AS timestamptz)"
+    " WHERE query_name = CAST(%s AS varchar(200))"
+)
+RELEASE_LEASE = (
+    "DELETE FROM platform.stream_leases WHERE query_name = CAST(%s AS varchar(200))"
+    " AND holder = CAST(%s AS varchar(200))"
+)
+LEASE_STATEMENTS = (SELECT_LEASE, INSERT_LEASE, UPDATE_LEASE, RELEASE_LEASE)
 
 
 @dataclass(frozen=True)
@@ -109,7 +142,7 @@ class JobHistory:
 class StreamState:
     """Reads progress and history, records events, through one DB-API connection.
 
-    :param connect: a factory of DB-API connections (``Warehouse(conn_id).connect``).
+    :param connect: a factory of DB-API connections (``WarehouseHook(conn_id).get_conn``).
     :param engine: ``postgres`` or ``redshift``.
     """
 
@@ -182,13 +215,51 @@ class StreamState:
                pid: int | None = None, detail: Mapping[str, Any] | None = None) -> None:
         if event not in EVENTS:
             raise ValueError(f"unknown job event {event!r}; one of {EVENTS}")
+        self._write(INSERT_EVENT[self.engine], (
+            job, event, reason, pid, at, json.dumps(dict(detail or {}), default=str)))
+
+    def _write(self, statement: str, params: tuple) -> None:
+        """One statement in a transaction of its own: committed, or rolled back and raised."""
         cursor = self.conn.cursor()
         try:
-            cursor.execute(INSERT_EVENT[self.engine], (
-                job, event, reason, pid, at, json.dumps(dict(detail or {}), default=str)))
+            cursor.execute(statement, params)
             self.conn.commit()
         except Exception:
             self.conn.rollback()
             raise
         finally:
             cursor.close()
+
+    # -- leases ------------------------------------------------------------------------------
+    def lease(self, job: str) -> Lease | None:
+        rows = self._query(SELECT_LEASE, (job,))
+        return Lease(rows[0][0], rows[0][1]) if rows else None
+
+    def take_lease(self, job: str, holder: str, *, now: datetime, lease_s: float) -> Lease:
+        """Take or renew ``job``'s lease for ``holder`` if :func:`may_take_lease` allows;
+        the lease in force afterwards (someone else's when refused)."""
+        cursor = self.conn.cursor()
+        try:
+            cursor.execute(LOCK_LEASES[self.engine])
+            cursor.execute(SELECT_LEASE, (job,))
+            row = cursor.fetchone()
+            current = Lease(row[0], row[1]) if row else None
+            if not may_take_lease(current, holder, now):
+                self.conn.rollback()
+                return current
+            taken = Lease(holder, now + timedelta(seconds=lease_s))
+            if current is None:
+                cursor.execute(INSERT_LEASE, (job, holder, now, taken.expires_at))
+            else:
+                # A renewal keeps its acquisition time; a takeover starts a new one.
+                cursor.execute(UPDATE_LEASE, (holder, now, holder, taken.expires_at, job))
+            self.conn.commit()
+            return taken
+        except Exception:
+            self.conn.rollback()
+            raise
+        finally:
+            cursor.close()
+
+    def release_lease(self, job: str, holder: str) -> None:
+        self._write(RELEASE_LEASE, (job, holder))

@@ -29,6 +29,7 @@ from hoverboard.streaming.launcher import JobHandle, JobLauncher, LocalProcessLa
 from hoverboard.streaming.policy import (
     CRASH_LOOP_ALERT,
     LAG_ALERT,
+    LEASE_S,
     NOT_RUNNING,
     RESTART_ALERT,
     UNPLANNED,
@@ -37,6 +38,7 @@ from hoverboard.streaming.policy import (
     Policy,
     Start,
     decide,
+    may_take_lease,
 )
 from hoverboard.streaming.registry import Job, discover_jobs, find_job
 from hoverboard.streaming.state import JobHistory, StreamState
@@ -149,6 +151,9 @@ class StreamingSupervisor:
     :param airflow_fields: the supervising task's dag_id, task_id, run_id, try_number, ...
         for its alerts.
     :param clock: the current time (tests).
+    :param lease_s: how long this supervisor's lease on a job lasts unless renewed (every
+        round renews it); another supervisor takes over a lease not renewed for this long.
+    :param holder: this supervisor's name in the leases (default: host and jobs directory).
     """
 
     def __init__(self, *, policy: Policy | None = None, jobs: str | None = None,
@@ -158,7 +163,8 @@ class StreamingSupervisor:
                  elasticsearch_conn_id: str = "elasticsearch_default",
                  launcher: JobLauncher | None = None,
                  airflow_fields: Mapping[str, Any] | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, lease_s: float = LEASE_S,
+                 holder: str | None = None) -> None:
         self.policy = policy or Policy()
         self.jobs_pattern = jobs
         self.warehouse_conn_id = warehouse_conn_id
@@ -168,15 +174,21 @@ class StreamingSupervisor:
         self.airflow_fields = {k: v for k, v in (airflow_fields or {}).items()
                                if k in AIRFLOW_FIELDS and v is not None}
         self.clock = clock or (lambda: datetime.now(UTC))
-        self._warehouse_checked = False
+        self.lease_s = lease_s
+        self.holder = holder or _default_holder(self.launcher)
 
     # -- connections, made when first needed -------------------------------------------------
     @cached_property
-    def state(self) -> StreamState:
-        from hoverboard.hooks.warehouse import Warehouse
+    def warehouse(self) -> Any:
+        """The warehouse hook: the jobs' progress is read through it, and the jobs are
+        started writing to its connection."""
+        from hoverboard.hooks.warehouse import WarehouseHook
 
-        warehouse = Warehouse(self.warehouse_conn_id)
-        return StreamState(warehouse.connect, warehouse.engine)
+        return WarehouseHook(self.warehouse_conn_id)
+
+    @cached_property
+    def state(self) -> StreamState:
+        return StreamState(self.warehouse.get_conn, self.warehouse.engine)
 
     @cached_property
     def kafka_admin(self) -> Any:
@@ -185,39 +197,14 @@ class StreamingSupervisor:
         return KafkaAdminClientHook(kafka_config_id=self.kafka_config_id).get_conn
 
     @cached_property
-    def alert_writer(self) -> Any:
-        from alerts.writer import AlertWriter
+    def alerts(self) -> Any:
         from hoverboard.hooks.alerts import AlertHook
 
-        try:
-            return AlertHook(self.elasticsearch_conn_id).writer
-        except Exception:  # noqa: BLE001 - no connection: the spool keeps the alerts
-            log.exception("cannot reach the alert connection %r; alerts are spooled",
-                          self.elasticsearch_conn_id)
-            return AlertWriter(client=None)
+        return AlertHook(self.elasticsearch_conn_id)
 
     def close(self) -> None:
         if "state" in self.__dict__:
             self.state.close()
-
-    def check_warehouse(self) -> None:
-        """Refuse to act when the jobs would write to another warehouse than the one their
-        progress is read from: every job would look stalled and be restarted until its
-        crash-loop alert, while writing rows where nobody looks."""
-        if self._warehouse_checked:
-            return
-        from hoverboard.hooks.warehouse import Warehouse, dsn_address, same_database
-
-        dsn = self.launcher.warehouse_dsn()
-        if dsn:
-            warehouse = Warehouse(self.warehouse_conn_id)
-            jobs_db, progress_db = dsn_address(dsn), warehouse.address
-            if not same_database(jobs_db, progress_db):
-                raise SupervisionError(
-                    f"the jobs write to {_describe(jobs_db)} (HOVER_WAREHOUSE_DSN) but their "
-                    f"progress is read from {_describe(progress_db)} (connection "
-                    f"{self.warehouse_conn_id!r}); point both at the same warehouse")
-        self._warehouse_checked = True
 
     # -- observing -----------------------------------------------------------------------
     def jobs(self) -> dict[str, Job]:
@@ -260,12 +247,15 @@ class StreamingSupervisor:
     def supervise(self) -> list[JobStatus]:
         """Supervise every job once; the statuses, in job order. Per-job errors are in
         the statuses (``error``); :meth:`raise_for_errors` turns them into a failure."""
-        self.check_warehouse()
         statuses = []
         for job in self.jobs().values():
             now = self.clock()
             status: JobStatus | None = None
             try:
+                status = self._leased_elsewhere(job, now)
+                if status is not None:  # another supervisor runs it: nothing to decide here
+                    statuses.append(status)
+                    continue
                 self.launcher.rotate_log(job)
                 status, history = self.observe(job, now)
                 decision = decide(self.observation(status, history, now), self.policy)
@@ -277,6 +267,10 @@ class StreamingSupervisor:
                                        None, None)
                 status.error = f"{type(exc).__name__}: {exc}"
             statuses.append(status)
+        # Alerts raised while Elasticsearch was down (a driver's, a task's) wait in the spool
+        # until some alert gets through; a quiet platform would keep them there, so every
+        # round delivers them.
+        self.alerts.deliver_spooled()
         return statuses
 
     @staticmethod
@@ -325,9 +319,31 @@ class StreamingSupervisor:
             self._alert_start(job, handle, reason, status=status, previous_log=previous_log)
             status.running, status.pid, status.started_at = True, handle.pid, handle.started_at
 
+    def _leased_elsewhere(self, job: Job, now: datetime) -> JobStatus | None:
+        """The job's status when another supervisor holds its lease (None: this one may run
+        it). A driver of ours whose lease went to another supervisor (ours expired) stops."""
+        lease = self.state.lease(job.name)
+        if may_take_lease(lease, self.holder, now):
+            if self.launcher.running(job) is not None:
+                self._take_lease(job)  # renew while our driver lives
+            return None
+        stopped = self.launcher.stop(job) if self.launcher.running(job) is not None else None
+        status = JobStatus(job.name, job.topic, False, None, None, None, None, {}, None, None)
+        status.action = (f"none: leased to {lease.holder} until {lease.expires_at.isoformat()}"
+                         + ("; stopped our driver" if stopped else ""))
+        return status
+
+    def _take_lease(self, job: Job) -> None:
+        lease = self.state.take_lease(job.name, self.holder, now=self.clock(),
+                                      lease_s=self.lease_s)
+        if lease.holder != self.holder:
+            raise SupervisionError(f"{job.name} runs under {lease.holder}'s lease until "
+                                   f"{lease.expires_at.isoformat()}; not starting a second "
+                                   "driver")
+
     def _start(self, job: Job, reason: str) -> JobHandle:
-        self.check_warehouse()
-        handle = self.launcher.start(job)
+        self._take_lease(job)
+        handle = self.launcher.start(job, warehouse=self.warehouse.uri)
         self.state.record(job.name, "started", at=self.clock(), reason=reason, pid=handle.pid,
                           detail={**handle.as_detail(), **self._run_detail()})
         return handle
@@ -346,7 +362,6 @@ class StreamingSupervisor:
     def start(self, name: str, *, reason: str = "manual") -> JobStatus:
         """Start a job now, whatever its crash-loop count (an operator's decision)."""
         job = find_job(name, self.jobs_pattern)
-        self.check_warehouse()
         if self.launcher.running(job) is not None:
             status = self.status(name)
             status.action = "none: already running"
@@ -364,6 +379,8 @@ class StreamingSupervisor:
         started by hand again."""
         job = find_job(name, self.jobs_pattern)
         stopped = self.launcher.stop(job)
+        if stopped is not None:
+            self.state.release_lease(job.name, self.holder)
         self.state.record(job.name, "stopped", at=self.clock(), reason=reason,
                           pid=stopped.pid if stopped else None, detail=self._run_detail())
         status = self.status(name)
@@ -389,9 +406,7 @@ class StreamingSupervisor:
             component="airflow", action=action, message=message, severity=severity,
             details=details, labels={"job": job.name, "topic": job.topic},
             airflow=self.airflow_fields or None, dedup_key=dedup_key)
-        if not self.alert_writer.send(doc):
-            log.warning("alert %s for %s spooled; it is sent when Elasticsearch is back",
-                        action, job.name)
+        self.alerts.send(doc)
 
     def _alert_start(self, job: Job, handle: JobHandle, reason: str, *, status: JobStatus,
                      previous_log: str | None) -> None:
@@ -455,6 +470,8 @@ class StreamingSupervisor:
                        if run.get("run_id") else f"{job.name}/{LAG_ALERT}/{now.isoformat()}"))
 
 
-def _describe(address: tuple[str, int, str]) -> str:
-    host, port, database = address
-    return f"database {database!r} on {host or 'the local socket'}:{port}"
+def _default_holder(launcher: JobLauncher) -> str:
+    """Host and jobs directory: two supervisors that share no disk are two holders."""
+    import socket
+
+    return f"{socket.gethostname()}:{getattr(launcher, 'jobs_dir', type(launcher).__name__)}"

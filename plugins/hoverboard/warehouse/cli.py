@@ -11,7 +11,7 @@ import argparse
 import logging
 import sys
 
-from hoverboard.hooks.warehouse import DEFAULT_CONN_ID, Warehouse
+from hoverboard.hooks.warehouse import DEFAULT_CONN_ID, WarehouseHook
 from hoverboard.warehouse.migrations import MigrationError, MigrationRunner
 
 
@@ -23,8 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        warehouse = Warehouse(args.conn_id)
-        runner = MigrationRunner(warehouse.connect, warehouse.engine,
+        warehouse = WarehouseHook(args.conn_id)
+        runner = MigrationRunner(warehouse.get_conn, warehouse.engine,
                                  lock_timeout_s=args.lock_timeout)
         if args.dry_run:
             pending = runner.pending()

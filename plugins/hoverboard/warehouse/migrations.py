@@ -31,9 +31,11 @@ from typing import Any
 
 import sqlparse
 
+from runtime.settings import asset
+
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[3] / "sql" / "migrations"
+MIGRATIONS_DIR = asset("sql", "migrations")
 ENGINES = ("postgres", "redshift")
 _FILE = re.compile(r"^V(?P<version>\d+)__(?P<name>[a-z0-9_]+)(?:\.(?P<engine>[a-z]+))?\.sql$")
 
