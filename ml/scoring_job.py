@@ -16,7 +16,10 @@ derived from board and window, so a resend after a crash replaces, never duplica
 marked alerted.
 
 A newly promoted model is picked up at the next batch: the query, its checkpoint and its
-position stay, and detections already alerted are not alerted again.
+position stay, and detections already alerted are not alerted again. Until a model is
+promoted (a new platform) the job idles: it reads the stream and records its progress like
+any batch, scores nothing, and logs "no promoted ... model yet"; it does not fail, so the
+supervisor sees no crash loop and raises no alert.
 
 Usage (supervised by ``streaming_supervisor`` through ``spark/conf/failure_detection.conf``)::
 
@@ -175,15 +178,24 @@ class Scorer:
         self._model: tuple[int, PipelineModel] | None = None
         self._run_id: str | None = None
         self._run_known = threading.Event()
+        self._said_idle = False
 
     def started(self, run_id: str) -> None:
         self._run_id = run_id
         self._run_known.set()
 
     def model(self) -> tuple[int, PipelineModel] | None:
-        """The promoted model, loaded again only when another version was promoted."""
+        """The promoted model, loaded again only when another version was promoted; None
+        while none is (the job then idles, see :meth:`__call__`)."""
         current = self.loader.run(lambda c: registry.promoted(c, self.config.model_name))
         if current is None:
+            if self._model is not None or not self._said_idle:
+                log.warning("no promoted %s model yet in ml.models: reading the stream, "
+                            "scoring nothing until the failure_model_training DAG promotes "
+                            "one (picked up at the next batch, no restart)",
+                            self.config.model_name)
+                self._said_idle = True
+            self._model = None
             return None
         if self._model is None or self._model[0] != current.version:
             log.info("scoring with %s v%d (%s)", self.config.model_name, current.version,
@@ -210,11 +222,11 @@ class Scorer:
             count = windows.count()
             flagged: list[Flagged] = []
             version = 0
-            if count:
-                loaded = self.model()
-                if loaded is None:
-                    raise RuntimeError(f"no promoted {self.config.model_name} model in ml.models: "
-                                       "run the failure_model_training DAG first")
+            # No promoted model yet (a new platform): the batch is read and its progress
+            # recorded as any other, so the supervisor sees a healthy job keeping up, not a
+            # crash loop; the windows of the wait are not scored later.
+            loaded = self.model() if count else None
+            if loaded is not None:
                 version, model = loaded
                 scored = model.transform(self.features(windows)).withColumn(
                     "score", vector_to_array("probability")[1])
@@ -249,8 +261,12 @@ class Scorer:
             return new
 
         new = self.loader.run(work)
-        log.info("%s batch %d: %d windows, %d flagged, %d new detections", sink.query_name,
-                 batch_id, count, len(flagged), new)
+        if count and not version:
+            log.info("%s batch %d: %d windows, not scored: no promoted %s model yet",
+                     sink.query_name, batch_id, count, self.config.model_name)
+        else:
+            log.info("%s batch %d: %d windows, %d flagged, %d new detections", sink.query_name,
+                     batch_id, count, len(flagged), new)
 
     def _alert(self) -> None:
         rows = self.loader.run(lambda c: (c.execute(UNALERTED, (self.config.sink.query_name,)),
