@@ -13,7 +13,7 @@ detection is open (its last flagged window ended less than ``realert_after_minut
 extends it. A replayed batch finds its windows already counted: nothing new. After the
 commit, every detection without an alert gets one ``board_failure_risk`` alert (its id is
 derived from board and window, so a resend after a crash replaces, never duplicates) and is
-marked alerted.
+marked alerted once Elasticsearch has it.
 
 A newly promoted model is picked up at the next batch: the query, its checkpoint and its
 position stay, and detections already alerted are not alerted again. Until a model is
@@ -166,6 +166,17 @@ def checkpoint_offsets(checkpoint: str, batch_id: int, topic: str) -> dict[int, 
     return {}
 
 
+#: How often one process sends again an alert that went to the spool.
+SPOOL_RETRY_S = 60.0
+
+
+def retry_due(spooled_at: float | None, now: float, retry_s: float = SPOOL_RETRY_S) -> bool:
+    """Whether to send a detection's alert now: never tried by this process, or its last
+    send went to the spool at least ``retry_s`` ago (a spool entry per batch would pile up
+    copies while Elasticsearch is away)."""
+    return spooled_at is None or now - spooled_at >= retry_s
+
+
 class Scorer:
     """The ``foreachBatch`` function of the scoring query."""
 
@@ -179,6 +190,8 @@ class Scorer:
         self._run_id: str | None = None
         self._run_known = threading.Event()
         self._said_idle = False
+        #: detections whose alert went to the spool: when this process last tried each
+        self._spooled: dict[tuple[int, datetime], float] = {}
 
     def started(self, run_id: str) -> None:
         self._run_id = run_id
@@ -269,11 +282,24 @@ class Scorer:
                      batch_id, count, len(flagged), new)
 
     def _alert(self) -> None:
+        """An alert for every detection not yet alerted; ``alerted_at`` is set only once
+        Elasticsearch has it. One that went to the spool (Elasticsearch away) stays
+        unalerted: the spool is delivered by the supervisor's rounds, and this job sends it
+        again (same id: replaced, not duplicated) at most every ``SPOOL_RETRY_S``, marking
+        it when that send is indexed."""
         rows = self.loader.run(lambda c: (c.execute(UNALERTED, (self.config.sink.query_name,)),
                                           c.fetchall())[1])
+        now = time.monotonic()
         for row in rows:
-            if self.alerts is not None:
-                self.alerts.send(alert_for(row))  # spooled if Elasticsearch is away
+            key = (row[0], row[1])
+            if not retry_due(self._spooled.get(key), now):
+                continue
+            if self.alerts is not None and not self.alerts.send(alert_for(row)):
+                self._spooled[key] = now
+                log.warning("alert of board %s (window %s) spooled: Elasticsearch unreachable; "
+                            "the detection stays unalerted until a send is indexed", *key)
+                continue
+            self._spooled.pop(key, None)
             self.loader.run(lambda c, r=row: c.execute(MARK_ALERTED,
                                                        (datetime.now(UTC), r[0], r[1])))
 
