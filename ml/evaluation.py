@@ -2,8 +2,10 @@
 
 Pure Python over what a model (or the baseline) said per board and window, so the same
 function judges both and is tested on a handful of windows. Per board (what an operator
-sees): a faulty board is found when some window ending after its onset alarmed; a healthy
-board with any alarm is a false positive. Per window: the windows' labels as in training
+sees): an alarm is a run of ``confirm_windows`` consecutive flagged windows of a board, as
+the scoring job raises a detection (:func:`advance`, shared with it): one noisy window is
+not an alarm. A faulty board is found when an alarm ends after its onset; a healthy board
+with any alarm is a false positive. Per window: the windows' labels as in training
 (``ml.features.label_windows``). Detection delay: from the onset to the end of the first
 alarmed window after it, for onsets inside the holdout (an earlier onset has no measurable
 delay there).
@@ -23,6 +25,45 @@ class Window:
     window_start: datetime
     window_end: datetime
     alarm: bool
+
+
+#: Consecutive flagged windows of a board that make an alarm (a detection on the stream).
+#: Two: a fault persists, a healthy board's odd window (seen: a ride's end) does not; it
+#: costs one window (2 min) of delay.
+CONFIRM_WINDOWS = 2
+
+
+@dataclass(frozen=True)
+class Run:
+    """Consecutive flagged windows of one board: the first's start, the last's end, how
+    many, the highest score."""
+
+    start: datetime
+    end: datetime
+    count: int
+    score: float = 0.0
+
+
+def advance(run: Run | None, start: datetime, end: datetime, score: float = 0.0) -> Run:
+    """The run after a flagged window ``start``-``end`` of the same board (windows in
+    order): the window right after the run's last extends it, any other starts a new run."""
+    if run is not None and run.end == start:
+        return Run(run.start, end, run.count + 1, max(run.score, score))
+    return Run(start, end, 1, score)
+
+
+def confirmed(windows: Iterable[Window], confirm_windows: int = CONFIRM_WINDOWS
+              ) -> list[Window]:
+    """``windows`` with ``alarm`` kept only where the window completes (or continues) a run
+    of at least ``confirm_windows`` flagged windows of its board."""
+    runs: dict[int, Run | None] = {}
+    out = []
+    for w in sorted(windows, key=lambda w: (w.board_id, w.window_start)):
+        run = advance(runs.get(w.board_id), w.window_start, w.window_end) if w.alarm else None
+        runs[w.board_id] = run
+        out.append(Window(w.board_id, w.window_start, w.window_end,
+                          run is not None and run.count >= confirm_windows))
+    return out
 
 
 @dataclass(frozen=True)
@@ -73,12 +114,17 @@ def p95(values: list[float]) -> float | None:
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
-def evaluate(windows: Iterable[Window], labels: Mapping[int, Label]) -> Metrics:
+def evaluate(windows: Iterable[Window], labels: Mapping[int, Label], *,
+             confirm_windows: int = CONFIRM_WINDOWS) -> Metrics:
     """Board and window precision/recall and detection delays of ``windows`` (one
-    stretch of event time) against ``labels`` (by board; boards without one are healthy)."""
+    stretch of event time) against ``labels`` (by board; boards without one are healthy).
+    Window figures judge every flagged window; board figures and delays the alarms
+    (``confirm_windows`` consecutive flagged windows)."""
     windows = list(windows)
     if not windows:
         raise ValueError("nothing to evaluate: no windows in the holdout")
+    alarms = {(w.board_id, w.window_start): w.alarm
+              for w in confirmed(windows, confirm_windows)}
     holdout_start = min(w.window_start for w in windows)
     holdout_end = max(w.window_end for w in windows)
     by_board: dict[int, list[Window]] = {}
@@ -97,11 +143,11 @@ def evaluate(windows: Iterable[Window], labels: Mapping[int, Label]) -> Metrics:
             wtp += w.alarm and truth
             wfp += w.alarm and not truth
             wfn += (not w.alarm) and truth
+        alarmed = [w for w in board_windows if alarms[(w.board_id, w.window_start)]]
         if onset is None:
-            fp += any(w.alarm for w in board_windows)
+            fp += bool(alarmed)
             continue
-        after = sorted((w for w in board_windows if w.alarm and w.window_end > onset),
-                       key=lambda w: w.window_end)
+        after = sorted((w for w in alarmed if w.window_end > onset), key=lambda w: w.window_end)
         if after:
             tp += 1
             if onset >= holdout_start:

@@ -7,13 +7,15 @@ expected; each micro-batch of closed windows is related to the trips that ended 
 (from the warehouse, ``fleet.trip`` and the telemetry at each trip's first and last tick)
 and scored with the promoted model of ``ml.models``. Then, in one warehouse transaction
 (``loader``'s, with the batch's ``platform.stream_progress`` row, which the supervisor's lag
-watch reads): a flagged window of a board without an open detection becomes a row of
-``ml.detections`` (board, window, score, model version); a flagged window of a board whose
-detection is open (its last flagged window ended less than ``realert_after_minutes`` before)
-extends it. A replayed batch finds its windows already counted: nothing new. After the
-commit, every detection without an alert gets one ``board_failure_risk`` alert (its id is
-derived from board and window, so a resend after a crash replaces, never duplicates) and is
-marked alerted once Elasticsearch has it.
+watch reads): ``confirm_windows`` (2) consecutive flagged windows of a board without an
+open detection become a row of ``ml.detections`` (board, from the run's first window to the
+confirming one, score, model version), as the gate judged the model
+(``ml.evaluation``); a flagged window of a board whose detection is open (its last flagged
+window ended less than ``realert_after_minutes`` before) extends it. A replayed batch finds
+its windows already counted: nothing new. After the commit, every detection without an
+alert gets one ``board_failure_risk`` alert (its id is derived from board and window, so a
+resend after a crash replaces, never duplicates) and is marked alerted once Elasticsearch
+has it.
 
 A newly promoted model is picked up at the next batch: the query, its checkpoint and its
 position stay, and detections already alerted are not alerted again. Until a model is
@@ -51,6 +53,7 @@ from loader.base import Loader
 from loader.bookkeeping import BatchProgress, record_progress
 from loader.tables import table_spec
 from ml import features, registry
+from ml.evaluation import CONFIRM_WINDOWS, Run, advance
 from ml.session import Warehouse
 from spark.config import SinkConfig
 from spark.sink_job import read_topic
@@ -97,6 +100,7 @@ class ScoringConfig:
     watermark_seconds: int
     threshold: float
     realert_after_minutes: float
+    confirm_windows: int = CONFIRM_WINDOWS
 
     @classmethod
     def load(cls, path: str | Path, message_type: str | None = None) -> ScoringConfig:
@@ -107,7 +111,8 @@ class ScoringConfig:
         return cls(SinkConfig.load(path, message_type),
                    section.get("model_name", registry.MODEL_NAME),
                    section.getint("watermark_seconds", 60), section.getfloat("threshold", 0.5),
-                   section.getfloat("realert_after_minutes", 30.0))
+                   section.getfloat("realert_after_minutes", 30.0),
+                   section.getint("confirm_windows", CONFIRM_WINDOWS))
 
 
 @dataclass(frozen=True)
@@ -118,19 +123,29 @@ class Flagged:
     score: float
 
 
-def record_detections(cursor, flagged: list[Flagged], *, model_name: str, model_version: int,
+def record_detections(cursor, flagged: list[Flagged], runs: dict[int, Run], *,
+                      confirm_windows: int, model_name: str, model_version: int,
                       query_name: str, realert_after: timedelta, now: datetime) -> int:
     """New detections for ``flagged`` windows (in window order); a window of a board with an
-    open detection extends it. Returns how many detections are new."""
+    open detection extends it. Otherwise the window advances the board's run of consecutive
+    flagged windows (``runs``, updated in place; ``ml.evaluation.advance``, as the gate
+    judged the model): the ``confirm_windows``-th makes a detection from the run's first
+    window to this one. Returns how many detections are new."""
     new = 0
     for f in sorted(flagged, key=lambda f: (f.board_id, f.window_start)):
         cursor.execute(FIND_OPEN, (f.board_id, f.window_start, f.window_start - realert_after))
         row = cursor.fetchone()
         if row is not None:
             cursor.execute(EXTEND, (f.window_end, f.board_id, row[0], f.window_end))
+            runs.pop(f.board_id, None)
             continue
-        cursor.execute(INSERT, (f.board_id, f.window_start, f.window_end, f.window_end,
-                                f.score, model_name, model_version, query_name, now))
+        run = advance(runs.get(f.board_id), f.window_start, f.window_end, f.score)
+        if run.count < confirm_windows:
+            runs[f.board_id] = run
+            continue
+        runs.pop(f.board_id, None)
+        cursor.execute(INSERT, (f.board_id, run.start, f.window_end, f.window_end,
+                                run.score, model_name, model_version, query_name, now))
         new += 1
     return new
 
@@ -190,6 +205,7 @@ class Scorer:
         self._run_id: str | None = None
         self._run_known = threading.Event()
         self._said_idle = False
+        self._runs: dict[int, Run] = {}  # boards' flagged windows not yet a detection
         #: detections whose alert went to the spool: when this process last tried each
         self._spooled: dict[tuple[int, datetime], float] = {}
 
@@ -259,9 +275,17 @@ class Scorer:
         if not self._run_known.wait(60):
             raise RuntimeError("the scoring query's id is not known 60 s after its first batch")
 
+        # The boards' unconfirmed runs after this batch: kept only once it commits (the
+        # loader may run ``work`` again). In memory: a restart forgets them, which delays a
+        # detection by at most ``confirm_windows - 1`` windows and never duplicates one.
+        runs: dict[int, Run] = {}
+
         def work(cursor) -> int:
+            runs.clear()
+            runs.update(self._runs)
             new = record_detections(
-                cursor, flagged, model_name=self.config.model_name, model_version=version,
+                cursor, flagged, runs, confirm_windows=self.config.confirm_windows,
+                model_name=self.config.model_name, model_version=version,
                 query_name=sink.query_name,
                 realert_after=timedelta(minutes=self.config.realert_after_minutes),
                 now=datetime.now(UTC))
@@ -274,6 +298,7 @@ class Scorer:
             return new
 
         new = self.loader.run(work)
+        self._runs = runs
         if count and not version:
             log.info("%s batch %d: %d windows, not scored: no promoted %s model yet",
                      sink.query_name, batch_id, count, self.config.model_name)

@@ -33,7 +33,8 @@ CREATE TABLE ml.models (
     PRIMARY KEY (model_name, version)
 );
 
--- One row per detection (an episode of one board): the first window the model flagged,
+-- One row per detection (an episode of one board): from the first of the consecutive
+-- flagged windows that confirmed it (window_start) to the confirming one (window_end),
 -- extended while later windows of the board stay flagged. alerted_at is set once its
 -- board_failure_risk alert is in Elasticsearch.
 CREATE TABLE ml.detections (

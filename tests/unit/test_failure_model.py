@@ -84,7 +84,7 @@ def windows(board: int, alarms: set[int], count: int = 6) -> list[Window]:
 def test_board_precision_recall_and_the_delay_after_onset() -> None:
     labels = {1: Label(1, minutes(3), "thermal"), 2: Label(2, minutes(1), "magnetic")}
     scored = (windows(1, {3, 4}) + windows(2, set()) + windows(3, {0}) + windows(4, set()))
-    metrics = evaluate(scored, labels)
+    metrics = evaluate(scored, labels, confirm_windows=1)  # every flagged window alarms
     # Board 1 found, board 2 missed, healthy board 3 alarmed, board 4 quiet.
     assert (metrics.found, metrics.faulty_boards, metrics.false_boards) == (1, 2, 1)
     assert metrics.precision == 0.5 and metrics.recall == 0.5
@@ -96,8 +96,29 @@ def test_board_precision_recall_and_the_delay_after_onset() -> None:
     assert metrics.window_recall == pytest.approx(2 / 9)
 
 
+def test_an_alarm_is_two_consecutive_flagged_windows_of_a_board() -> None:
+    labels = {1: Label(1, minutes(3), "thermal")}
+    # Faulty board 1 flagged from 6 min on; healthy board 3 flagged in two windows, apart.
+    metrics = evaluate(windows(1, {3, 4, 5}) + windows(3, {0, 2}), labels)
+    assert (metrics.found, metrics.false_boards) == (1, 0)
+    # The alarm is the second flagged window, ending at 10 min: 7 min after the onset.
+    assert metrics.delay_p95_s == 420.0
+    # Window figures still judge every flagged window: board 1's three are true, board 3's
+    # two false.
+    assert metrics.window_precision == pytest.approx(3 / 5)
+
+
+def test_a_run_grows_only_with_the_window_right_after_it() -> None:
+    from ml.evaluation import advance
+
+    run = advance(None, minutes(0), minutes(2), 0.6)
+    run = advance(run, minutes(2), minutes(4), 0.8)
+    assert (run.start, run.end, run.count, run.score) == (minutes(0), minutes(4), 2, 0.8)
+    assert advance(run, minutes(6), minutes(8)).count == 1  # a gap: a new run
+
+
 def test_an_alarm_before_the_onset_does_not_count_as_finding_the_fault() -> None:
-    metrics = evaluate(windows(1, {0}), {1: Label(1, minutes(5), "drain")})
+    metrics = evaluate(windows(1, {0, 1}), {1: Label(1, minutes(5), "drain")})
     assert metrics.found == 0 and metrics.recall == 0.0 and metrics.delay_p95_s is None
 
 
@@ -147,3 +168,12 @@ def test_the_supervisor_submits_the_scoring_job_its_config_names(monkeypatch) ->
     assert str(CODE_ROOT / "spark" / "sink_job.py") in (
         LocalProcessLauncher(jobs_dir=CODE_ROOT).command(jobs["trip_sink"]))
 
+
+# -- alerts --------------------------------------------------------------------------------
+
+def test_an_alert_that_went_to_the_spool_is_sent_again_only_after_a_pause() -> None:
+    from ml.scoring_job import SPOOL_RETRY_S, retry_due
+
+    assert retry_due(None, now=5.0)  # never tried by this process
+    assert not retry_due(100.0, now=100.0 + SPOOL_RETRY_S - 1)  # the next batches wait
+    assert retry_due(100.0, now=100.0 + SPOOL_RETRY_S)
