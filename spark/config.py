@@ -35,6 +35,9 @@ class SinkConfig:
     #: The driver this file configures, relative to the platform's code (the sink by
     #: default; ``ml/scoring_job.py`` for failure detection).
     application: str = "spark/sink_job.py"
+    #: Variables of the supervisor's environment this driver needs beyond the launcher's
+    #: allow-list (``hoverboard.streaming.launcher.DRIVER_ENVIRONMENT``), space-separated.
+    environment: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: str | Path = SINK_CONF, message_type: str | None = None) -> SinkConfig:
@@ -81,4 +84,5 @@ class SinkConfig:
             starting_offsets=values.get("starting_offsets", "earliest"),
             checkpoint_location=checkpoint,
             application=values.get("application", cls.application),
+            environment=tuple(values.get("environment", "").split()),
         )

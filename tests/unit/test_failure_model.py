@@ -169,6 +169,25 @@ def test_the_supervisor_submits_the_scoring_job_its_config_names(monkeypatch) ->
         LocalProcessLauncher(jobs_dir=CODE_ROOT).command(jobs["trip_sink"]))
 
 
+def test_only_the_scoring_driver_gets_the_s3_keys_it_reads_its_model_with(monkeypatch) -> None:
+    from hoverboard.streaming.launcher import LocalProcessLauncher
+    from hoverboard.streaming.registry import discover_jobs
+
+    monkeypatch.setenv("HOVER_SPARK_CHECKPOINTS", "/checkpoints")
+    for name, value in {"HOVER_S3_ENDPOINT": "http://127.0.0.1:9000",
+                        "AWS_ACCESS_KEY_ID": "key", "AWS_SECRET_ACCESS_KEY": "secret",
+                        "HOVER_AIRFLOW_DB_DSN": "postgresql://airflow:pw@db/airflow"}.items():
+        monkeypatch.setenv(name, value)
+    jobs = discover_jobs()
+    scoring = LocalProcessLauncher.environment("postgres://h/db",
+                                               jobs["failure_detection"].environment)
+    assert scoring["AWS_SECRET_ACCESS_KEY"] == "secret"
+    assert scoring["HOVER_S3_ENDPOINT"] == "http://127.0.0.1:9000"
+    assert "HOVER_AIRFLOW_DB_DSN" not in scoring
+    sink = LocalProcessLauncher.environment("postgres://h/db", jobs["trip_sink"].environment)
+    assert "AWS_SECRET_ACCESS_KEY" not in sink and "HOVER_S3_ENDPOINT" not in sink
+
+
 # -- alerts --------------------------------------------------------------------------------
 
 def test_an_alert_that_went_to_the_spool_is_sent_again_only_after_a_pause() -> None:

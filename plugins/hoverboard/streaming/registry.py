@@ -34,6 +34,8 @@ class Job:
     :param message_type: what it loads (for the operators' table).
     :param application: its driver, relative to the platform's code (the config's
         ``application``; the sink by default).
+    :param environment: variables its driver gets beyond the launcher's allow-list (the
+        config's ``environment``).
     """
 
     name: str
@@ -41,6 +43,7 @@ class Job:
     topic: str
     message_type: str
     application: str = "spark/sink_job.py"
+    environment: tuple[str, ...] = ()
 
 
 def jobs_pattern(pattern: str | None = None) -> str:
@@ -79,7 +82,8 @@ def discover_jobs(pattern: str | None = None) -> dict[str, Job]:
             raise ValueError(f"{path} and {jobs[config.query_name].config_path} both define "
                              f"query_name {config.query_name!r}; job names must be unique")
         jobs[config.query_name] = Job(config.query_name, path.resolve(), config.topic,
-                                      config.message_type, config.application)
+                                      config.message_type, config.application,
+                                      config.environment)
     return dict(sorted(jobs.items()))
 
 
