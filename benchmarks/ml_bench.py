@@ -100,8 +100,11 @@ def main(argv: list[str] | None = None) -> int:
               r(total_s), "train_windows": result.train_windows, "telemetry_rows":
               counts["hoverboard"], "promoted": result.decision.promote,
               "decision": result.decision.reason}, generator=IN_PROCESS)
-        emit(scoring(spark, env, dsn, fleet, events, result.holdout_start),
-             generator=PYTHON_PRODUCER)
+        if result.decision.promote:
+            emit(scoring(spark, env, dsn, fleet, events, result.holdout_start),
+                 generator=PYTHON_PRODUCER)
+        else:  # the job would only read, idle: that is no scoring figure
+            log("no model promoted: the scoring throughput is not measured")
     finally:
         drop_database(admin, dsn)
     return 0
