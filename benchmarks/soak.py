@@ -214,7 +214,9 @@ class Platform:
         from hoverboard.streaming.launcher import LocalProcessLauncher
         from hoverboard.streaming.registry import discover_jobs
 
-        return LocalProcessLauncher(), discover_jobs()
+        # The sinks: the soak's subject (failure detection, supervised beside them, is not).
+        return LocalProcessLauncher(), {name: job for name, job in discover_jobs().items()
+                                        if name in SINK_JOBS}
 
     def running_sinks(self) -> set[str]:
         launcher, jobs = self.jobs()

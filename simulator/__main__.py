@@ -76,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="fraction of events broken on purpose (expected to get 422)")
     fleet.add_argument("--faulty-share", type=_share, default=0.0, metavar="FRACTION",
                        help="fraction of boards that develop a fault (at least one if > 0)")
+    fleet.add_argument("--fault-onset-within", type=_positive(float), default=300.0,
+                       metavar="SECONDS", help="faults start between 30 s and this many "
+                       "simulated seconds after the start (default 300)")
+    fleet.add_argument("--labels", metavar="FILE",
+                       help="write the run's ground truth (board, fault, onset; JSON lines) "
+                       "to FILE for evaluation: never sent with the events")
     fleet.add_argument("--seed", type=int, default=None,
                        help="random seed; the same seed and --start give the same events "
                        "(default: random, printed in the summary)")
@@ -131,6 +137,7 @@ def options_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> O
         url=args.url, api_key=api_key, boards=args.boards, customers=args.customers,
         duration=args.duration, events=args.events, speedup=args.speedup, rate=args.rate,
         invalid_share=args.invalid_share, faulty_share=args.faulty_share,
+        fault_onset_within_s=args.fault_onset_within,
         seed=args.seed if args.seed is not None else secrets.randbelow(2**31),
         start=args.start, batch=args.batch, batch_format=args.batch_format,
         concurrency=args.concurrency, timeout=args.timeout, give_up_after=args.give_up_after,
@@ -139,6 +146,10 @@ def options_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> O
 
 async def _main(options: Options, args: argparse.Namespace) -> dict:
     run = new_run(options)
+    if args.labels:
+        # Written before the run: the ground truth is known up front, and stays if it stops.
+        with open(args.labels, "wb") as out:
+            out.writelines(orjson.dumps(label) + b"\n" for label in run.fleet.labels())
     progress = Progress(run.stats, stream=sys.stderr, interval=args.progress_interval,
                         enabled=not args.quiet)
     progress.start()

@@ -18,10 +18,15 @@ The world, per tick of a board (about every 5 s of simulated time):
 - Elevation follows the terrain under the board, battery temperature the ambient (a daily
   cycle per city) plus the heat of riding or charging, the magnetic field the local Earth
   field plus the motors.
-- Faulty boards (``faulty_share``) develop one fault at a random onset: ``thermal``, the
-  temperature creeps up while the charge drops fast (even on the dock), or ``magnetic``,
-  spikes of the magnetic field that become more frequent. :attr:`Fleet.faults` is the ground
-  truth for failure-detection work.
+- Faulty boards (``faulty_share``) develop one fault at a random onset (30 s to
+  ``fault_onset_within_s`` after the start): ``thermal``, the temperature creeps up while the
+  charge drops fast (even on the dock); ``magnetic``, spikes of the magnetic field that
+  become more frequent; or ``drain``, a worn battery that uses ``DRAIN_FAULT_FACTOR`` times
+  the charge per kilometre ridden. A drain fault has no sign of its own in the telemetry: a
+  heavy rider on a fast ride drains a healthy battery as quickly per second, so it only shows
+  as charge per trip kilometre, telemetry related to trips. :attr:`Fleet.faults` (and
+  :meth:`Fleet.labels`) is the ground truth for failure-detection work; it never appears in
+  the events.
 - Customers send their profile about every 30 s: the location is where they are (on the board
   while riding, where the last trip ended after it).
 
@@ -56,7 +61,8 @@ HOME_RADIUS_M = 3_000.0
 BOARDS_PER_CITY = 20
 CHARGE_PER_S = 0.03  # % per second on the dock
 THERMAL_DRAIN_PER_S = 0.05  # extra % per second of a board with a thermal fault
-FAULT_KINDS = ("thermal", "magnetic")
+DRAIN_FAULT_FACTOR = 2.2  # a worn battery's charge used per km, against a healthy one's
+FAULT_KINDS = ("thermal", "magnetic", "drain")
 FAULT_ONSET_MS = (30_000, 300_000)
 M_PER_DEG = 111_320.0
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -168,7 +174,7 @@ class SimEvent:
 
 @dataclass(frozen=True)
 class Fault:
-    kind: str  # "thermal" | "magnetic"
+    kind: str  # "thermal" | "magnetic" | "drain"
     onset_ms: int
 
 
@@ -222,9 +228,12 @@ class Fleet:
     """The simulated fleet; :meth:`events` yields its events in simulated-time order."""
 
     def __init__(self, *, boards: int, customers: int, seed: int | str, start: datetime,
-                 invalid_share: float = 0.0, faulty_share: float = 0.0) -> None:
+                 invalid_share: float = 0.0, faulty_share: float = 0.0,
+                 fault_onset_within_s: float = FAULT_ONSET_MS[1] / 1000) -> None:
         if boards < 0 or customers < 0:
             raise ValueError("boards and customers cannot be negative")
+        onset_range = (FAULT_ONSET_MS[0],
+                       max(FAULT_ONSET_MS[0], round(fault_onset_within_s * 1000)))
         for name, share in (("invalid_share", invalid_share), ("faulty_share", faulty_share)):
             if not 0.0 <= share <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, not {share}")
@@ -245,7 +254,7 @@ class Fleet:
         n_faulty = 0 if faulty_share <= 0 or not boards else max(1, round(faulty_share * boards))
         for board in self._rng.sample(self.boards, n_faulty):
             board.fault = Fault(self._rng.choice(FAULT_KINDS),
-                                self._rng.randint(*FAULT_ONSET_MS))
+                                self._rng.randint(*onset_range))
         self._queue: list[tuple[int, int, int, int]] = []
         self._seq = 0
         for index in range(len(self.boards)):
@@ -260,6 +269,13 @@ class Fleet:
         """Ground truth of the faulty boards: id, kind and the onset's time."""
         return [{"id": b.id, "fault": b.fault.kind, "onset": self.time(b.fault.onset_ms)}
                 for b in self.boards if b.fault is not None]
+
+    def labels(self) -> list[dict[str, Any]]:
+        """Ground truth per board of the run, for evaluation only (``--labels``): every board
+        with its fault and onset, or ``None`` for both when it stays healthy."""
+        return [{"board_id": b.id, "fault": b.fault.kind if b.fault else None,
+                 "onset": self.time(b.fault.onset_ms) if b.fault else None}
+                for b in self.boards]
 
     def time(self, sim_ms: int) -> str:
         return rfc3339(self.start_ms + sim_ms)
@@ -358,6 +374,8 @@ class Fleet:
         speed = _clamp(speed, 2.0, 35.0)
         mean_speed = (previous + speed) / 2
         drain = (0.015 + 0.002 * mean_speed) * ride.customer.weight / 75.0
+        if board.fault_active("drain", now_ms):
+            drain *= DRAIN_FAULT_FACTOR
         if board.fault_active("thermal", now_ms):
             drain += THERMAL_DRAIN_PER_S
         board.charge = _clamp(board.charge - drain * dt, 0.0, 100.0)

@@ -35,6 +35,7 @@ class Options:
     rate: float | None = None  # events per wall second, instead of the natural intervals
     invalid_share: float = 0.0
     faulty_share: float = 0.0
+    fault_onset_within_s: float = 300.0  # faults start 30 s to this long after the start
     seed: int = 0
     start: datetime | None = None  # simulated start time (aware); None: now
     batch: int = 1
@@ -151,7 +152,8 @@ def new_run(options: Options) -> Run:
         start = datetime.now().astimezone().replace(microsecond=0)
     fleet = Fleet(boards=options.boards, customers=options.customers, seed=options.seed,
                   start=start, invalid_share=options.invalid_share,
-                  faulty_share=options.faulty_share)
+                  faulty_share=options.faulty_share,
+                  fault_onset_within_s=options.fault_onset_within_s)
     return Run(options, fleet, Stats(), f"sim-{uuid.uuid4().hex[:12]}")
 
 

@@ -32,6 +32,12 @@ class SinkConfig:
     max_offsets_per_trigger: int
     starting_offsets: str
     checkpoint_location: str
+    #: The driver this file configures, relative to the platform's code (the sink by
+    #: default; ``ml/scoring_job.py`` for failure detection).
+    application: str = "spark/sink_job.py"
+    #: Variables of the supervisor's environment this driver needs beyond the launcher's
+    #: allow-list (``hoverboard.streaming.launcher.DRIVER_ENVIRONMENT``), space-separated.
+    environment: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: str | Path = SINK_CONF, message_type: str | None = None) -> SinkConfig:
@@ -77,4 +83,6 @@ class SinkConfig:
             max_offsets_per_trigger=int(values.get("max_offsets_per_trigger", 100000)),
             starting_offsets=values.get("starting_offsets", "earliest"),
             checkpoint_location=checkpoint,
+            application=values.get("application", cls.application),
+            environment=tuple(values.get("environment", "").split()),
         )

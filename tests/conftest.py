@@ -153,6 +153,7 @@ def spark(request: pytest.FixtureRequest):
     were selected: unit tests read no topic and must not reach Maven."""
     from pyspark.sql import SparkSession
 
+    from ml.session import ml_jars
     from stack.config import StackConfig
     from stack.services.spark import SPARK_KAFKA
 
@@ -162,6 +163,7 @@ def spark(request: pytest.FixtureRequest):
     jars = []
     if any(item.get_closest_marker("stack") for item in request.session.items):
         jars = sorted(SPARK_KAFKA.ensure(StackConfig.from_env().cache_dir).glob("*.jar"))
+        jars += ml_jars()  # the warehouse's JDBC driver and s3a (failure-model tests)
     session = (
         SparkSession.builder.master("local[2]")
         .appName("hoverboard-tests")

@@ -108,7 +108,7 @@ print(json.dumps([str(CONFIG_PATH), str(SINK_APPLICATION), DEFAULT_PATTERN,
     assert json.loads(result.stdout) == [
         str(tmp_path / "dags" / "config" / "data_quality.yaml"),
         str(REPO / "spark" / "sink_job.py"),
-        str(tmp_path / "spark" / "conf" / "sink.conf"),
+        str(tmp_path / "spark" / "conf" / "*.conf"),
         str(tmp_path / "sql" / "migrations"),
         str(tmp_path / "spark" / "conf"),
         str(REPO),

@@ -190,7 +190,8 @@ def test_same_seed_same_events_and_invalid_share_does_not_change_the_world() -> 
 def test_faulty_boards_show_their_fault_after_its_onset() -> None:
     fleet, events = run_fleet(25_000, boards=20, customers=10, faulty_share=0.5, seed=8)
     faults = {f["id"]: f for f in fleet.faults}
-    assert len(faults) == 10 and {f["fault"] for f in faults.values()} == {"thermal", "magnetic"}
+    assert len(faults) == 10
+    assert {f["fault"] for f in faults.values()} == {"thermal", "magnetic", "drain"}
     readings = telemetry_by_board(events)
     healthy_max_temp = max(r["temperature"] for b, rs in readings.items() if b not in faults
                            for r in rs)
@@ -207,8 +208,45 @@ def test_faulty_boards_show_their_fault_after_its_onset() -> None:
         if fault["fault"] == "thermal":
             assert min(r["temperature"] for r in after) > healthy_max_temp + 20
             assert after[-1]["charge"] < 25  # drained although it sits on the dock
+        elif fault["fault"] == "drain":  # nothing to see in the telemetry alone
+            assert not spikes and max(r["temperature"] for r in rs) <= healthy_max_temp + 5
         else:
             assert len([r for r in after if r["magneticfield"] > 300]) > len(after) / 4
+
+
+def charge_per_trip_km(events: list[SimEvent]) -> dict[int, list[tuple[str, float]]]:
+    """Per board: (trip start, charge used per km from start to end position), the
+    telemetry at the trip's two ticks related to the trip."""
+    from simulator.model import distance_m
+
+    charge = {(e.record["id"], e.record["event_time"]): e.record["charge"]
+              for e in events if e.type == "hoverboard"}
+    found: dict[int, list[tuple[str, float]]] = defaultdict(list)
+    for e in events:
+        trip = e.record
+        if e.type != "trip":
+            continue
+        km = distance_m(tuple(trip["start_location"].values()),
+                        tuple(trip["end_location"].values())) / 1000
+        board = trip["hoverboard_id"]
+        used = (charge[board, trip["start_time_and_date"]]
+                - charge[board, trip["end_time_and_date"]])
+        if km > 0.2:
+            found[board].append((trip["start_time_and_date"], used / km))
+    return found
+
+
+def test_a_drain_fault_shows_only_as_charge_per_trip_kilometre() -> None:
+    fleet, events = run_fleet(40_000, boards=20, customers=20, faulty_share=0.5, seed=8)
+    drains = {f["id"]: when(f["onset"]) for f in fleet.faults if f["fault"] == "drain"}
+    faulty = {f["id"] for f in fleet.faults}
+    assert {label["board_id"] for label in fleet.labels() if label["fault"]} == faulty
+    per_km = charge_per_trip_km(events)
+    healthy = sorted(v for b, trips in per_km.items() if b not in faulty for _, v in trips)
+    worn = sorted(v for b, trips in per_km.items() if b in drains
+                  for start, v in trips if when(start) >= drains[b])
+    assert healthy and worn
+    assert worn[len(worn) // 2] > 1.8 * healthy[len(healthy) // 2]
 
 
 # -- delivery -----------------------------------------------------------------------------

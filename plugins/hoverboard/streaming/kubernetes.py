@@ -90,7 +90,7 @@ class KubernetesClusterLauncher:
     def command(self, job: Job) -> list[str]:
         """The spark-submit argv, as the provider's hook builds it from the connection."""
         return self._hook(job)._build_spark_submit_command(
-            f"local://{IMAGE_ROOT}/spark/sink_job.py")
+            f"local://{IMAGE_ROOT}/{job.application}")
 
     def _control(self, flag: str, job: Job) -> list[str]:
         hook = self._hook()

@@ -188,7 +188,7 @@ class LocalProcessLauncher:
                 f"connection {self.spark_conn_id!r} asks for deploy mode 'cluster': this "
                 "launcher runs the driver on this machine (client mode); a cluster manager "
                 "needs a cluster launcher (see hoverboard.streaming.launcher)")
-        argv = hook._build_spark_submit_command(str(SINK_APPLICATION))
+        argv = hook._build_spark_submit_command(str(CODE_ROOT / job.application))
         # The binary is looked up on PATH; an Airflow worker started without the virtual
         # environment on PATH still finds the one installed beside its Python (pyspark's).
         if shutil.which(argv[0]) is None:
@@ -198,13 +198,15 @@ class LocalProcessLauncher:
         return argv
 
     @staticmethod
-    def environment(warehouse: str) -> dict[str, str]:
+    def environment(warehouse: str, extra: tuple[str, ...] = ()) -> dict[str, str]:
         """The part of the worker's environment a driver needs (:data:`DRIVER_ENVIRONMENT`:
         the stack's or the deployment's settings of Kafka, registry, alerts, Spark,
         checkpoints), so Airflow's configuration and the platform's other secrets never
-        reach it; and the warehouse connection ``warehouse``, under the one name the jobs
-        read it from (``runtime.settings.WAREHOUSE_CONN_ENV``)."""
-        env = {k: v for k, v in os.environ.items() if driver_allowed(k)}
+        reach it; the variables ``extra`` the job's config names (``environment``: the
+        failure-detection job reads its model from the local S3 with its keys); and the
+        warehouse connection ``warehouse``, under the one name the jobs read it from
+        (``runtime.settings.WAREHOUSE_CONN_ENV``)."""
+        env = {k: v for k, v in os.environ.items() if driver_allowed(k) or k in extra}
         env[WAREHOUSE_CONN_ENV] = warehouse
         # The master is the connection's (spark-submit --master); the job would otherwise
         # override it with HOVER_SPARK_MASTER.
@@ -244,7 +246,8 @@ class LocalProcessLauncher:
                 fh.write(f"\n--- {datetime.now(UTC).isoformat()} starting: {' '.join(argv)}\n")
             try:
                 record = spawn(argv, log_file=log_file, pid_file=self.pid_file(job),
-                               env=self.environment(warehouse), cwd=self.jobs_dir)
+                               env=self.environment(warehouse, job.environment),
+                               cwd=self.jobs_dir)
             except OSError as exc:
                 raise RuntimeError(f"{job.name}: spark-submit did not start ({exc}); "
                                    f"see {log_file}:\n{tail(log_file)}") from exc

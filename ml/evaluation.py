@@ -1,0 +1,167 @@
+"""How well alarms match the ground truth, on a held-out stretch of event time.
+
+Pure Python over what a model (or the baseline) said per board and window, so the same
+function judges both and is tested on a handful of windows. Per board (what an operator
+sees): an alarm is a run of ``confirm_windows`` consecutive flagged windows of a board, as
+the scoring job raises a detection (:func:`advance`, shared with it): one noisy window is
+not an alarm. A faulty board is found when an alarm ends after its onset; a healthy board
+with any alarm is a false positive. Per window: the windows' labels as in training
+(``ml.features.label_windows``). Detection delay: from the onset to the end of the first
+alarmed window after it, for onsets inside the holdout (an earlier onset has no measurable
+delay there).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Window:
+    board_id: int
+    window_start: datetime
+    window_end: datetime
+    alarm: bool
+
+
+#: Consecutive flagged windows of a board that make an alarm (a detection on the stream).
+#: Two: a fault persists, a healthy board's odd window (seen: a ride's end) does not; it
+#: costs one window (2 min) of delay.
+CONFIRM_WINDOWS = 2
+
+
+@dataclass(frozen=True)
+class Run:
+    """Consecutive flagged windows of one board: the first's start, the last's end, how
+    many, the highest score."""
+
+    start: datetime
+    end: datetime
+    count: int
+    score: float = 0.0
+
+
+def advance(run: Run | None, start: datetime, end: datetime, score: float = 0.0) -> Run:
+    """The run after a flagged window ``start``-``end`` of the same board (windows in
+    order): the window right after the run's last extends it, any other starts a new run."""
+    if run is not None and run.end == start:
+        return Run(run.start, end, run.count + 1, max(run.score, score))
+    return Run(start, end, 1, score)
+
+
+def confirmed(windows: Iterable[Window], confirm_windows: int = CONFIRM_WINDOWS
+              ) -> list[Window]:
+    """``windows`` with ``alarm`` kept only where the window completes (or continues) a run
+    of at least ``confirm_windows`` flagged windows of its board."""
+    runs: dict[int, Run | None] = {}
+    out = []
+    for w in sorted(windows, key=lambda w: (w.board_id, w.window_start)):
+        run = advance(runs.get(w.board_id), w.window_start, w.window_end) if w.alarm else None
+        runs[w.board_id] = run
+        out.append(Window(w.board_id, w.window_start, w.window_end,
+                          run is not None and run.count >= confirm_windows))
+    return out
+
+
+@dataclass(frozen=True)
+class Label:
+    board_id: int
+    onset: datetime
+    fault: str
+
+
+@dataclass(frozen=True)
+class Metrics:
+    precision: float  # boards
+    recall: float
+    f1: float
+    window_precision: float
+    window_recall: float
+    window_f1: float
+    delay_p95_s: float | None  # every fault kind
+    delay_p95_s_by_fault: dict[str, float] = field(default_factory=dict)
+    boards: int = 0
+    faulty_boards: int = 0
+    found: int = 0
+    false_boards: int = 0
+    windows: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def quality(self) -> tuple[float, float]:
+        """What the gate compares: board F1, then window F1."""
+        return (self.f1, self.window_f1)
+
+
+def _ratio(a: int, b: int) -> float:
+    return a / b if b else 0.0
+
+
+def _f1(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def p95(values: list[float]) -> float | None:
+    """Nearest-rank 95th percentile; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def evaluate(windows: Iterable[Window], labels: Mapping[int, Label], *,
+             confirm_windows: int = CONFIRM_WINDOWS) -> Metrics:
+    """Board and window precision/recall and detection delays of ``windows`` (one
+    stretch of event time) against ``labels`` (by board; boards without one are healthy).
+    Window figures judge every flagged window; board figures and delays the alarms
+    (``confirm_windows`` consecutive flagged windows)."""
+    windows = list(windows)
+    if not windows:
+        raise ValueError("nothing to evaluate: no windows in the holdout")
+    alarms = {(w.board_id, w.window_start): w.alarm
+              for w in confirmed(windows, confirm_windows)}
+    holdout_start = min(w.window_start for w in windows)
+    holdout_end = max(w.window_end for w in windows)
+    by_board: dict[int, list[Window]] = {}
+    for w in windows:
+        by_board.setdefault(w.board_id, []).append(w)
+    tp = fp = fn = 0
+    wtp = wfp = wfn = 0
+    delays: dict[str, list[float]] = {}
+    for board_id, board_windows in by_board.items():
+        label = labels.get(board_id)
+        onset = label.onset if label is not None and label.onset < holdout_end else None
+        for w in board_windows:
+            if onset is not None and w.window_start < onset < w.window_end:
+                continue  # the onset is inside: neither healthy nor faulty
+            truth = onset is not None and w.window_start >= onset
+            wtp += w.alarm and truth
+            wfp += w.alarm and not truth
+            wfn += (not w.alarm) and truth
+        alarmed = [w for w in board_windows if alarms[(w.board_id, w.window_start)]]
+        if onset is None:
+            fp += bool(alarmed)
+            continue
+        after = sorted((w for w in alarmed if w.window_end > onset), key=lambda w: w.window_end)
+        if after:
+            tp += 1
+            if onset >= holdout_start:
+                delays.setdefault(label.fault, []).append(
+                    (after[0].window_end - onset).total_seconds())
+        else:
+            fn += 1
+    precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
+    wprecision, wrecall = _ratio(wtp, wtp + wfp), _ratio(wtp, wtp + wfn)
+    every_delay = [d for ds in delays.values() for d in ds]
+    return Metrics(
+        precision=precision, recall=recall, f1=_f1(precision, recall),
+        window_precision=wprecision, window_recall=wrecall, window_f1=_f1(wprecision, wrecall),
+        delay_p95_s=p95(every_delay),
+        delay_p95_s_by_fault={k: p95(v) for k, v in sorted(delays.items())},
+        boards=len(by_board), faulty_boards=tp + fn, found=tp, false_boards=fp,
+        windows=len(windows))

@@ -1,0 +1,126 @@
+"""The features of failure detection, per board and event-time window: one definition for
+training (a batch read of the warehouse) and for scoring (the telemetry stream).
+
+Every function is a plain DataFrame transformation with built-in functions (no UDFs), so it
+runs on a static DataFrame as on a streaming one: :func:`telemetry_windows` is a
+``groupBy(board, window(event_time))`` of aggregates that Structured Streaming keeps as state
+under a watermark. The trip features relate telemetry to trips: the charge a board used per
+kilometre of a trip, from the telemetry at the trip's first and last tick (the simulator, like
+a board's firmware, reports at the instants a trip starts and ends).
+
+Features (per window):
+
+- ``samples``, ``docked_share``: how many readings, the share on the dock;
+- ``temp_mean``, ``temp_slope`` (°C/min): battery temperature and its rate of change;
+- ``charge_slope_docked``, ``charge_slope_riding`` (%/min): the charge's rate of change on
+  the dock (a charger that cannot keep up: negative) and while riding;
+- ``mag_max``, ``mag_std`` (µT): magnetic-field spikes;
+- ``speed_mean`` (km/h) and ``load_mean`` (kg on the deck while riding);
+- ``trip_km`` and ``drain_per_km`` (% per km): the trips that ended in the window.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+#: Length of a feature window. Two minutes: enough readings (about 24) for a rate of
+#: change, short enough that a fault is flagged within minutes of its onset.
+WINDOW = "2 minutes"
+WINDOW_S = 120
+#: Trips shorter than this (straight line, start to end) say nothing about drain per km.
+MIN_TRIP_KM = 0.2
+
+FEATURES = ("samples", "docked_share", "temp_mean", "temp_slope", "charge_slope_docked",
+            "charge_slope_riding", "mag_max", "mag_std", "speed_mean", "load_mean", "trip_km",
+            "drain_per_km")
+TELEMETRY_COLUMNS = ("id", "event_time", "temperature", "charge", "isdocked", "magneticfield",
+                     "speed", "weight")
+
+
+def _per_minute(x: Column, y: Column) -> Column:
+    """Least-squares slope of y over x (seconds), per minute; null under two readings."""
+    return F.covar_samp(x, y) / F.var_samp(x) * 60.0
+
+
+def telemetry_windows(telemetry: DataFrame, window: str = WINDOW) -> DataFrame:
+    """Telemetry rows (``fleet.hoverboard`` columns) -> one row per board and window:
+    ``board_id``, ``window_start``, ``window_end`` and the telemetry features. On a stream,
+    call it after ``withWatermark("event_time", ...)``."""
+    t = F.col("event_time").cast("double")
+    docked = F.col("isdocked")
+    windows = telemetry.groupBy(F.col("id").alias("board_id"),
+                                F.window("event_time", window).alias("w")).agg(
+        F.count(F.lit(1)).cast("double").alias("samples"),
+        F.avg(docked.cast("double")).alias("docked_share"),
+        F.avg("temperature").alias("temp_mean"),
+        _per_minute(t, F.col("temperature")).alias("temp_slope"),
+        _per_minute(F.when(docked, t), F.when(docked, F.col("charge"))).alias(
+            "charge_slope_docked"),
+        _per_minute(F.when(~docked, t), F.when(~docked, F.col("charge"))).alias(
+            "charge_slope_riding"),
+        F.max("magneticfield").alias("mag_max"),
+        F.stddev_pop("magneticfield").alias("mag_std"),
+        F.avg("speed").alias("speed_mean"),
+        F.avg(F.when(~docked, F.col("weight"))).alias("load_mean"),
+    )
+    return windows.select("board_id", F.col("w.start").alias("window_start"),
+                          F.col("w.end").alias("window_end"), *windows.columns[2:])
+
+
+def _km(lat1: Column, lon1: Column, lat2: Column, lon2: Column) -> Column:
+    """Great-circle distance in km (haversine)."""
+    dlat, dlon = F.radians(lat2 - lat1), F.radians(lon2 - lon1)
+    a = (F.sin(dlat / 2) ** 2
+         + F.cos(F.radians(lat1)) * F.cos(F.radians(lat2)) * F.sin(dlon / 2) ** 2)
+    return 2 * 6371.0 * F.asin(F.sqrt(a))
+
+
+def trip_drain(trips: DataFrame, telemetry: DataFrame) -> DataFrame:
+    """Trips (``fleet.trip`` columns) related to the telemetry at their first and last tick:
+    ``board_id``, ``end_time``, ``km`` and ``used`` (charge points used on the trip)."""
+    at_start = telemetry.select(F.col("id").alias("hoverboard_id"),
+                                F.col("event_time").alias("start_time"),
+                                F.col("charge").alias("start_charge"))
+    at_end = telemetry.select(F.col("id").alias("hoverboard_id"),
+                              F.col("event_time").alias("end_time"),
+                              F.col("charge").alias("end_charge"))
+    return (trips.join(at_start, ["hoverboard_id", "start_time"])
+            .join(at_end, ["hoverboard_id", "end_time"])
+            .select(F.col("hoverboard_id").alias("board_id"), "end_time",
+                    _km(F.col("start_latitude"), F.col("start_longitude"),
+                        F.col("end_latitude"), F.col("end_longitude")).alias("km"),
+                    (F.col("start_charge") - F.col("end_charge")).alias("used")))
+
+
+def with_trip_features(windows: DataFrame, drains: DataFrame) -> DataFrame:
+    """Windows with ``trip_km`` and ``drain_per_km`` of the trips that ended in them (0
+    when no trip of at least ``MIN_TRIP_KM`` did), every feature non-null."""
+    trips = drains.where(F.col("km") >= MIN_TRIP_KM).alias("d")
+    w = windows.alias("w")
+    joined = w.join(trips, (F.col("w.board_id") == F.col("d.board_id"))
+                    & (F.col("d.end_time") >= F.col("w.window_start"))
+                    & (F.col("d.end_time") < F.col("w.window_end")), "left")
+    keys = ["board_id", "window_start", "window_end"]
+    telemetry_features = [c for c in windows.columns if c not in keys]
+    per_window = joined.groupBy(*[F.col(f"w.{k}").alias(k) for k in keys]).agg(
+        *[F.first(F.col(f"w.{c}")).alias(c) for c in telemetry_features],
+        F.sum("d.km").alias("trip_km"), F.sum("d.used").alias("trip_used"))
+    return (per_window
+            .withColumn("drain_per_km", F.coalesce(F.col("trip_used") / F.col("trip_km"),
+                                                   F.lit(0.0)))
+            .withColumn("trip_km", F.coalesce(F.col("trip_km"), F.lit(0.0)))
+            .drop("trip_used")
+            .fillna(0.0, subset=list(FEATURES)))
+
+
+def label_windows(windows: DataFrame, labels: DataFrame) -> DataFrame:
+    """Windows with ``label`` (1.0 from the board's fault onset on, 0.0 before it and for
+    healthy boards) and ``onset``; a window the onset falls inside is left out (neither
+    healthy nor faulty). ``labels``: ``board_id``, ``onset`` (``ml.fault_labels``)."""
+    first = labels.groupBy("board_id").agg(F.min("onset").alias("onset"))
+    joined = windows.join(first, "board_id", "left")
+    straddles = (F.col("onset") > F.col("window_start")) & (F.col("onset") < F.col("window_end"))
+    label = F.when(F.col("onset").isNotNull() & (F.col("window_start") >= F.col("onset")),
+                   1.0).otherwise(0.0)
+    return joined.where(~F.coalesce(straddles, F.lit(False))).withColumn("label", label)

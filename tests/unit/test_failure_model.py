@@ -1,0 +1,198 @@
+"""Failure detection's pure parts, as a spec: the features on a few readings, the
+evaluation on a few windows, the promotion gate's decisions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ml.evaluation import Label, Metrics, Window, evaluate, p95
+from ml.gate import decide
+
+T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+
+
+def minutes(m: float) -> datetime:
+    return T0 + timedelta(minutes=m)
+
+
+def reading(board: int, second: int, *, temperature=20.0, charge=80.0, docked=True,
+            magnetic=50.0, speed=0.0, weight=0.0) -> dict:
+    return {"id": board, "event_time": T0 + timedelta(seconds=second),
+            "temperature": temperature, "charge": charge, "isdocked": docked,
+            "magneticfield": magnetic, "speed": speed, "weight": weight}
+
+
+# -- features ------------------------------------------------------------------------------
+
+def test_window_features_are_rates_per_minute_and_spikes(spark) -> None:
+    from ml.features import telemetry_windows
+
+    # Board 1 on the dock for two minutes: +1 °C and -0.5 % of charge every 10 s.
+    rows = [reading(1, s, temperature=20 + s / 10, charge=90 - s / 20) for s in range(0, 120, 10)]
+    # Board 2 rides: 20 km/h, a 400 µT spike once, 80 kg on the deck.
+    rows += [reading(2, s, docked=False, speed=20.0, weight=80.0,
+                     magnetic=400.0 if s == 60 else 55.0) for s in range(0, 120, 10)]
+    found = {r["board_id"]: r for r in telemetry_windows(spark.createDataFrame(rows)).collect()}
+    assert found[1]["samples"] == 12 and found[1]["docked_share"] == 1.0
+    assert found[1]["temp_slope"] == pytest.approx(6.0)  # °C per minute
+    assert found[1]["charge_slope_docked"] == pytest.approx(-3.0)
+    assert found[1]["charge_slope_riding"] is None  # it never rode
+    assert found[2]["mag_max"] == 400.0 and found[2]["load_mean"] == 80.0
+    assert found[2]["window_start"] == minutes(0).replace(tzinfo=None)
+    assert found[2]["window_end"] == minutes(2).replace(tzinfo=None)
+
+
+def test_drain_per_km_relates_a_trip_to_the_charge_at_its_first_and_last_tick(spark) -> None:
+    from ml.features import telemetry_windows, trip_drain, with_trip_features
+
+    telemetry = spark.createDataFrame([
+        reading(1, 0, charge=80.0, docked=False), reading(1, 60, charge=74.0, docked=False),
+        reading(1, 110, charge=70.0, docked=False), reading(2, 30, charge=50.0)])
+    # 0.01° of latitude is 1.112 km; board 1 used 10 points of charge on the way.
+    trips = spark.createDataFrame([{
+        "hoverboard_id": 1, "customer_id": 9, "start_time": T0,
+        "end_time": T0 + timedelta(seconds=110), "start_latitude": 52.50,
+        "start_longitude": 13.40, "end_latitude": 52.51, "end_longitude": 13.40}])
+    windows = with_trip_features(telemetry_windows(telemetry), trip_drain(trips, telemetry))
+    found = {r["board_id"]: r for r in windows.collect()}
+    assert found[1]["trip_km"] == pytest.approx(1.112, abs=0.001)
+    assert found[1]["drain_per_km"] == pytest.approx(10 / 1.112, rel=1e-3)
+    assert found[2]["trip_km"] == 0.0 and found[2]["drain_per_km"] == 0.0  # no trip: zeros
+    assert found[2]["charge_slope_riding"] == 0.0  # every feature is a number for the model
+
+
+def test_labels_start_at_the_onset_and_the_window_around_it_is_left_out(spark) -> None:
+    from ml.features import label_windows
+
+    windows = spark.createDataFrame([
+        {"board_id": b, "window_start": minutes(m), "window_end": minutes(m + 2)}
+        for b in (1, 2) for m in (0, 2, 4)])
+    labels = spark.createDataFrame([{"board_id": 1, "onset": minutes(3)}])
+    found = {(r["board_id"], r["window_start"].minute): r["label"]
+             for r in label_windows(windows, labels).collect()}
+    assert found == {(1, 0): 0.0, (1, 4): 1.0, (2, 0): 0.0, (2, 2): 0.0, (2, 4): 0.0}
+
+
+# -- evaluation ----------------------------------------------------------------------------
+
+def windows(board: int, alarms: set[int], count: int = 6) -> list[Window]:
+    return [Window(board, minutes(2 * i), minutes(2 * i + 2), i in alarms) for i in range(count)]
+
+
+def test_board_precision_recall_and_the_delay_after_onset() -> None:
+    labels = {1: Label(1, minutes(3), "thermal"), 2: Label(2, minutes(1), "magnetic")}
+    scored = (windows(1, {3, 4}) + windows(2, set()) + windows(3, {0}) + windows(4, set()))
+    metrics = evaluate(scored, labels, confirm_windows=1)  # every flagged window alarms
+    # Board 1 found, board 2 missed, healthy board 3 alarmed, board 4 quiet.
+    assert (metrics.found, metrics.faulty_boards, metrics.false_boards) == (1, 2, 1)
+    assert metrics.precision == 0.5 and metrics.recall == 0.5
+    # Board 1's onset at 3 min, first alarm in the window ending at 8 min: 5 min.
+    assert metrics.delay_p95_s == 300.0 and metrics.delay_p95_s_by_fault == {"thermal": 300.0}
+    # Windows: board 1's 4-6 and 10-12 missed, 6-10 found (2-4 holds the onset: left out);
+    # board 2's five from 2 min missed; board 3's 0-2 a false alarm.
+    assert metrics.window_precision == pytest.approx(2 / 3)
+    assert metrics.window_recall == pytest.approx(2 / 9)
+
+
+def test_an_alarm_is_two_consecutive_flagged_windows_of_a_board() -> None:
+    labels = {1: Label(1, minutes(3), "thermal")}
+    # Faulty board 1 flagged from 6 min on; healthy board 3 flagged in two windows, apart.
+    metrics = evaluate(windows(1, {3, 4, 5}) + windows(3, {0, 2}), labels)
+    assert (metrics.found, metrics.false_boards) == (1, 0)
+    # The alarm is the second flagged window, ending at 10 min: 7 min after the onset.
+    assert metrics.delay_p95_s == 420.0
+    # Window figures still judge every flagged window: board 1's three are true, board 3's
+    # two false.
+    assert metrics.window_precision == pytest.approx(3 / 5)
+
+
+def test_a_run_grows_only_with_the_window_right_after_it() -> None:
+    from ml.evaluation import advance
+
+    run = advance(None, minutes(0), minutes(2), 0.6)
+    run = advance(run, minutes(2), minutes(4), 0.8)
+    assert (run.start, run.end, run.count, run.score) == (minutes(0), minutes(4), 2, 0.8)
+    assert advance(run, minutes(6), minutes(8)).count == 1  # a gap: a new run
+
+
+def test_an_alarm_before_the_onset_does_not_count_as_finding_the_fault() -> None:
+    metrics = evaluate(windows(1, {0, 1}), {1: Label(1, minutes(5), "drain")})
+    assert metrics.found == 0 and metrics.recall == 0.0 and metrics.delay_p95_s is None
+
+
+def test_p95_is_the_nearest_rank() -> None:
+    assert p95([float(v) for v in range(1, 101)]) == 95.0
+    assert p95([7.0]) == 7.0 and p95([]) is None
+
+
+# -- the gate ------------------------------------------------------------------------------
+
+def metrics(f1: float, window_f1: float) -> Metrics:
+    return Metrics(precision=f1, recall=f1, f1=f1, window_precision=window_f1,
+                   window_recall=window_f1, window_f1=window_f1, delay_p95_s=None)
+
+
+def test_the_first_model_is_promoted_when_it_beats_the_baseline() -> None:
+    decision = decide(metrics(0.9, 0.8), metrics(0.7, 0.6), None)
+    assert decision.promote and "no model was promoted yet" in decision.reason
+
+
+def test_a_model_that_does_not_beat_the_baseline_is_not_promoted() -> None:
+    decision = decide(metrics(0.9, 0.6), metrics(0.9, 0.6), None)
+    assert not decision.promote and "threshold baseline" in decision.reason
+
+
+def test_a_model_must_beat_the_promoted_one_on_the_same_holdout() -> None:
+    tie = decide(metrics(0.95, 0.8), metrics(0.7, 0.6), metrics(0.95, 0.8), promoted_version=4)
+    assert not tie.promote and "promoted version 4" in tie.reason
+    better = decide(metrics(0.95, 0.85), metrics(0.7, 0.6), metrics(0.95, 0.8),
+                    promoted_version=4)
+    assert better.promote and "promoted version 4" in better.reason
+
+
+# -- supervision ---------------------------------------------------------------------------
+
+def test_the_supervisor_submits_the_scoring_job_its_config_names(monkeypatch) -> None:
+    from hoverboard.streaming.launcher import CODE_ROOT, LocalProcessLauncher
+    from hoverboard.streaming.registry import discover_jobs
+
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT",
+                       '{"conn_type": "spark", "host": "local[2]"}')
+    monkeypatch.setenv("HOVER_SPARK_CHECKPOINTS", "/checkpoints")
+    jobs = discover_jobs()
+    assert jobs["failure_detection"].topic == "hoverboard"
+    argv = LocalProcessLauncher(jobs_dir=CODE_ROOT).command(jobs["failure_detection"])
+    assert str(CODE_ROOT / "ml" / "scoring_job.py") in argv
+    assert str(CODE_ROOT / "spark" / "sink_job.py") in (
+        LocalProcessLauncher(jobs_dir=CODE_ROOT).command(jobs["trip_sink"]))
+
+
+def test_only_the_scoring_driver_gets_the_s3_keys_it_reads_its_model_with(monkeypatch) -> None:
+    from hoverboard.streaming.launcher import LocalProcessLauncher
+    from hoverboard.streaming.registry import discover_jobs
+
+    monkeypatch.setenv("HOVER_SPARK_CHECKPOINTS", "/checkpoints")
+    for name, value in {"HOVER_S3_ENDPOINT": "http://127.0.0.1:9000",
+                        "AWS_ACCESS_KEY_ID": "key", "AWS_SECRET_ACCESS_KEY": "secret",
+                        "HOVER_AIRFLOW_DB_DSN": "postgresql://airflow:pw@db/airflow"}.items():
+        monkeypatch.setenv(name, value)
+    jobs = discover_jobs()
+    scoring = LocalProcessLauncher.environment("postgres://h/db",
+                                               jobs["failure_detection"].environment)
+    assert scoring["AWS_SECRET_ACCESS_KEY"] == "secret"
+    assert scoring["HOVER_S3_ENDPOINT"] == "http://127.0.0.1:9000"
+    assert "HOVER_AIRFLOW_DB_DSN" not in scoring
+    sink = LocalProcessLauncher.environment("postgres://h/db", jobs["trip_sink"].environment)
+    assert "AWS_SECRET_ACCESS_KEY" not in sink and "HOVER_S3_ENDPOINT" not in sink
+
+
+# -- alerts --------------------------------------------------------------------------------
+
+def test_an_alert_that_went_to_the_spool_is_sent_again_only_after_a_pause() -> None:
+    from ml.scoring_job import SPOOL_RETRY_S, retry_due
+
+    assert retry_due(None, now=5.0)  # never tried by this process
+    assert not retry_due(100.0, now=100.0 + SPOOL_RETRY_S - 1)  # the next batches wait
+    assert retry_due(100.0, now=100.0 + SPOOL_RETRY_S)
