@@ -22,7 +22,8 @@ def launcher(monkeypatch) -> KubernetesClusterLauncher:
                                      conf={"spark.executor.instances": "4"})
 
 
-JOB = Job("trip_sink", Path("spark/conf/trip_sink.conf"), "trip", "trip")
+# One sink.conf serves every declared type: the driver is told which (--type).
+JOB = Job("trip_sink", Path("spark/conf/sink.conf"), "trip", "trip")
 
 
 def confs(argv: list[str]) -> dict[str, str]:
@@ -35,8 +36,8 @@ def test_submit_runs_the_image_s_job_in_cluster_mode_and_returns(launcher) -> No
     assert argv[argv.index("--master") + 1] == "k8s://https://kube.example:6443"
     assert argv[argv.index("--deploy-mode") + 1] == "cluster"
     assert argv[argv.index("--name") + 1] == "trip_sink"
-    assert argv[-3:] == ["local:///opt/hoverboard/spark/sink_job.py", "--config",
-                         "/opt/hoverboard/spark/conf/trip_sink.conf"]
+    assert argv[-5:] == ["local:///opt/hoverboard/spark/sink_job.py", "--config",
+                         "/opt/hoverboard/spark/conf/sink.conf", "--type", "trip"]
     conf = confs(argv)
     assert conf["spark.kubernetes.namespace"] == "hoverboard"
     assert conf["spark.kubernetes.container.image"] == "registry.example/hoverboard:1.4"

@@ -71,7 +71,8 @@ class KubernetesClusterLauncher:
                 **self.conf,
             }
             kwargs |= {"name": job.name,
-                       "application_args": ["--config", image_path(job)]}
+                       "application_args": ["--config", image_path(job),
+                                            "--type", job.message_type]}
         hook = SparkSubmitHook(conn_id=self.spark_conn_id, conf=conf, **kwargs)
         connection = hook._connection
         if not connection["master"].startswith("k8s://") or \
