@@ -171,8 +171,11 @@ def first_alert(fault: Injected, alerts: list[dict], within_s: float = ALERT_WIT
             continue
         delay = (datetime.fromisoformat(doc["@timestamp"]) - fault.started).total_seconds()
         if fault.fault.kind == "elasticsearch_outage":
-            # Raised while it was down: only the spool can have delivered it.
-            if not (0 <= delay <= fault.fault.hold_s):
+            # Raised while it was down (until it was restored, which can take longer than
+            # planned): only the spool can have delivered it.
+            down_s = ((fault.restored - fault.started).total_seconds() if fault.restored
+                      else fault.fault.hold_s)
+            if not (0 <= delay <= down_s):
                 continue
         elif not (0 <= delay <= within_s):
             continue
@@ -276,16 +279,23 @@ class Platform:
             return "postgres fast shutdown and start"
         if kind == "elasticsearch_outage":
             # A sink killed halfway through: its restart alert can only come from the spool.
+            from stack.process import wait_until
+
             self.stack.down(["elasticsearch"], echo=lambda _: None)
             stop.wait(fault.hold_s / 2)
             running = sorted(self.running_sinks())
-            killed = "no sink was running to kill"
+            # After an earlier fault no sink may be running: the round restarts them then.
+            killed = "no sink was running to kill; the supervisor round starts them"
             if running:
                 killed = f"{running[-1]} driver (pid {self.kill_sink(running[-1])}) killed halfway"
-                self.supervise_now()
+            self.supervise_now()
             stop.wait(fault.hold_s / 2)
+            # Down until the round's alerts are spooled, so one has to come from the spool.
+            spooled = wait_until(lambda: self.spooled_alerts() > 0, ALERT_WITHIN_S, 2)
             self.up("elasticsearch")
-            return f"elasticsearch stopped {fault.hold_s:.0f}s; {killed}"
+            return (f"elasticsearch stopped {fault.hold_s:.0f}s or more; {killed}; "
+                    + ("alerts spooled" if spooled else
+                       f"nothing spooled within {ALERT_WITHIN_S:.0f}s more"))
         if kind == "s3_during_backup":
             from stack.process import wait_until
 

@@ -67,6 +67,11 @@ def test_the_elasticsearch_outage_needs_an_alert_raised_while_it_was_down() -> N
     assert first_alert(outage, [alert("airflow", "job_restarted", 130)]) is None
     assert first_alert(outage, [alert("airflow", "job_restarted", 70)]) == (
         70.0, "airflow/job_restarted")
+    # Down for longer than planned (a slow restart): raised while down is what counts.
+    longer = Injected(outage.fault, started=T, restored=T + timedelta(seconds=200))
+    assert first_alert(longer, [alert("airflow", "job_restarted", 150)]) == (
+        150.0, "airflow/job_restarted")
+    assert first_alert(longer, [alert("airflow", "job_restarted", 210)]) is None
 
 
 def test_natural_keys_are_the_tables_keys_as_stored() -> None:
