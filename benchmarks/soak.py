@@ -225,6 +225,19 @@ class Platform:
         launcher, jobs = self.jobs()
         return {name for name, job in jobs.items() if launcher.running(job) is not None}
 
+    def await_sinks(self, names, timeout_s: float = 240) -> str:
+        """Make sure ``names`` run before a fault kills them: an earlier fault may have ended
+        them (a broker away for long enough stops the sinks), and then a supervisor round
+        starts them. Says how long that took, or nothing when they were running."""
+        from stack.process import wait_until
+
+        if set(names) <= self.running_sinks():
+            return ""
+        began = time.monotonic()
+        self.supervise_now()
+        wait_until(lambda: set(names) <= self.running_sinks(), timeout_s, 5)
+        return f" (after {time.monotonic() - began:.0f}s waiting for a round to start it)"
+
     def kill_sink(self, name: str) -> int:
         launcher, jobs = self.jobs()
         handle = launcher.running(jobs[name])
@@ -257,13 +270,15 @@ class Platform:
             self.up(node)
             return f"{node} (pid {pid}) killed, restarted after {fault.hold_s:.0f}s"
         if kind == "sink_driver":
+            waited = self.await_sinks([target])
             pid = self.kill_sink(target)
             self.supervise_now()
-            return f"{target} driver (pid {pid}) killed; supervisor round triggered"
+            return f"{target} driver (pid {pid}) killed{waited}; supervisor round triggered"
         if kind == "spark_host":
+            waited = self.await_sinks(SINK_JOBS)
             pids = [self.kill_sink(name) for name in sorted(self.running_sinks())]
             self.supervise_now()
-            return f"every driver killed (pids {pids}); supervisor round triggered"
+            return f"every driver killed (pids {pids}){waited}; supervisor round triggered"
         if kind == "ingest_instance":
             pid = self._pid(target)
             os.killpg(pid, signal.SIGKILL)
