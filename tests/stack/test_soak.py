@@ -22,6 +22,7 @@ RATE = 60.0
 
 @pytest.mark.serial  # kills and restarts services the other tests share
 @pytest.mark.last
+@pytest.mark.timeout(1800)  # faults wait for supervisor rounds on a busy machine
 def test_a_short_soak_loses_nothing_acknowledged_and_alerts_every_fault(
         stack: LocalStack) -> None:
     env, airflow = start_platform(stack, say=lambda _: None, echo=lambda _: None)
