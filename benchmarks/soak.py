@@ -350,6 +350,25 @@ class Platform:
         except Exception:  # noqa: BLE001 - a fault may make it unmeasurable for a moment
             return None
 
+    def sink_report(self) -> dict[str, dict[str, Any]]:
+        """Per sink: whether its driver runs, its last batch, and the supervisor's latest
+        event of each kind (a crash loop held back shows here), for the audit line."""
+        import psycopg
+        from hoverboard.streaming.state import LATEST_EVENTS, LATEST_PROGRESS
+
+        running = self.running_sinks()
+        report: dict[str, dict[str, Any]] = {}
+        with psycopg.connect(warehouse_dsn(self.env), connect_timeout=3) as conn:
+            for name in SINK_JOBS:
+                progress = conn.execute(LATEST_PROGRESS["postgres"], (name,)).fetchone()
+                events = conn.execute(LATEST_EVENTS, (name,)).fetchall()
+                report[name] = {
+                    "running": name in running,
+                    "last_batch": progress[2].isoformat() if progress else None,
+                    "events": {event: at.isoformat() + (f" ({reason})" if reason else "")
+                               for event, reason, at in events}}
+        return report
+
     def alerts_since(self, since: datetime) -> list[dict]:
         from elasticsearch import Elasticsearch
 
@@ -540,6 +559,7 @@ def run(platform: Platform, soak: Soak) -> dict[str, Any]:
                                  for d in soak.injected if d.alert_after_s is None],
         "brokers": platform.stack.config.kafka_brokers,
         "restarted_after_faults": collateral,
+        "sinks": platform.sink_report(),
     }
     emit(summary, generator=PYTHON_HTTP)
     return {"summary": summary, "windows": soak_windows, "injected": soak.injected,
