@@ -39,8 +39,10 @@ TELEMETRY_COLUMNS = ("id", "event_time", "temperature", "charge", "isdocked", "m
 
 
 def _per_minute(x: Column, y: Column) -> Column:
-    """Least-squares slope of y over x (seconds), per minute; null under two readings."""
-    return F.covar_samp(x, y) / F.var_samp(x) * 60.0
+    """Least-squares slope of y over x (seconds), per minute; null under two readings or
+    when they share one instant (a retried reading): schema-valid data must not stop the
+    scoring stream, and ANSI SQL fails a division by zero."""
+    return F.try_divide(F.covar_samp(x, y), F.var_samp(x)) * 60.0
 
 
 def telemetry_windows(telemetry: DataFrame, window: str = WINDOW) -> DataFrame:
@@ -107,8 +109,8 @@ def with_trip_features(windows: DataFrame, drains: DataFrame) -> DataFrame:
         *[F.first(F.col(f"w.{c}")).alias(c) for c in telemetry_features],
         F.sum("d.km").alias("trip_km"), F.sum("d.used").alias("trip_used"))
     return (per_window
-            .withColumn("drain_per_km", F.coalesce(F.col("trip_used") / F.col("trip_km"),
-                                                   F.lit(0.0)))
+            .withColumn("drain_per_km",
+                        F.coalesce(F.try_divide(F.col("trip_used"), F.col("trip_km")), F.lit(0.0)))
             .withColumn("trip_km", F.coalesce(F.col("trip_km"), F.lit(0.0)))
             .drop("trip_used")
             .fillna(0.0, subset=list(FEATURES)))

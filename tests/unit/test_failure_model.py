@@ -44,6 +44,16 @@ def test_window_features_are_rates_per_minute_and_spikes(spark) -> None:
     assert found[2]["window_end"] == minutes(2).replace(tzinfo=None)
 
 
+def test_readings_of_one_instant_give_no_slope_and_stop_nothing(spark) -> None:
+    from ml.features import telemetry_windows
+
+    # A reading sent twice (a client retry): two readings, one instant, no time to divide by.
+    rows = [reading(3, 30, temperature=21.0), reading(3, 30, temperature=21.0)]
+    [found] = telemetry_windows(spark.createDataFrame(rows)).collect()
+    assert found["samples"] == 2 and found["temp_mean"] == 21.0
+    assert found["temp_slope"] is None and found["charge_slope_docked"] is None
+
+
 def test_drain_per_km_relates_a_trip_to_the_charge_at_its_first_and_last_tick(spark) -> None:
     from ml.features import telemetry_windows, trip_drain, with_trip_features
 
