@@ -53,6 +53,12 @@ class PidRecord:
     def alive(self) -> bool:
         return _proc_start_ticks(self.pid) == self.start_ticks
 
+    @classmethod
+    def of(cls, pid: int) -> PidRecord | None:
+        """The record of a running process (None when it is gone), for one started elsewhere."""
+        ticks = _proc_start_ticks(pid)
+        return None if ticks is None else cls(pid, ticks)
+
 
 def tail(path: Path, lines: int = 20) -> str:
     """The last lines of a log, reaching into its newest rotated copy (``<log>.1``, see

@@ -51,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"stack up ({len(started)} started); configuration: {stack.config.env_file}"
             )
         elif args.command == "down":
+            if not args.services:  # everything: what bin/platform started beside it too
+                from stack.platform_run import stop_platform
+
+                stop_platform(stack, say=print)
             stack.down(args.services)
         elif args.command == "fetch":
             stack.fetch(args.services)

@@ -27,8 +27,10 @@ from runtime.settings import warehouse_dsn
 from stack import envfile
 from stack.config import REPO_ROOT
 from stack.orchestrator import LocalStack
-from stack.process import StackError, wait_until
+from stack.process import PidRecord, StackError, stop, wait_until
 
+#: The pid file name of a detached simulator (``bin/platform --detach``).
+SIMULATOR = "simulator"
 UNPAUSED = ("streaming_supervisor", "data_quality", "warehouse_backup")
 
 
@@ -139,6 +141,9 @@ def up(args: argparse.Namespace) -> int:
         airflow.trigger("warehouse_backup", logical_date=datetime.now(UTC))
         _say("data_quality and warehouse_backup triggered once now (then hourly / daily)")
     if args.detach:
+        record = PidRecord.of(simulator.pid)
+        if record is not None:  # bin/stack down stops it
+            record.write(stack.config.pid_file(SIMULATOR))
         _say(f"detached: the simulator keeps running (pid {simulator.pid}); "
              "stop everything with bin/stack down")
         return 0
@@ -159,14 +164,28 @@ def _shutdown(stack: LocalStack, simulator: subprocess.Popen) -> None:
             simulator.wait(30)
         except subprocess.TimeoutExpired:
             simulator.kill()
+    stop_platform(stack)
+    stack.down(echo=print)
+
+
+def stop_platform(stack: LocalStack, say=_say) -> None:
+    """Stop what the platform started beside the stack's services: a detached simulator
+    and the streaming jobs the supervisor runs on this machine (before their Kafka and
+    warehouse go away, which would only make them fail)."""
+    record = PidRecord.read(stack.config.pid_file(SIMULATOR))
+    if record is not None and stop(record, sig=signal.SIGINT, timeout=30):
+        say(f"stopped the simulator (pid {record.pid})")
+    stack.config.pid_file(SIMULATOR).unlink(missing_ok=True)
+    if not stack.config.env_file.exists():
+        return  # never started: no job can run
     from hoverboard.streaming.launcher import LocalProcessLauncher
     from hoverboard.streaming.registry import discover_jobs
 
+    os.environ.update(envfile.load(stack.config.env_file))  # the jobs' configs name it
     launcher = LocalProcessLauncher()
     for job in discover_jobs().values():
         if launcher.stop(job) is not None:
-            _say(f"stopped streaming job {job.name}")
-    stack.down(echo=print)
+            say(f"stopped streaming job {job.name}")
 
 
 def _print_where(stack: LocalStack, env: dict[str, str]) -> None:

@@ -79,6 +79,18 @@ def test_down_when_nothing_runs(scratch_stack: LocalStack) -> None:
     assert "nothing to stop" in cli.stdout
 
 
+def test_down_stops_the_simulator_bin_platform_left_running(scratch_stack: LocalStack) -> None:
+    # What `bin/platform --detach` records; a sleeping interpreter stands in for the sender.
+    detached = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                                start_new_session=True)
+    PidRecord.of(detached.pid).write(scratch_stack.config.pid_file("simulator"))
+    cli = run_cli(scratch_stack.config.home, "down")
+    assert cli.returncode == 0, cli.stderr
+    assert f"stopped the simulator (pid {detached.pid})" in cli.stdout
+    assert detached.wait(10) != 0  # interrupted, not finished
+    assert not scratch_stack.config.pid_file("simulator").exists()
+
+
 def test_missing_java_is_named(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("HOVER_JAVA_HOME", str(tmp_path / "no-such-jdk"))
     with pytest.raises(StackError, match=r"Kafka needs Java 17 or newer.*HOVER_JAVA_HOME"):
