@@ -4,6 +4,7 @@ a compose validator, every file it mounts exists, and it describes the productio
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -116,3 +117,17 @@ def test_spark_services_have_the_jobs_jars_and_a_writable_home_and_jobs_dir(reso
             "service_completed_successfully"
     # ... owned by the Spark user before it starts (a new volume belongs to root).
     assert "chown -R 185:185 /home/spark /var/lib/hoverboard" in fetch
+
+
+def test_postgres_makes_every_database_of_the_local_stack_on_first_start(resolved) -> None:
+    """Airflow's and Superset's metadata live beside the warehouse, as in the local stack."""
+    from stack.services.postgres import DATABASES
+
+    postgres = resolved["services"]["postgres"]
+    init = [Path(v.split(":")[0]) for v in postgres["volumes"]
+            if v.split(":")[1].startswith("/docker-entrypoint-initdb.d/")]
+    assert init, "postgres mounts no script into /docker-entrypoint-initdb.d"
+    made = {postgres["environment"]["POSTGRES_DB"]}
+    for script in init:
+        made |= set(re.findall(r"^CREATE DATABASE (\w+);", script.read_text(), re.M))
+    assert made == set(DATABASES)
