@@ -15,6 +15,14 @@ A dashboard changed in the UI goes back into the repository with::
     .venv/bin/python -m stack.superset_bundle unpack EXPORT.zip
 
 (the ZIP from the dashboard's "Download > Export YAML"); ``check`` validates the folder.
+
+The compose deployment imports with this same file, run alone by Superset's own Python
+(it needs only PyYAML and requests, which Superset has)::
+
+    python superset_bundle.py import --url URL --warehouse DSN --directory DIR
+
+with the admin's password in ``SUPERSET_ADMIN_PASSWORD`` and each database user's in
+``<USER>_PASSWORD`` (``ANALYTICS_READER_PASSWORD``, ...).
 """
 
 from __future__ import annotations
@@ -22,7 +30,10 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
+import subprocess
 import sys
+import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,8 +42,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
-from stack.config import REPO_ROOT
-
+#: The checkout this file is in (not stack.config's: the file also runs alone, in Superset's
+#: image, where it is given the bundle's folder).
+REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLE_DIR = REPO_ROOT / "analytics" / "superset"
 #: Top folder inside the ZIP: Superset wants every file under one.
 ZIP_ROOT = "hoverboard"
@@ -154,6 +166,23 @@ def import_bundle(session, url: str, bundle: Bundle, *, warehouse: str,
         raise BundleError(f"Superset refused the bundle in {directory}: {reasons}")
 
 
+def explainer(python: str, access: Path, env: dict[str, str], workdir: Path | None = None
+              ) -> Callable[[bytes, dict[str, str]], str]:
+    """An ``explain`` for :func:`import_bundle`: Superset's own checks of the ZIP, run by
+    ``python access.py explain`` (deploy/superset) in Superset's environment ``env``."""
+    def explain(zipped: bytes, passwords: dict[str, str]) -> str:
+        with tempfile.NamedTemporaryFile(suffix=".zip", dir=workdir) as archive:
+            archive.write(zipped)
+            archive.flush()
+            result = subprocess.run(
+                [python, str(access), "explain", archive.name],
+                env={**env, "SUPERSET_IMPORT_PASSWORDS": json.dumps(passwords)},
+                cwd=workdir, capture_output=True, text=True, timeout=600)
+        return "; ".join(result.stdout.split("\n")).strip("; ")
+
+    return explain
+
+
 def _import_errors(response) -> str:
     """Superset's reasons, per file where it gives them."""
     try:
@@ -217,6 +246,25 @@ def unpack(export: Path, directory: Path = BUNDLE_DIR) -> list[Path]:
     return written
 
 
+def import_from_environment(args: argparse.Namespace) -> int:
+    """``import``: the passwords from the environment (see the module's doc), never flags."""
+    bundle = load(args.directory)
+    users = sorted(set(database_files(bundle).values()))
+    variables = {u: f"{u.upper()}_PASSWORD" for u in users}
+    missing = [v for v in ("SUPERSET_ADMIN_PASSWORD", *variables.values())
+               if not os.environ.get(v)]
+    if missing:
+        raise BundleError(f"{', '.join(missing)} not set (the deployment's secrets)")
+    explain = (explainer(sys.executable, args.explain_with, dict(os.environ))
+               if args.explain_with else None)
+    session = login(args.url, args.user, os.environ["SUPERSET_ADMIN_PASSWORD"])
+    import_bundle(session, args.url, bundle, warehouse=args.warehouse,
+                  passwords={u: os.environ[v] for u, v in variables.items()},
+                  directory=args.directory, explain=explain)
+    print(f"imported {len(bundle.files)} files of {args.directory} into {args.url}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack.superset_bundle",
                                      description=__doc__.splitlines()[0])
@@ -224,8 +272,20 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check", help="validate analytics/superset")
     unpack_cmd = sub.add_parser("unpack", help="write a UI export ZIP into analytics/superset")
     unpack_cmd.add_argument("export", type=Path)
+    import_cmd = sub.add_parser("import", help="import a bundle folder into a running Superset "
+                                "(the compose deployment; bin/stack up imports by itself)")
+    import_cmd.add_argument("--url", required=True, help="Superset, e.g. http://superset:8088")
+    import_cmd.add_argument("--warehouse", required=True,
+                            help="DSN of the warehouse the databases point at (host, port, "
+                                 "database are taken from it)")
+    import_cmd.add_argument("--directory", type=Path, default=BUNDLE_DIR)
+    import_cmd.add_argument("--user", default="admin")
+    import_cmd.add_argument("--explain-with", type=Path, metavar="ACCESS_PY",
+                            help="deploy/superset/access.py: say why Superset refuses a bundle")
     args = parser.parse_args(argv)
     try:
+        if args.command == "import":
+            return import_from_environment(args)
         if args.command == "check":
             bundle = load()
             print(f"{BUNDLE_DIR}: {len(bundle.files)} files, references consistent")

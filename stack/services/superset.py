@@ -14,10 +14,8 @@ bundle of ``analytics/superset`` and makes the roles ``Analyst`` and ``Operation
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
-import tempfile
 from pathlib import Path
 
 from stack.config import REPO_ROOT, StackConfig
@@ -25,13 +23,18 @@ from stack.process import StackError, http_status
 from stack.secrets import Secrets
 from stack.services.base import Launch, Service
 from stack.services.postgres import Postgres
-from stack.superset_bundle import BUNDLE_DIR, Bundle, BundleError, import_bundle, load, login
+from stack.superset_bundle import (
+    BUNDLE_DIR,
+    Bundle,
+    BundleError,
+    explainer,
+    import_bundle,
+    load,
+    login,
+)
 
 ADMIN_USER = "admin"
 DEPLOY = REPO_ROOT / "deploy" / "superset"
-#: The warehouse's read-only roles (migration V0012) and the secret holding each password.
-READERS = {"analytics_reader": "analytics_reader_password",
-           "operations_reader": "operations_reader_password"}
 
 
 def superset_venv() -> Path:
@@ -117,35 +120,25 @@ class Superset(Service):
         session = login(self.url, ADMIN_USER, self.secrets.superset_admin_password)
         import_bundle(session, self.url, bundle, warehouse=warehouse,
                       passwords=self.reader_passwords(), directory=directory,
-                      explain=self._explain)
-
-    def _explain(self, zipped: bytes, passwords: dict[str, str]) -> str:
-        with tempfile.NamedTemporaryFile(suffix=".zip", dir=self.data_dir) as archive:
-            archive.write(zipped)
-            archive.flush()
-            result = subprocess.run(
-                [str(superset_venv() / "bin" / "python"), str(DEPLOY / "access.py"), "explain",
-                 archive.name],
-                env={**self._env(), "SUPERSET_IMPORT_PASSWORDS": json.dumps(passwords)},
-                cwd=self.data_dir, capture_output=True, text=True, timeout=600)
-        return "; ".join(result.stdout.split("\n")).strip("; ")
+                      explain=explainer(str(superset_venv() / "bin" / "python"),
+                                        DEPLOY / "access.py", self._env(), self.data_dir))
 
     def reader_passwords(self) -> dict[str, str]:
-        return {role: getattr(self.secrets, key) for role, key in READERS.items()}
+        """The warehouse's read-only roles (migration V0012) -> the stack's secret of each."""
+        from hoverboard.warehouse.readers import READERS
+
+        return {role: getattr(self.secrets, f"{role}_password") for role in READERS}
 
     def _warehouse_readers(self) -> None:
         """The views Superset reads exist (pending migrations applied, as the
         warehouse_migrations DAG would) and their roles log in with the stack's passwords."""
         import psycopg
         from hoverboard.warehouse.migrations import MigrationRunner
-        from psycopg import sql
+        from hoverboard.warehouse.readers import allow_logins
 
         dsn = self.postgres.dsn("warehouse")
         MigrationRunner(lambda: psycopg.connect(dsn), "postgres").migrate()
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            for role, password in self.reader_passwords().items():
-                conn.execute(sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(
-                    sql.Identifier(role), sql.Literal(password)))
+        allow_logins(dsn, self.reader_passwords())
 
     def environment(self) -> dict[str, str]:
         return {

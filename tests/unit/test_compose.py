@@ -4,8 +4,10 @@ a compose validator, every file it mounts exists, and it describes the productio
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 SECRETS = ("POSTGRES_PASSWORD", "HOVER_INGEST_API_KEYS", "S3_ACCESS_KEY", "S3_SECRET_KEY",
            "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY", "SUPERSET_SECRET_KEY",
-           "SUPERSET_ADMIN_PASSWORD")
+           "SUPERSET_ADMIN_PASSWORD", "ANALYTICS_READER_PASSWORD", "OPERATIONS_READER_PASSWORD")
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +118,85 @@ def test_spark_services_have_the_jobs_jars_and_a_writable_home_and_jobs_dir(reso
             "service_completed_successfully"
     # ... owned by the Spark user before it starts (a new volume belongs to root).
     assert "chown -R 185:185 /home/spark /var/lib/hoverboard" in fetch
+
+
+def test_postgres_makes_every_database_of_the_local_stack_on_first_start(resolved) -> None:
+    """Airflow's and Superset's metadata live beside the warehouse, as in the local stack."""
+    from stack.services.postgres import DATABASES
+
+    postgres = resolved["services"]["postgres"]
+    init = [Path(v.split(":")[0]) for v in postgres["volumes"]
+            if v.split(":")[1].startswith("/docker-entrypoint-initdb.d/")]
+    assert init, "postgres mounts no script into /docker-entrypoint-initdb.d"
+    made = {postgres["environment"]["POSTGRES_DB"]}
+    for script in init:
+        made |= set(re.findall(r"^CREATE DATABASE (\w+);", script.read_text(), re.M))
+    assert made == set(DATABASES)
+
+
+def mounted(service: dict) -> dict[str, Path]:
+    """Container path -> host path of a service's bind mounts (short syntax)."""
+    return {v.split(":")[1]: Path(v.split(":")[0]) for v in service["volumes"]
+            if v.startswith(("/", "."))}
+
+
+def test_superset_gets_the_bundle_and_roles_as_bin_stack_up_gives_them(resolved) -> None:
+    """Once Superset answers, the stack's own importer (the same file, run by Superset's
+    Python) imports analytics/superset, then access.py makes the roles."""
+    import stack.superset_bundle as importer
+    from stack.services.superset import DEPLOY
+
+    services = resolved["services"]
+    init = services["superset-init"]
+    files = mounted(init)
+    script = init["command"][-1]
+    target = {path: inside for inside, path in files.items()}
+    importing = f"python {target[Path(importer.__file__)]} import "
+    roles = f"python {target[DEPLOY / 'access.py']} roles"
+    assert importing in script and roles in script
+    assert script.index(importing) < script.index(roles)
+    assert f"--directory {target[importer.BUNDLE_DIR]} " in script
+    assert "--url http://superset:8088 " in script
+    assert "--warehouse postgresql://postgres:5432/warehouse " in script
+    # Superset's own settings and the passwords the import needs, from the environment.
+    env = init["environment"]
+    assert {k: v for k, v in env.items() if k in services["superset"]["environment"]} == \
+        services["superset"]["environment"]
+    users = set(importer.database_files(importer.load()).values())
+    assert {f"{u.upper()}_PASSWORD" for u in users} | {"SUPERSET_ADMIN_PASSWORD"} <= set(env)
+    assert init["depends_on"]["superset"]["condition"] == "service_healthy"
+    assert "healthcheck" in services["superset"]
+
+
+def test_the_readers_superset_logs_in_as_exist_with_the_secrets_passwords(resolved) -> None:
+    """The migrations make the read-only roles without login; the deployment gives them the
+    passwords the import passes to Superset, before the import."""
+    from hoverboard.warehouse.readers import READERS, password_variable
+
+    services = resolved["services"]
+    migrations = services["warehouse-migrations"]
+    script = migrations["command"][-1]
+    assert script.index("hoverboard.warehouse.cli") < script.index("hoverboard.warehouse.readers")
+    for role in READERS:
+        variable = password_variable(role)
+        assert migrations["environment"][variable] == \
+            services["superset-init"]["environment"][variable]
+    assert services["superset-init"]["depends_on"]["warehouse-migrations"]["condition"] == \
+        "service_completed_successfully"
+
+
+def test_the_importer_runs_alone_and_names_a_missing_password(tmp_path: Path) -> None:
+    """In Superset's image the file is on its own, without the stack package around it."""
+    import stack.superset_bundle as importer
+
+    alone = tmp_path / "superset_bundle.py"
+    shutil.copy(importer.__file__, alone)
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_PASSWORD")}
+    result = subprocess.run(
+        [sys.executable, str(alone), "import", "--url", "http://127.0.0.1:9",
+         "--warehouse", "postgresql://postgres:5432/warehouse",
+         "--directory", str(importer.BUNDLE_DIR)],
+        env={**env, "SUPERSET_ADMIN_PASSWORD": "x", "PYTHONPATH": ""}, cwd=tmp_path,
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert "ANALYTICS_READER_PASSWORD, OPERATIONS_READER_PASSWORD not set" in result.stderr
