@@ -29,7 +29,7 @@ class Window:
 
 #: Consecutive flagged windows of a board that make an alarm (a detection on the stream).
 #: Two: a fault persists, a healthy board's odd window (seen: a ride's end) does not; it
-#: costs one window (2 min) of delay.
+#: costs one window (``ml.features.WINDOW``, 1 min) of delay.
 CONFIRM_WINDOWS = 2
 
 
@@ -88,6 +88,8 @@ class Metrics:
     found: int = 0
     false_boards: int = 0
     windows: int = 0
+    missed: tuple[int, ...] = ()  # faulty boards without an alarm after their onset
+    false_alarms: tuple[int, ...] = ()  # healthy boards with an alarm
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -131,6 +133,8 @@ def evaluate(windows: Iterable[Window], labels: Mapping[int, Label], *,
     for w in windows:
         by_board.setdefault(w.board_id, []).append(w)
     tp = fp = fn = 0
+    missed: list[int] = []
+    false_alarms: list[int] = []
     wtp = wfp = wfn = 0
     delays: dict[str, list[float]] = {}
     for board_id, board_windows in by_board.items():
@@ -146,6 +150,8 @@ def evaluate(windows: Iterable[Window], labels: Mapping[int, Label], *,
         alarmed = [w for w in board_windows if alarms[(w.board_id, w.window_start)]]
         if onset is None:
             fp += bool(alarmed)
+            if alarmed:
+                false_alarms.append(board_id)
             continue
         after = sorted((w for w in alarmed if w.window_end > onset), key=lambda w: w.window_end)
         if after:
@@ -155,6 +161,7 @@ def evaluate(windows: Iterable[Window], labels: Mapping[int, Label], *,
                     (after[0].window_end - onset).total_seconds())
         else:
             fn += 1
+            missed.append(board_id)
     precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
     wprecision, wrecall = _ratio(wtp, wtp + wfp), _ratio(wtp, wtp + wfn)
     every_delay = [d for ds in delays.values() for d in ds]
@@ -164,4 +171,5 @@ def evaluate(windows: Iterable[Window], labels: Mapping[int, Label], *,
         delay_p95_s=p95(every_delay),
         delay_p95_s_by_fault={k: p95(v) for k, v in sorted(delays.items())},
         boards=len(by_board), faulty_boards=tp + fn, found=tp, false_boards=fp,
-        windows=len(windows))
+        windows=len(windows), missed=tuple(sorted(missed)),
+        false_alarms=tuple(sorted(false_alarms)))

@@ -16,7 +16,10 @@ Features (per window):
   the dock (a charger that cannot keep up: negative) and while riding;
 - ``mag_max``, ``mag_std`` (µT): magnetic-field spikes;
 - ``speed_mean`` (km/h) and ``load_mean`` (kg on the deck while riding);
-- ``trip_km`` and ``drain_per_km`` (% per km): the trips that ended in the window.
+- ``trip_km`` and ``drain_per_km`` (% per km): the trips of the board that ended in the
+  ``TRIP_LOOKBACK_S`` up to the window's end, and ``drain_per_km_75kg``, the same per 75 kg
+  of rider (each trip's charge scaled by 75 / the load at its first tick): a heavy rider
+  drains a healthy battery faster per km, a worn battery drains faster under anyone.
 """
 
 from __future__ import annotations
@@ -24,16 +27,21 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-#: Length of a feature window. Two minutes: enough readings (about 24) for a rate of
-#: change, short enough that a fault is flagged within minutes of its onset.
-WINDOW = "2 minutes"
-WINDOW_S = 120
+#: Length of a feature window. One minute: enough readings (about 12) for a rate of
+#: change, and two of them (an alarm, ``ml.evaluation.CONFIRM_WINDOWS``) fit in the 5
+#: minutes after an onset that detection may take; 2-minute windows made the alarm come
+#: 4-6 minutes after a thermal onset.
+WINDOW = "1 minute"
+WINDOW_S = 60
+#: A trip's drain stays a feature of its board's windows this long after it ended: a trip
+#: ends in one window only, and an alarm needs consecutive flagged windows.
+TRIP_LOOKBACK_S = 600
 #: Trips shorter than this (straight line, start to end) say nothing about drain per km.
 MIN_TRIP_KM = 0.2
 
 FEATURES = ("samples", "docked_share", "temp_mean", "temp_slope", "charge_slope_docked",
             "charge_slope_riding", "mag_max", "mag_std", "speed_mean", "load_mean", "trip_km",
-            "drain_per_km")
+            "drain_per_km", "drain_per_km_75kg")
 TELEMETRY_COLUMNS = ("id", "event_time", "temperature", "charge", "isdocked", "magneticfield",
                      "speed", "weight")
 
@@ -80,10 +88,12 @@ def _km(lat1: Column, lon1: Column, lat2: Column, lon2: Column) -> Column:
 
 def trip_drain(trips: DataFrame, telemetry: DataFrame) -> DataFrame:
     """Trips (``fleet.trip`` columns) related to the telemetry at their first and last tick:
-    ``board_id``, ``end_time``, ``km`` and ``used`` (charge points used on the trip)."""
+    ``board_id``, ``end_time``, ``km``, ``used`` (charge points used on the trip) and
+    ``load`` (kg on the deck at its first tick; null when none was reported)."""
     at_start = telemetry.select(F.col("id").alias("hoverboard_id"),
                                 F.col("event_time").alias("start_time"),
-                                F.col("charge").alias("start_charge"))
+                                F.col("charge").alias("start_charge"),
+                                F.when(F.col("weight") > 0, F.col("weight")).alias("load"))
     at_end = telemetry.select(F.col("id").alias("hoverboard_id"),
                               F.col("event_time").alias("end_time"),
                               F.col("charge").alias("end_charge"))
@@ -92,27 +102,33 @@ def trip_drain(trips: DataFrame, telemetry: DataFrame) -> DataFrame:
             .select(F.col("hoverboard_id").alias("board_id"), "end_time",
                     _km(F.col("start_latitude"), F.col("start_longitude"),
                         F.col("end_latitude"), F.col("end_longitude")).alias("km"),
-                    (F.col("start_charge") - F.col("end_charge")).alias("used")))
+                    (F.col("start_charge") - F.col("end_charge")).alias("used"), "load"))
 
 
 def with_trip_features(windows: DataFrame, drains: DataFrame) -> DataFrame:
-    """Windows with ``trip_km`` and ``drain_per_km`` of the trips that ended in them (0
-    when no trip of at least ``MIN_TRIP_KM`` did), every feature non-null."""
+    """Windows with ``trip_km``, ``drain_per_km`` and ``drain_per_km_75kg`` of the trips
+    that ended in the ``TRIP_LOOKBACK_S`` up to their end (0 when no trip of at least
+    ``MIN_TRIP_KM`` did), every feature non-null."""
     trips = drains.where(F.col("km") >= MIN_TRIP_KM).alias("d")
     w = windows.alias("w")
+    since = F.col("w.window_end") - F.expr(f"INTERVAL {TRIP_LOOKBACK_S} SECONDS")
     joined = w.join(trips, (F.col("w.board_id") == F.col("d.board_id"))
-                    & (F.col("d.end_time") >= F.col("w.window_start"))
+                    & (F.col("d.end_time") >= since)
                     & (F.col("d.end_time") < F.col("w.window_end")), "left")
     keys = ["board_id", "window_start", "window_end"]
     telemetry_features = [c for c in windows.columns if c not in keys]
     per_window = joined.groupBy(*[F.col(f"w.{k}").alias(k) for k in keys]).agg(
         *[F.first(F.col(f"w.{c}")).alias(c) for c in telemetry_features],
-        F.sum("d.km").alias("trip_km"), F.sum("d.used").alias("trip_used"))
+        F.sum("d.km").alias("trip_km"), F.sum("d.used").alias("trip_used"),
+        F.sum(F.when(F.col("d.load").isNotNull(), F.col("d.km"))).alias("loaded_km"),
+        F.sum(F.col("d.used") * 75.0 / F.col("d.load")).alias("trip_used_75kg"))
     return (per_window
             .withColumn("drain_per_km",
                         F.coalesce(F.try_divide(F.col("trip_used"), F.col("trip_km")), F.lit(0.0)))
+            .withColumn("drain_per_km_75kg", F.coalesce(
+                F.try_divide(F.col("trip_used_75kg"), F.col("loaded_km")), F.lit(0.0)))
             .withColumn("trip_km", F.coalesce(F.col("trip_km"), F.lit(0.0)))
-            .drop("trip_used")
+            .drop("trip_used", "loaded_km", "trip_used_75kg")
             .fillna(0.0, subset=list(FEATURES)))
 
 

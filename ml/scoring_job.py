@@ -4,7 +4,8 @@ Reads the telemetry topic (the sink's Kafka source and parsing, ``spark.sink_job
 ``spark.transform``), computes the training features (``ml.features``) over event-time
 windows under a watermark, so a window is scored once, when no more of its readings are
 expected; each micro-batch of closed windows is related to the trips that ended in them
-(from the warehouse, ``fleet.trip`` and the telemetry at each trip's first and last tick)
+(from the warehouse, those of the lookback before them too, ``fleet.trip`` and the
+telemetry at each trip's first and last tick)
 and scored with the promoted model of ``ml.models``. Then, in one warehouse transaction
 (``loader``'s, with the batch's ``platform.stream_progress`` row, which the supervisor's lag
 watch reads): ``confirm_windows`` (2) consecutive flagged windows of a board without an
@@ -236,7 +237,9 @@ class Scorer:
         spark = windows.sparkSession
         span = windows.agg(F.min("window_start").alias("lo"),
                            F.max("window_end").alias("hi")).first()
-        trips_where = TRIPS_WHERE.format(lo=span["lo"].isoformat(), hi=span["hi"].isoformat())
+        # The trips of the windows' lookback too (``features.TRIP_LOOKBACK_S``).
+        lo = span["lo"] - timedelta(seconds=features.TRIP_LOOKBACK_S)
+        trips_where = TRIPS_WHERE.format(lo=lo.isoformat(), hi=span["hi"].isoformat())
         trips = self.wh.table(spark, "fleet.trip", partition_column="end_time", partitions=1,
                               where=trips_where)
         ticks = self.wh.table(spark, "fleet.hoverboard", partition_column="event_time",

@@ -29,11 +29,11 @@ def reading(board: int, second: int, *, temperature=20.0, charge=80.0, docked=Tr
 def test_window_features_are_rates_per_minute_and_spikes(spark) -> None:
     from ml.features import telemetry_windows
 
-    # Board 1 on the dock for two minutes: +1 °C and -0.5 % of charge every 10 s.
-    rows = [reading(1, s, temperature=20 + s / 10, charge=90 - s / 20) for s in range(0, 120, 10)]
+    # Board 1 on the dock for a minute: +1 °C and -0.5 % of charge every 10 s.
+    rows = [reading(1, s, temperature=20 + s / 10, charge=90 - s / 20) for s in range(0, 60, 5)]
     # Board 2 rides: 20 km/h, a 400 µT spike once, 80 kg on the deck.
     rows += [reading(2, s, docked=False, speed=20.0, weight=80.0,
-                     magnetic=400.0 if s == 60 else 55.0) for s in range(0, 120, 10)]
+                     magnetic=400.0 if s == 30 else 55.0) for s in range(0, 60, 5)]
     found = {r["board_id"]: r for r in telemetry_windows(spark.createDataFrame(rows)).collect()}
     assert found[1]["samples"] == 12 and found[1]["docked_share"] == 1.0
     assert found[1]["temp_slope"] == pytest.approx(6.0)  # °C per minute
@@ -41,7 +41,7 @@ def test_window_features_are_rates_per_minute_and_spikes(spark) -> None:
     assert found[1]["charge_slope_riding"] is None  # it never rode
     assert found[2]["mag_max"] == 400.0 and found[2]["load_mean"] == 80.0
     assert found[2]["window_start"] == minutes(0).replace(tzinfo=None)
-    assert found[2]["window_end"] == minutes(2).replace(tzinfo=None)
+    assert found[2]["window_end"] == minutes(1).replace(tzinfo=None)
 
 
 def test_readings_of_one_instant_give_no_slope_and_stop_nothing(spark) -> None:
@@ -58,19 +58,41 @@ def test_drain_per_km_relates_a_trip_to_the_charge_at_its_first_and_last_tick(sp
     from ml.features import telemetry_windows, trip_drain, with_trip_features
 
     telemetry = spark.createDataFrame([
-        reading(1, 0, charge=80.0, docked=False), reading(1, 60, charge=74.0, docked=False),
-        reading(1, 110, charge=70.0, docked=False), reading(2, 30, charge=50.0)])
-    # 0.01° of latitude is 1.112 km; board 1 used 10 points of charge on the way.
+        reading(1, 0, charge=80.0, docked=False, weight=100.0),
+        reading(1, 50, charge=74.0, docked=False, weight=100.0),
+        reading(1, 110, charge=70.0), reading(2, 30, charge=50.0)])
+    # 0.01° of latitude is 1.112 km; board 1 used 10 points of charge on the way, carrying
+    # 100 kg.
     trips = spark.createDataFrame([{
         "hoverboard_id": 1, "customer_id": 9, "start_time": T0,
         "end_time": T0 + timedelta(seconds=110), "start_latitude": 52.50,
         "start_longitude": 13.40, "end_latitude": 52.51, "end_longitude": 13.40}])
     windows = with_trip_features(telemetry_windows(telemetry), trip_drain(trips, telemetry))
-    found = {r["board_id"]: r for r in windows.collect()}
-    assert found[1]["trip_km"] == pytest.approx(1.112, abs=0.001)
-    assert found[1]["drain_per_km"] == pytest.approx(10 / 1.112, rel=1e-3)
-    assert found[2]["trip_km"] == 0.0 and found[2]["drain_per_km"] == 0.0  # no trip: zeros
-    assert found[2]["charge_slope_riding"] == 0.0  # every feature is a number for the model
+    found = {(r["board_id"], r["window_start"].minute): r for r in windows.collect()}
+    assert found[1, 1]["trip_km"] == pytest.approx(1.112, abs=0.001)
+    assert found[1, 1]["drain_per_km"] == pytest.approx(10 / 1.112, rel=1e-3)
+    assert found[1, 1]["drain_per_km_75kg"] == pytest.approx(10 * 0.75 / 1.112, rel=1e-3)
+    assert found[1, 0]["trip_km"] == 0.0  # the trip had not ended yet
+    assert found[2, 0]["trip_km"] == 0.0 and found[2, 0]["drain_per_km"] == 0.0  # no trip
+    assert found[2, 0]["charge_slope_riding"] == 0.0  # every feature is a number for the model
+
+
+def test_a_trip_stays_a_feature_of_its_board_for_the_lookback_after_it_ended(spark) -> None:
+    """A trip ends in one window only; an alarm needs consecutive flagged windows."""
+    from ml.features import TRIP_LOOKBACK_S, telemetry_windows, trip_drain, with_trip_features
+
+    ended = 110
+    telemetry = spark.createDataFrame([
+        reading(1, 0, charge=80.0, docked=False, weight=75.0), reading(1, ended, charge=70.0),
+        reading(1, ended + TRIP_LOOKBACK_S - 60, charge=72.0),  # window ends before the edge
+        reading(1, ended + TRIP_LOOKBACK_S + 60, charge=75.0)])  # window starts after it
+    trips = spark.createDataFrame([{
+        "hoverboard_id": 1, "customer_id": 9, "start_time": T0,
+        "end_time": T0 + timedelta(seconds=ended), "start_latitude": 52.50,
+        "start_longitude": 13.40, "end_latitude": 52.51, "end_longitude": 13.40}])
+    windows = with_trip_features(telemetry_windows(telemetry), trip_drain(trips, telemetry))
+    km = [r["trip_km"] for r in windows.orderBy("window_start").collect()]
+    assert km == [0.0, pytest.approx(1.112, abs=0.001), pytest.approx(1.112, abs=0.001), 0.0]
 
 
 def test_labels_start_at_the_onset_and_the_window_around_it_is_left_out(spark) -> None:
@@ -97,6 +119,7 @@ def test_board_precision_recall_and_the_delay_after_onset() -> None:
     metrics = evaluate(scored, labels, confirm_windows=1)  # every flagged window alarms
     # Board 1 found, board 2 missed, healthy board 3 alarmed, board 4 quiet.
     assert (metrics.found, metrics.faulty_boards, metrics.false_boards) == (1, 2, 1)
+    assert (metrics.missed, metrics.false_alarms) == ((2,), (3,))  # which, for the scientist
     assert metrics.precision == 0.5 and metrics.recall == 0.5
     # Board 1's onset at 3 min, first alarm in the window ending at 8 min: 5 min.
     assert metrics.delay_p95_s == 300.0 and metrics.delay_p95_s_by_fault == {"thermal": 300.0}
