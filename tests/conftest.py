@@ -106,6 +106,11 @@ def stack(request: pytest.FixtureRequest) -> Iterator[LocalStack]:
         with _started_record(local.config).open("a") as record:
             record.write("\n".join(started) + "\n")
     else:
+        # The streaming jobs the session's supervisor rounds started (the soak's, say) would
+        # outlive the services they read and write, and fail on their own minutes later.
+        from stack.platform_run import stop_platform
+
+        stop_platform(local, say=lambda line: None)
         local.down(started, echo=lambda line: None)
 
 
