@@ -511,7 +511,16 @@ def run(platform: Platform, soak: Soak) -> dict[str, Any]:
         if platform.running_sinks() != set(SINK_JOBS):
             if time.monotonic() - asked[0] > 120:  # one supervisor round at a time
                 asked[0] = time.monotonic()
-                platform.supervise_now()
+                try:
+                    # Airflow's processes were seen to exit well after PostgreSQL's restart,
+                    # after the fault's own check: start what is down, as an operator would.
+                    restarted = platform.stack.up(echo=lambda _: None)
+                    if restarted:
+                        collateral.extend(restarted)
+                        log(f"drain: restarted {', '.join(restarted)}")
+                    platform.supervise_now()
+                except Exception as exc:  # noqa: BLE001 - the drain goes on; tried again later
+                    log(f"drain: no supervisor round now ({type(exc).__name__}: {exc})")
             return False
         return platform.sink_lag() == 0
 

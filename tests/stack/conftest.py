@@ -10,6 +10,17 @@ from runtime.settings import warehouse_dsn
 from tests.support import scratch_database, scratch_topic
 
 
+@pytest.fixture(scope="session", autouse=True)
+def quiet_platform(stack, airflow_env) -> None:
+    """A stack reused after ``bin/platform`` has its DAGs unpaused and its streaming jobs
+    running: the DAGs are paused for the session (``airflow_env``) and the jobs stopped, so
+    tests neither compete with them for two cores nor meet their rows and alerts (seen: a
+    session with four Spark drivers of an earlier platform run beside it failed tests)."""
+    from stack.platform_run import stop_platform
+
+    stop_platform(stack, say=lambda _: None)
+
+
 def _prefix(request: pytest.FixtureRequest) -> str:
     return request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")[:20]
 
