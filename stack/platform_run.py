@@ -183,9 +183,30 @@ def stop_platform(stack: LocalStack, say=_say) -> None:
 
     os.environ.update(envfile.load(stack.config.env_file))  # the jobs' configs name it
     launcher = LocalProcessLauncher()
-    for job in discover_jobs().values():
-        if launcher.stop(job) is not None:
-            say(f"stopped streaming job {job.name}")
+    stopped = [job.name for job in discover_jobs().values() if launcher.stop(job) is not None]
+    for name in stopped:
+        say(f"stopped streaming job {name}")
+    if stopped:
+        _record_stops(stopped, say)
+
+
+def _record_stops(jobs: list[str], say) -> None:
+    """Tell the supervisor the jobs were stopped on purpose: a start ended before its first
+    batch would otherwise count towards a crash loop, and after a few quick
+    ``bin/platform`` / ``bin/stack down`` cycles it would hold the job back."""
+    import psycopg
+    from hoverboard.streaming.state import StreamState
+
+    state = StreamState(lambda: psycopg.connect(warehouse_dsn(os.environ), connect_timeout=5),
+                        "postgres")
+    try:
+        for name in jobs:
+            state.record(name, "stopped", at=datetime.now(UTC), reason="platform stopped")
+    except psycopg.Error as exc:
+        say(f"the stops are not recorded in the warehouse ({type(exc).__name__}); the "
+            "supervisor may count them as failed starts")
+    finally:
+        state.close()
 
 
 def _print_where(stack: LocalStack, env: dict[str, str]) -> None:

@@ -507,6 +507,28 @@ def test_progress_of_a_new_run_neither_replaces_nor_borrows_the_old_runs(warehou
     assert latest.batch_time == t0 + timedelta(minutes=5)
 
 
+def test_starts_stopped_on_purpose_are_read_back_as_such(warehouse) -> None:
+    """``bin/stack down`` and ``streaming_control`` stop jobs on purpose; the supervisor's
+    own stop of a stalled job is no such stop. The history, as the supervisor reads it."""
+    import psycopg
+    from hoverboard.streaming.state import StreamState
+
+    dsn, _ = warehouse
+    t0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    history = [("started", "first start"), ("stopped", "platform stopped"),
+               ("started", "not running"), ("stopped", "stalled"), ("started", "stalled"),
+               ("stopped", "manual"), ("started", "manual")]
+    state = StreamState(lambda: psycopg.connect(dsn), "postgres")
+    try:
+        for i, (event, reason) in enumerate(history):
+            state.record("q", event, at=t0 + timedelta(minutes=i), reason=reason)
+        starts = state.starts("q", t0 + timedelta(minutes=10))
+    finally:
+        state.close()
+    assert [(s.reason, s.stopped_on_purpose) for s in starts] == [
+        ("manual", False), ("stalled", True), ("not running", False), ("first start", True)]
+
+
 def test_two_supervisors_without_a_shared_disk_never_run_two_drivers(warehouse, job_conf,
                                                                      tmp_path) -> None:
     """Two Airflow workers: each its own jobs dir (pid files), one warehouse (the lease)."""

@@ -134,6 +134,19 @@ def test_starts_without_progress_below_the_limit_are_restarted() -> None:
     assert decision.stuck is None and CRASH_LOOP_ALERT not in decision.alerts
 
 
+def test_starts_stopped_on_purpose_before_they_loaded_are_no_crash_loop() -> None:
+    # bin/platform, then bin/stack down a minute later, three times: each start ended by a
+    # stop on purpose before its first batch.
+    stopped = tuple(Start("not running", 60.0 + i * ROUND, progressed=False,
+                          stopped_on_purpose=True) for i in range(3))
+    decision = decide(obs(running=False, starts=stopped), POLICY)
+    assert (decision.state, decision.start, decision.failed_starts) == ("stopped", True, 0)
+    assert CRASH_LOOP_ALERT not in decision.alerts and decision.stuck is None
+    # Only the starts after the stop count: two failed since, below the limit.
+    decision = decide(obs(running=False, starts=(*failed(2)[:2], *stopped)), POLICY)
+    assert (decision.state, decision.failed_starts) == ("stopped", 2)
+
+
 def test_a_running_job_that_has_not_loaded_yet_is_not_a_failed_start() -> None:
     decision = decide(obs(running=True, lag_total=5, idle_s=60.0,
                           starts=failed(3, latest_age_s=60.0)), POLICY)

@@ -8,7 +8,9 @@
   is not restarted every round but retried with a growing back-off (``retry_after_s``,
   doubled on each failed retry, at most ``retry_max_s``); an operator's start
   (``streaming_control``) is never held back. Starts that did make progress never count,
-  however many there are: a job killed now and then is restarted every time;
+  however many there are: a job killed now and then is restarted every time; nor does a
+  start that was stopped on purpose (an operator's stop, ``bin/stack down``) before it
+  loaded: it ended, it did not fail;
 * a job is *stuck* (the round fails, red in the Airflow UI) while it is in a crash loop, or
   when it was restarted for the same reason ``max_same_reason`` rounds in a row (no round
   saw it healthy in between): it is still restarted, but someone should look;
@@ -84,12 +86,15 @@ class Start:
     :param progressed: a batch was committed, or a round saw the job healthy, after this
         start and before the next one.
     :param seen_healthy: a round saw the job healthy after this start (before the next).
+    :param stopped_on_purpose: it was stopped on purpose (an operator, ``bin/stack down``)
+        before the next start.
     """
 
     reason: str
     age_s: float
     progressed: bool
     seen_healthy: bool = False
+    stopped_on_purpose: bool = False
 
 
 @dataclass(frozen=True)
@@ -145,11 +150,12 @@ def is_stalled(obs: Observation, policy: Policy) -> bool:
 
 def failed_starts(obs: Observation, *, down: bool) -> int:
     """Starts in a row, latest first, that made no progress. The latest counts only when
-    the job is ``down`` (dead or stalled): a running job may still be starting."""
+    the job is ``down`` (dead or stalled): a running job may still be starting. A start
+    stopped on purpose ends the row: whatever failed before it, someone has looked."""
     starts = obs.starts if down else obs.starts[1:]
     count = 0
     for start in starts:
-        if start.progressed:
+        if start.progressed or start.stopped_on_purpose:
             break
         count += 1
     return count
@@ -157,11 +163,11 @@ def failed_starts(obs: Observation, *, down: bool) -> int:
 
 def same_reason_rounds(obs: Observation, reason: str) -> int:
     """How many rounds in a row will have restarted the job for ``reason``, counting a
-    restart for it now: earlier starts count while they had the same reason and no round
-    saw the job healthy after them."""
+    restart for it now: earlier starts count while they had the same reason, no round saw
+    the job healthy after them and nobody stopped it on purpose."""
     count = 1
     for start in obs.starts:
-        if start.reason != reason or start.seen_healthy:
+        if start.reason != reason or start.seen_healthy or start.stopped_on_purpose:
             break
         count += 1
     return count

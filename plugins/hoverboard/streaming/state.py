@@ -26,6 +26,9 @@ from typing import Any
 from hoverboard.streaming.policy import Lease, may_take_lease
 
 EVENTS = ("started", "stopped", "crash_loop", "lag", "healthy")
+#: The reasons of a ``stopped`` event that end a start on purpose (``streaming_control``,
+#: ``bin/stack down``), unlike the supervisor's own stop of a stalled job.
+STOPPED_ON_PURPOSE = ("manual", "manual restart", "platform stopped")
 #: How many of a job's latest starts a round looks at.
 STARTS_SEEN = 12
 
@@ -41,7 +44,7 @@ INSERT_EVENT = {
 }
 LATEST_STARTS = (
     "SELECT event, reason, at FROM platform.stream_job_events WHERE job = %s"
-    " AND event IN ('started', 'healthy') ORDER BY at DESC LIMIT %s"
+    " AND event IN ('started', 'healthy', 'stopped') ORDER BY at DESC LIMIT %s"
 )
 COUNT_BATCHES_BETWEEN = (
     "SELECT COUNT(*) FROM platform.stream_progress WHERE query_name = %s"
@@ -118,6 +121,7 @@ class StartRecord:
     at: datetime
     progressed: bool  # a batch was committed, or a round saw it healthy
     seen_healthy: bool  # a round saw it healthy (event "healthy")
+    stopped_on_purpose: bool = False  # a "stopped" event of STOPPED_ON_PURPOSE followed it
 
 
 @dataclass(frozen=True)
@@ -192,19 +196,23 @@ class StreamState:
     def starts(self, job: str, now: datetime, limit: int = STARTS_SEEN
                ) -> tuple[StartRecord, ...]:
         """The job's latest starts, newest first; each made progress if a batch was
-        committed, or a round saw the job healthy, before the next start (or now)."""
-        events = self._query(LATEST_STARTS, (job, 2 * limit))
+        committed, or a round saw the job healthy, before the next start (or now), and was
+        stopped on purpose if such a stop came before the next start."""
+        events = self._query(LATEST_STARTS, (job, 3 * limit))
         starts: list[StartRecord] = []
-        until, healthy = now, False
+        until, healthy, on_purpose = now, False, False
         for event, reason, at in events:  # newest first
             if event == "healthy":
                 healthy = True
                 continue
+            if event == "stopped":
+                on_purpose = on_purpose or reason in STOPPED_ON_PURPOSE
+                continue
             progressed = healthy or self._batches_between(job, at, until) > 0
-            starts.append(StartRecord(reason, at, progressed, healthy))
+            starts.append(StartRecord(reason, at, progressed, healthy, on_purpose))
             if len(starts) == limit:
                 break
-            until, healthy = at, False
+            until, healthy, on_purpose = at, False, False
         return tuple(starts)
 
     def _batches_between(self, job: str, after: datetime, until: datetime) -> int:

@@ -239,7 +239,7 @@ class StreamingSupervisor:
         return Observation(
             running=status.running, lag_total=status.lag_total, idle_s=status.idle_s,
             starts=tuple(Start(s.reason or "", (now - s.at).total_seconds(), s.progressed,
-                               s.seen_healthy) for s in history.starts),
+                               s.seen_healthy, s.stopped_on_purpose) for s in history.starts),
             crash_loop_alert_age_s=(now - alerted.at).total_seconds() if alerted else None,
             held=history.held)
 
