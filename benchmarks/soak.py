@@ -189,8 +189,11 @@ def first_alert(fault: Injected, alerts: list[dict], within_s: float = ALERT_WIT
 class Platform:
     """The running platform, and the faults done to it through the stack's own stop/start."""
 
-    def __init__(self, stack, env: dict[str, str], airflow) -> None:
+    def __init__(self, stack, env: dict[str, str], airflow,
+                 supervisor_params: dict[str, Any] | None = None) -> None:
         self.stack, self.env, self.airflow = stack, env, airflow
+        #: Params of the supervisor rounds the soak asks for (the DAG's defaults if empty).
+        self.supervisor_params = dict(supervisor_params or {})
 
     def _pid(self, service: str) -> int:
         from stack.process import PidRecord
@@ -225,18 +228,69 @@ class Platform:
         launcher, jobs = self.jobs()
         return {name for name, job in jobs.items() if launcher.running(job) is not None}
 
-    def await_sinks(self, names, timeout_s: float = 240) -> str:
-        """Make sure ``names`` run before a fault kills them: an earlier fault may have ended
-        them (a broker away for long enough stops the sinks), and then a supervisor round
-        starts them. Says how long that took, or nothing when they were running."""
-        from stack.process import wait_until
+    def loading_sinks(self) -> set[str]:
+        """The sinks whose driver runs and whose latest start made progress (a batch, or a
+        round saw it healthy). Killing one of these is a loading sink lost; killing one
+        still starting is a start cut short, which the supervisor rightly counts towards a
+        crash loop, and a soak that did that would be testing its own schedule."""
+        import psycopg
+        from hoverboard.streaming.state import StreamState
 
-        if set(names) <= self.running_sinks():
+        running = self.running_sinks()
+        state = StreamState(lambda: psycopg.connect(warehouse_dsn(self.env), connect_timeout=3),
+                            "postgres")
+        try:
+            now = datetime.now(UTC)
+            return {name for name in running
+                    if (starts := state.starts(name, now)) and starts[0].progressed}
+        except psycopg.Error:
+            return set()  # the warehouse restarting: nothing is known to load now
+        finally:
+            state.close()
+
+    def await_sinks(self, names, timeout_s: float = 240) -> str:
+        """Make sure ``names`` run and load before a fault kills them: an earlier fault may
+        have ended them (a broker away for long enough stops the sinks), and then a
+        supervisor round starts them. Says how long that took, or nothing."""
+        if set(names) <= self.loading_sinks():
             return ""
         began = time.monotonic()
-        self.supervise_now()
-        wait_until(lambda: set(names) <= self.running_sinks(), timeout_s, 5)
-        return f" (after {time.monotonic() - began:.0f}s waiting for a round to start it)"
+        if not set(names) <= self.running_sinks():
+            self.supervise_now()
+        self.until_rounds_see(lambda: set(names) <= self.loading_sinks(), timeout_s)
+        return f" (after {time.monotonic() - began:.0f}s waiting for it to run and load)"
+
+    def start_sinks(self, timeout_s: float = 600) -> bool:
+        """Every sink running and loading before the first fault. A sink the supervisor
+        holds back (a crash loop an earlier run left) is started by hand through
+        ``streaming_control``, as an operator would; a running one is left as it is."""
+        from stack.process import wait_until
+
+        if not wait_until(lambda: self.running_sinks() == set(SINK_JOBS), 180, 5):
+            self.airflow.unpause("streaming_control")
+            for name in sorted(set(SINK_JOBS) - self.running_sinks()):
+                log(f"{name} is not running after the first round: started by hand")
+                self.airflow.trigger("streaming_control", {"job": name, "action": "start"})
+        return self.until_rounds_see(lambda: self.loading_sinks() == set(SINK_JOBS), timeout_s)
+
+    def until_rounds_see(self, condition: Callable[[], bool], timeout_s: float,
+                         every_s: float = 60) -> bool:
+        """Wait for ``condition``, asking for a supervisor round every ``every_s`` meanwhile:
+        a sink with nothing to load counts as loading once a round has seen it caught up,
+        and the schedule's next round may be five minutes away."""
+        from stack.process import wait_until
+
+        asked = [time.monotonic()]
+
+        def seen() -> bool:
+            if condition():
+                return True
+            if time.monotonic() - asked[0] > every_s:
+                asked[0] = time.monotonic()
+                self.supervise_now()
+            return False
+
+        return wait_until(seen, timeout_s, 5)
 
     def kill_sink(self, name: str) -> int:
         launcher, jobs = self.jobs()
@@ -253,7 +307,7 @@ class Platform:
         return AlertWriter(client=None, spool_dir=self.stack.config.home / "alert-spool").spooled()
 
     def supervise_now(self) -> None:
-        self.airflow.trigger("streaming_supervisor")
+        self.airflow.trigger("streaming_supervisor", self.supervisor_params)
 
     def backup_run(self) -> tuple[str, Callable[[], str]]:
         run_id = self.airflow.trigger("warehouse_backup", logical_date=datetime.now(UTC))
@@ -298,7 +352,7 @@ class Platform:
 
             self.stack.down(["elasticsearch"], echo=lambda _: None)
             stop.wait(fault.hold_s / 2)
-            running = sorted(self.running_sinks())
+            running = sorted(self.loading_sinks()) or sorted(self.running_sinks())
             # After an earlier fault no sink may be running: the round restarts them then.
             killed = "no sink was running to kill; the supervisor round starts them"
             if running:
@@ -358,7 +412,13 @@ class Platform:
 
         running = self.running_sinks()
         report: dict[str, dict[str, Any]] = {}
-        with psycopg.connect(warehouse_dsn(self.env), connect_timeout=3) as conn:
+        try:
+            conn = psycopg.connect(warehouse_dsn(self.env), connect_timeout=3)
+        except psycopg.Error as exc:
+            return {name: {"running": name in running, "last_batch": "unknown",
+                           "events": f"warehouse unreachable ({type(exc).__name__})"}
+                    for name in SINK_JOBS}
+        with conn:
             for name in SINK_JOBS:
                 progress = conn.execute(LATEST_PROGRESS["postgres"], (name,)).fetchone()
                 events = conn.execute(LATEST_EVENTS, (name,)).fetchall()
@@ -509,7 +569,7 @@ def run(platform: Platform, soak: Soak) -> dict[str, Any]:
 
     def drained() -> bool:
         if platform.running_sinks() != set(SINK_JOBS):
-            if time.monotonic() - asked[0] > 120:  # one supervisor round at a time
+            if time.monotonic() - asked[0] > 60:  # one supervisor round at a time
                 asked[0] = time.monotonic()
                 try:
                     # Airflow's processes were seen to exit well after PostgreSQL's restart,
@@ -632,10 +692,10 @@ def main(argv: list[str] | None = None) -> int:
     stack = LocalStack()
     env, airflow = start_platform(stack, say=log, echo=lambda line: log(line.strip()))
     platform = Platform(stack, env, airflow)
-    from stack.process import wait_until
 
-    if not wait_until(lambda: platform.running_sinks() == set(SINK_JOBS), 600, 5):
-        raise SystemExit(f"sinks not running after 10 min: {platform.running_sinks()}")
+    if not platform.start_sinks():
+        raise SystemExit(f"sinks not loading after 10 min: running {platform.running_sinks()},"
+                         f" loading {platform.loading_sinks()}")
     faults = plan(args.duration, brokers=stack.config.kafka_brokers,
                   instances=stack.config.ingest_instances, short=args.short,
                   es_outage_s=args.es_outage,

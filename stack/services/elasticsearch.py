@@ -38,6 +38,9 @@ class Elasticsearch(Service):
     # The launcher script runs a CLI JVM that runs the server JVM: signal the whole group.
     signal_group = True
     stop_timeout = 60.0
+    # Two JVMs, one after the other: on a busy 2-core machine a restart was seen to take
+    # more than the stack's default two minutes.
+    ready_timeout = 300.0
 
     @property
     def url(self) -> str:
