@@ -50,7 +50,28 @@ log = logging.getLogger("spark.sink_job")
 RUN_ID_TIMEOUT_S = 60.0
 
 
-def build_session(app_name: str) -> SparkSession:
+def object_store(checkpoint: str) -> tuple[list[str], dict[str, str]]:
+    """The driver's extra classpath and settings for a checkpoint in the object store
+    (``s3a://bucket/prefix``), so a driver restarted on another host resumes from it:
+    Hadoop's s3a settings (``ml.session.s3a_settings``: the local S3's endpoint and keys; the
+    instance role without an endpoint) and the connector's jars from the artifact cache,
+    unless ``HOVER_SPARK_DRIVER_CLASSPATH`` names them (a deployment's own copy). Only the
+    driver reads and writes the checkpoint: the jars (the AWS SDK alone is 655 MB) are not
+    shipped to executors. Nothing for a checkpoint on a local disk."""
+    if not checkpoint.startswith("s3a://"):
+        return [], {}
+    from ml.session import SPARK_S3A, s3a_settings
+
+    classpath = [p for p in os.environ.get("HOVER_SPARK_DRIVER_CLASSPATH", "").split(":") if p]
+    if not classpath:
+        from stack.config import StackConfig
+
+        classpath = [str(p) for p in sorted(SPARK_S3A.ensure(StackConfig.from_env().cache_dir)
+                                            .glob("*.jar"))]
+    return classpath, s3a_settings()
+
+
+def build_session(app_name: str, checkpoint: str = "") -> SparkSession:
     from pyspark import SparkConf
 
     log_level = spark_log_level()  # a typo fails here, before a session is started
@@ -61,6 +82,14 @@ def build_session(app_name: str) -> SparkSession:
         builder = builder.master(os.environ["HOVER_SPARK_MASTER"])
     if os.environ.get("HOVER_SPARK_JARS"):  # the connector from the local cache, no resolving
         builder = builder.config("spark.jars", os.environ["HOVER_SPARK_JARS"])
+    # A checkpoint in S3: s3a on the driver. Its classpath applies when this process starts
+    # the JVM (python -m); spark-submit is given it (--driver-class-path, as the launcher does
+    # from HOVER_SPARK_DRIVER_CLASSPATH).
+    classpath, store_settings = object_store(checkpoint)
+    if classpath:
+        builder = builder.config("spark.driver.extraClassPath", ":".join(classpath))
+    for key, value in store_settings.items():
+        builder = builder.config(key, value)
     # Executors run this job's Python (loader.staged): the driver's interpreter unless
     # spark-submit (spark.pyspark.python) or a packaged environment names another.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -209,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
              resolved.version, resolved.origin, table_spec(config.message_type).table)
     alerts = AlertEmitter.from_environment("spark_sink",
                                            labels={"query": config.query_name})
-    spark = build_session(config.query_name)
+    spark = build_session(config.query_name, config.checkpoint_location)
     loader = loader_from_environment()
     try:
         query = start(spark, config, bootstrap=os.environ["HOVER_KAFKA_BOOTSTRAP"],

@@ -43,6 +43,13 @@ _FIXED_PORTS: dict[str, int] = {
     "smtp": 18025,
     "customer_web": 18090,
     "customer_nginx": 18091,
+    # The Spark standalone cluster, started on demand (stack/services/spark_cluster.py).
+    "spark_master": 17077,
+    "spark_master_ui": 18070,
+    "spark_worker_1": 17078,
+    "spark_worker_1_ui": 18071,
+    "spark_worker_2": 17079,
+    "spark_worker_2_ui": 18072,
 }
 
 

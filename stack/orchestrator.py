@@ -29,10 +29,12 @@ class ServiceStatus:
     pid: int | None
     where: str
     log_file: str
+    #: Started only when named (the Spark cluster): stopped is its normal state.
+    on_demand: bool = False
 
     @property
     def healthy(self) -> bool:
-        return self.state == "ready"
+        return self.state == "ready" or (self.on_demand and self.state == "stopped")
 
 
 def _at(svc: Service) -> str:
@@ -51,8 +53,8 @@ class LocalStack:
 
     # -- selection -------------------------------------------------------------------------
     def _select(self, names: Iterable[str] | None) -> list[Service]:
-        if not names:
-            return list(self.services.values())
+        if not names:  # everything but what only starts when named (the Spark cluster)
+            return [svc for svc in self.services.values() if not getattr(svc, "on_demand", False)]
         unknown = sorted(set(names) - set(self.services))
         if unknown:
             raise StackError(
@@ -225,6 +227,7 @@ class LocalStack:
                     pid=raw.pid if alive else None,
                     where=svc.describe(),
                     log_file=str(svc.log_file),
+                    on_demand=getattr(svc, "on_demand", False),
                 )
             )
         return result

@@ -20,6 +20,7 @@ from stack.services.postgres import Postgres
 from stack.services.s3 import S3Store
 from stack.services.schema_registry import SchemaRegistry
 from stack.services.smtp import SmtpCatcher
+from stack.services.spark_cluster import WORKERS, SparkMaster, SparkWorker
 from stack.services.superset import Superset
 
 
@@ -33,5 +34,8 @@ def build_services(config: StackConfig, secrets: Secrets) -> list[Service]:
                                                 AirflowDagProcessor, AirflowTriggerer)]
     # The customer web app after the warehouse and the SMTP catcher, its NGINX after it.
     customer = [cls(config, secrets) for cls in (SmtpCatcher, CustomerWeb, CustomerNginx)]
+    # The Spark standalone cluster last: started only when named (on_demand).
+    spark = [SparkMaster(config, secrets),
+             *(SparkWorker(config, secrets, n) for n in range(1, WORKERS + 1))]
     return [*services, *instances, Nginx(config, secrets, instances), *customer, *airflow,
-            Superset(config, secrets)]
+            Superset(config, secrets), *spark]

@@ -180,6 +180,8 @@ class LocalProcessLauncher:
         hook = SparkSubmitHook(
             conn_id=self.spark_conn_id,
             jars=os.environ.get("HOVER_SPARK_JARS") or None,
+            # The driver's own jars (s3a for checkpoints in S3), not shipped to executors.
+            driver_class_path=os.environ.get("HOVER_SPARK_DRIVER_CLASSPATH") or None,
             name=job.name,
             application_args=["--config", str(job.config_path), "--type", job.message_type],
         )
