@@ -2,7 +2,7 @@
 in the same run.
 
     PYTHONPATH=.:plugins .venv/bin/python -m benchmarks.sink_bench [--quick]
-        [--only throughput,freshness,driver_rss] [--triggers conf,1]
+        [--only throughput,freshness,driver_rss,connect] [--triggers conf,1]
 
 Reads the running local stack's configuration (``bin/stack env``), creates scratch Kafka
 topics, scratch (migrated) warehouse databases, checkpoints and Spark local dirs, and
@@ -45,6 +45,16 @@ goes to stderr):
   executors too) loading the same rows (50k; ``--quick`` 12.5k) with
   ``maxOffsetsPerTrigger`` a tenth of them and then all of them: the rows stay on the
   executors (``loader.staged``), so the driver's Python must stay flat.
+
+- ``sink_vs_kafka_connect`` (``--only connect``): rows/s of our sink against Apache Kafka
+  Connect (standalone, started and stopped by the benchmark) with Debezium's JDBC sink
+  connector, on the same N rows (one topic each, the same partitions and keys; Connect's in
+  ``JsonConverter``'s schema envelope), into two migrated scratch warehouses:
+  ``insert.mode=upsert`` on the table's key, ``tasks.max`` = partitions, ``batch.size``
+  ``--connect-batch-size``. Timed from connector creation to the last row present (ours as
+  in ``sink_throughput``), each after a warm-up run; both warehouses are checked to hold the
+  same rows. Goal >= 1.5; the line holds the connector's configuration (password masked).
+  See ``benchmarks.kafka_connect``.
 
 Every figure is the median of several runs (the machine is shared and small); ``runs``
 holds each run, ``cpu_busy_cores`` how busy the whole machine was meanwhile.
@@ -298,6 +308,8 @@ def spark_session():
         folder = SPARK_KAFKA.ensure(StackConfig.from_env().cache_dir)
         jars = ",".join(str(p) for p in sorted(folder.glob("*.jar")))
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # The executors' Python workers stage rows (loader.staged): this interpreter, with pyarrow.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     return (
         SparkSession.builder.master("local[2]")
         .appName("hoverboard-sink-bench")
@@ -1205,7 +1217,7 @@ def bench_connect(stack: Stack, scratch: Scratch, s: Settings, batch_size: int) 
     warehouses of the same schema."""
     spec = table_spec(MESSAGE_TYPE)
     schema = latest(MESSAGE_TYPE).schema
-    base = SinkConfig.load(SINK_CONF)
+    base = SinkConfig.load(SINK_CONF, MESSAGE_TYPE)
     events, warm_events = telemetry(s.events), telemetry(s.warmup_events, seed=7)
     topic, warm_topic = scratch.topic("ours"), scratch.topic("ourswarm")
     connect_topic, connect_warm = scratch.topic("connect"), scratch.topic("connectwarm")
