@@ -35,7 +35,7 @@ def test_the_schema_gives_each_column_its_connect_type_and_nullability() -> None
         # timestamptz keeps its zone: Debezium's ISO-8601 ZonedTimestamp, not epoch millis
         {"field": "event_time", "type": "string", "optional": False,
          "name": "io.debezium.time.ZonedTimestamp", "version": 1},
-        {"field": "speed", "type": "float64", "optional": False},
+        {"field": "speed", "type": "double", "optional": False},  # JsonConverter's name
         {"field": "isdocked", "type": "boolean", "optional": False},
         {"field": "battery_cycles", "type": "int32", "optional": True},
     ]}
