@@ -472,7 +472,8 @@ def run_sink(spark, base: SinkConfig, topic: str, dsn: str, bootstrap: str, sche
     if loaded != expect_rows or dead:
         raise RuntimeError(f"sink run {label}: {loaded} rows and {dead} dead letters, "
                            f"expected {expect_rows} rows")
-    batches = [b for w in writers for b in w.batches if b.get("rows")]
+    # Batches with rows: loaded on the driver ("rows") or staged by the executors.
+    batches = [b for w in writers for b in w.batches if b.get("rows") or b.get("to_arrow_s")]
     spark_ms: dict[str, float] = {}
     for p in progress:
         for key, ms in _durations(p).items():
@@ -1247,7 +1248,7 @@ def bench_connect(stack: Stack, scratch: Scratch, s: Settings, batch_size: int) 
 
     worker = kafka_connect.ConnectWorker(
         cache_dir=StackConfig.from_env().cache_dir, workdir=scratch.workdir / "connect",
-        bootstrap=stack.bootstrap, port=int(stack.env.get("HOVER_KAFKA_CONNECT_PORT", 18083)))
+        bootstrap=stack.bootstrap, port=int(os.environ.get("HOVER_KAFKA_CONNECT_PORT") or 18083))
     spark = spark_session()
     try:
         log("starting Kafka Connect (standalone)")
