@@ -227,8 +227,10 @@ class ConnectWorker:
                f"-Dlog4j2.configurationFile={self.workdir / 'log4j2.xml'}",
                "-cp", f"{self.classpath}/*", "org.apache.kafka.connect.cli.ConnectStandalone",
                str(props)]
+        # A new worker: no offsets or log of an earlier run.
+        (self.workdir / "connect.offsets").unlink(missing_ok=True)
         t0 = time.monotonic()
-        with self.log_path.open("ab") as log:
+        with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL)
         while time.monotonic() - t0 < timeout:

@@ -1246,8 +1246,10 @@ def bench_connect(stack: Stack, scratch: Scratch, s: Settings, batch_size: int) 
             tasks=stack.n_part, batch_size=batch_size, jdbc_url=url, user=info["user"],
             password=info.get("password", ""))
 
+    stack_config = StackConfig.from_env()
+    # In the stack's log folder, not the scratch dir: its log outlives a failed run.
     worker = kafka_connect.ConnectWorker(
-        cache_dir=StackConfig.from_env().cache_dir, workdir=scratch.workdir / "connect",
+        cache_dir=stack_config.cache_dir, workdir=stack_config.log_dir / "sink-bench-connect",
         bootstrap=stack.bootstrap, port=int(os.environ.get("HOVER_KAFKA_CONNECT_PORT") or 18083))
     spark = spark_session()
     try:
