@@ -2,7 +2,7 @@
 in the same run.
 
     PYTHONPATH=.:plugins .venv/bin/python -m benchmarks.sink_bench [--quick]
-        [--only throughput,freshness,driver_rss] [--triggers conf,1]
+        [--only throughput,freshness,driver_rss,connect] [--triggers conf,1]
 
 Reads the running local stack's configuration (``bin/stack env``), creates scratch Kafka
 topics, scratch (migrated) warehouse databases, checkpoints and Spark local dirs, and
@@ -46,6 +46,16 @@ goes to stderr):
   ``maxOffsetsPerTrigger`` a tenth of them and then all of them: the rows stay on the
   executors (``loader.staged``), so the driver's Python must stay flat.
 
+- ``sink_vs_kafka_connect`` (``--only connect``): rows/s of our sink against Apache Kafka
+  Connect (standalone, started and stopped by the benchmark) with Debezium's JDBC sink
+  connector, on the same N rows (one topic each, the same partitions and keys; Connect's in
+  ``JsonConverter``'s schema envelope), into two migrated scratch warehouses:
+  ``insert.mode=upsert`` on the table's key, ``tasks.max`` = partitions, ``batch.size``
+  ``--connect-batch-size``. Timed from connector creation to the last row present (ours as
+  in ``sink_throughput``), each after a warm-up run; both warehouses are checked to hold the
+  same rows. Goal >= 1.5; the line holds the connector's configuration (password masked).
+  See ``benchmarks.kafka_connect``.
+
 Every figure is the median of several runs (the machine is shared and small); ``runs``
 holds each run, ``cpu_busy_cores`` how busy the whole machine was meanwhile.
 """
@@ -77,6 +87,7 @@ import psycopg
 from confluent_kafka import Producer
 from psycopg import sql
 
+from benchmarks import kafka_connect
 from benchmarks.common import (
     PYTHON_HTTP,
     PYTHON_PRODUCER,
@@ -257,8 +268,10 @@ def telemetry(count: int, *, first_id: int = 1, boards: int = 5_000, seed: int =
     return events
 
 
-def produce(bootstrap: str, topic: str, events: list[dict]) -> None:
-    """What the ingest API's KafkaSink does: key bytes, JSON value, its four headers, lz4."""
+def produce(bootstrap: str, topic: str, events: list[dict],
+            values: list[bytes] | None = None) -> None:
+    """What the ingest API's KafkaSink does: key bytes, JSON value, its four headers, lz4.
+    ``values``: other values for the same events (same keys, so the same partitions)."""
     schema = latest(MESSAGE_TYPE)
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all",
                          "enable.idempotence": True, "partitioner": JAVA_COMPATIBLE_PARTITIONER,
@@ -267,11 +280,12 @@ def produce(bootstrap: str, topic: str, events: list[dict]) -> None:
                       (headers.SCHEMA_SUBJECT, schema.subject.encode()),
                       (headers.SCHEMA_VERSION, str(schema.version).encode()),
                       (headers.REQUEST_ID, b"sink-bench")]
-    for event in events:
+    for index, event in enumerate(events):
+        value = orjson.dumps(event) if values is None else values[index]
         while True:
             try:
                 producer.produce(topic, key=key_bytes(event, ["id"]),
-                                 value=orjson.dumps(event), headers=record_headers)
+                                 value=value, headers=record_headers)
                 break
             except BufferError:
                 producer.poll(0.05)
@@ -294,6 +308,8 @@ def spark_session():
         folder = SPARK_KAFKA.ensure(StackConfig.from_env().cache_dir)
         jars = ",".join(str(p) for p in sorted(folder.glob("*.jar")))
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # The executors' Python workers stage rows (loader.staged): this interpreter, with pyarrow.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     return (
         SparkSession.builder.master("local[2]")
         .appName("hoverboard-sink-bench")
@@ -456,7 +472,8 @@ def run_sink(spark, base: SinkConfig, topic: str, dsn: str, bootstrap: str, sche
     if loaded != expect_rows or dead:
         raise RuntimeError(f"sink run {label}: {loaded} rows and {dead} dead letters, "
                            f"expected {expect_rows} rows")
-    batches = [b for w in writers for b in w.batches if b.get("rows")]
+    # Batches with rows: loaded on the driver ("rows") or staged by the executors.
+    batches = [b for w in writers for b in w.batches if b.get("rows") or b.get("to_arrow_s")]
     spark_ms: dict[str, float] = {}
     for p in progress:
         for key, ms in _durations(p).items():
@@ -1120,6 +1137,197 @@ def freshness_line(runs: list[dict], s: Settings, trigger: float, conf_trigger: 
 
 
 # ---------------------------------------------------------------------------------------
+# Our sink against Kafka Connect + Debezium's JDBC sink (upsert on the same key)
+# ---------------------------------------------------------------------------------------
+
+#: Rows per JDBC statement batch of the connector (and per consumer poll); Debezium's
+#: default is 500, larger batches were faster here.
+CONNECT_BATCH_SIZE = 5000
+CONNECT_APP = "hoverboard-connect"  # application_name of the connector's connections
+
+
+def table_columns(dsn: str, spec: TableSpec) -> list[kafka_connect.Column]:
+    """The target table's columns a Connect record carries: what our sink loads, less the
+    Kafka metadata (added by the connector's InsertField transform)."""
+    rows = fetch(dsn, "SELECT column_name, data_type, is_nullable = 'YES'"
+                 " FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
+                 " ORDER BY ordinal_position", (spec.schema_name, spec.table_name))
+    metadata = set(kafka_connect.METADATA_FIELDS.values())
+    return [kafka_connect.Column(n, t, nullable) for n, t, nullable in rows
+            if n in spec.load_columns and n not in metadata]
+
+
+def connect_values(spec: TableSpec, events: list[dict], schema: dict) -> list[bytes]:
+    """The events as the rows our sink loads (rows_from_events), each in JsonConverter's
+    schema envelope."""
+    names = {f["field"] for f in schema["fields"]}
+    rows = rows_from_events(spec, events, received_at=[datetime.now(UTC)] * len(events))
+    return [orjson.dumps(kafka_connect.envelope(schema, {k: v for k, v in row.items()
+                                                         if k in names}))
+            for row in rows.to_pylist()]
+
+
+def different_rows(dsn_a: str, dsn_b: str) -> str | None:
+    """What differs between the two warehouses' rows (count, key range, exact sums of
+    values: numeric, as float sums depend on the order of the rows), or None."""
+    query = ("SELECT count(*), count(DISTINCT (id, event_time)), min(event_time),"
+             " max(event_time), sum(speed::numeric), sum(charge::numeric),"
+             " sum(temperature::numeric), count(source_offset) FROM fleet.hoverboard")
+    a, b = fetch(dsn_a, query), fetch(dsn_b, query)
+    return None if a == b else f"{a} != {b}"
+
+
+def run_connect(worker: kafka_connect.ConnectWorker, config: dict[str, str], dsn: str,
+                name: str, expect_rows: int, timeout: float = 900) -> dict:
+    """Create the connector on a full topic and time it until the last row is in the table
+    (polled every 0.2 s)."""
+    truncate(dsn)
+    proc = psutil.Process(worker.proc.pid)
+    with MachineCpu() as cpu:
+        jvm0 = cpu_seconds([proc])
+        t0 = time.perf_counter()
+        worker.create(name, config)
+        first_row_s = None
+        loaded = 0
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            while time.perf_counter() - t0 < timeout:
+                [(loaded,)] = conn.execute("SELECT count(*) FROM fleet.hoverboard").fetchall()
+                now = time.perf_counter() - t0
+                if loaded and first_row_s is None:
+                    first_row_s = now
+                if loaded >= expect_rows:
+                    break
+                failed = worker.failures(name)
+                if failed or not worker.alive():
+                    raise RuntimeError(f"connector {name} failed (log {worker.log_path}):\n"
+                                       + "\n".join(failed or [worker.log_tail()]))
+                time.sleep(0.2)
+        elapsed = time.perf_counter() - t0
+        jvm_cpu = cpu_seconds([proc]) - jvm0
+        pg_cpu = cpu_seconds(backends(dsn, CONNECT_APP))
+    worker.delete(name)
+    if loaded != expect_rows:
+        raise RuntimeError(f"connector {name}: {loaded} rows after {elapsed:.0f} s, expected "
+                           f"{expect_rows} (log {worker.log_path})")
+    return {"elapsed_s": elapsed, "rows_per_s": loaded / elapsed, "cpu": cpu.cores,
+            "first_row_s": first_row_s, "load_s": elapsed - first_row_s,
+            "cpu_us": {"connect_jvm": jvm_cpu / loaded * 1e6, "postgres": pg_cpu / loaded * 1e6,
+                       "total": (jvm_cpu + pg_cpu) / loaded * 1e6}}
+
+
+def bench_connect(stack: Stack, scratch: Scratch, s: Settings, batch_size: int) -> None:
+    """Our sink and Connect + Debezium on the same rows, interleaved, into two scratch
+    warehouses of the same schema."""
+    spec = table_spec(MESSAGE_TYPE)
+    schema = latest(MESSAGE_TYPE).schema
+    base = SinkConfig.load(SINK_CONF, MESSAGE_TYPE)
+    events, warm_events = telemetry(s.events), telemetry(s.warmup_events, seed=7)
+    topic, warm_topic = scratch.topic("ours"), scratch.topic("ourswarm")
+    connect_topic, connect_warm = scratch.topic("connect"), scratch.topic("connectwarm")
+    sink_dsn, connect_dsn = scratch.database("sink"), scratch.database("connect")
+    record_schema = kafka_connect.envelope_schema(table_columns(connect_dsn, spec),
+                                                  f"{spec.schema_name}.{spec.table_name}")
+    t0 = time.perf_counter()
+    produce(stack.bootstrap, topic, events)
+    produce(stack.bootstrap, warm_topic, warm_events)
+    produce(stack.bootstrap, connect_topic, events, connect_values(spec, events, record_schema))
+    produce(stack.bootstrap, connect_warm, warm_events,
+            connect_values(spec, warm_events, record_schema))
+    log(f"produced {len(events)} events to {topic} and {connect_topic} (+ warm-up topics) "
+        f"in {time.perf_counter() - t0:.1f} s")
+
+    info = psycopg.conninfo.conninfo_to_dict(connect_dsn)
+    url = kafka_connect.jdbc_url(info.get("host", "127.0.0.1"), int(info.get("port", 5432)),
+                                 info["dbname"]) + f"?ApplicationName={CONNECT_APP}"
+
+    def config(on_topic: str) -> dict[str, str]:
+        return kafka_connect.connector_config(
+            topic=on_topic, table=f"{spec.schema_name}.{spec.table_name}", key=spec.key,
+            tasks=stack.n_part, batch_size=batch_size, jdbc_url=url, user=info["user"],
+            password=info.get("password", ""))
+
+    stack_config = StackConfig.from_env()
+    # In the stack's log folder, not the scratch dir: its log outlives a failed run.
+    worker = kafka_connect.ConnectWorker(
+        cache_dir=stack_config.cache_dir, workdir=stack_config.log_dir / "sink-bench-connect",
+        bootstrap=stack.bootstrap, port=int(os.environ.get("HOVER_KAFKA_CONNECT_PORT") or 18083))
+    spark = spark_session()
+    try:
+        log("starting Kafka Connect (standalone)")
+        worker_s = worker.start()
+        # Both warm up on their own warm-up topic first (JIT, plugin loading, connections).
+        run_sink(spark, base, warm_topic, sink_dsn, stack.bootstrap, schema, scratch.workdir,
+                 "cwarmup", 10**9, len(warm_events))
+        run_connect(worker, config(connect_warm), connect_dsn, f"warmup-{scratch.run_id}",
+                    len(warm_events))
+        log(f"Connect up in {worker_s:.1f} s; both warmed up")
+        sink_runs, connect_runs = [], []
+        for run in range(s.runs):  # interleaved, so drift of the shared machine hits both
+            sink_runs.append(run_sink(spark, base, topic, sink_dsn, stack.bootstrap, schema,
+                                      scratch.workdir, f"vsconnect_{run}", 10**9, len(events)))
+            connect_runs.append(run_connect(worker, config(connect_topic), connect_dsn,
+                                            f"run{run}-{scratch.run_id}", len(events)))
+            log(f"vs Connect run {run + 1}/{s.runs}: sink {sink_runs[-1]['rows_per_s']:.0f}"
+                f" rows/s, Connect + Debezium {connect_runs[-1]['rows_per_s']:.0f} rows/s")
+            difference = different_rows(sink_dsn, connect_dsn)
+            if difference:
+                raise RuntimeError(f"our sink and the connector loaded different rows: "
+                                   f"{difference}")
+    finally:
+        spark.stop()
+        worker.stop()
+        truncate(sink_dsn)
+        truncate(connect_dsn)
+    emit(connect_line(sink_runs, connect_runs, len(events), kafka_connect.masked(
+        config(connect_topic)), worker, worker_s, stack.n_part), generator=PRODUCED)
+
+
+def connect_line(sink_runs: list[dict], connect_runs: list[dict], rows: int,
+                 config: dict[str, str], worker: kafka_connect.ConnectWorker,
+                 worker_s: float, partitions: int) -> dict:
+    sink = median(x["rows_per_s"] for x in sink_runs)
+    connect = median(x["rows_per_s"] for x in connect_runs)
+
+    def m(runs: list[dict], key: str, digits: int = 3) -> float:
+        return r(median(x[key] for x in runs), digits)
+
+    return {
+        "bench": "sink_vs_kafka_connect", "unit": "rows/s", "value": r(sink, 0),
+        "baseline": r(connect, 0),
+        "baseline_name": f"Kafka Connect {kafka_connect.KAFKA_VERSION} standalone + Debezium "
+                         f"JDBC sink {kafka_connect.DEBEZIUM_VERSION}, upsert on the same key",
+        "ratio": r(sink / connect, 3), "goal": ">= 1.5", "goal_met": bool(sink / connect >= 1.5),
+        "rows": rows, "partitions": partitions,
+        "runs": [r(x["rows_per_s"], 0) for x in sink_runs],
+        "baseline_runs": [r(x["rows_per_s"], 0) for x in connect_runs],
+        "timed": "ours: query start to termination (available_now, one micro-batch); Connect: "
+                 "connector creation (REST) to the last row present (polled every 0.2 s); "
+                 "both on a topic filled beforehand, after a warm-up run on another topic",
+        "phases_s": {
+            "sink": {"query_total": m(sink_runs, "elapsed_s"),
+                     "spark_stage_on_executors": m(sink_runs, "to_arrow_s"),
+                     "load_total": m(sink_runs, "load_s")},
+            "connect": {"total": m(connect_runs, "elapsed_s"),
+                        "to_first_row": m(connect_runs, "first_row_s"),
+                        "first_to_last_row": m(connect_runs, "load_s")},
+        },
+        "cpu_us_per_row": {
+            "sink": {k: r(median(x["cpu_us"][k] for x in sink_runs), 1)
+                     for k in sink_runs[0]["cpu_us"]},
+            "connect": {k: r(median(x["cpu_us"][k] for x in connect_runs), 1)
+                        for k in connect_runs[0]["cpu_us"]},
+        },
+        "cpu_busy_cores": {"machine_sink": m(sink_runs, "cpu", 2),
+                           "machine_connect": m(connect_runs, "cpu", 2)},
+        "connector_config": config,
+        "worker_config": {**worker.properties, "heap": worker.heap},
+        "worker_start_s": r(worker_s, 1),
+        "table": "fleet.hoverboard of a migrated scratch warehouse (same DDL as ours); "
+                 "record fields: the table's columns, Kafka metadata by InsertField",
+    }
+
+
+# ---------------------------------------------------------------------------------------
 # Orchestration
 # ---------------------------------------------------------------------------------------
 
@@ -1132,14 +1340,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="50k rows, 15 s of load, one repetition")
     parser.add_argument("--only", default="throughput,freshness",
-                        help="comma-separated subset of: throughput,freshness")
+                        help="comma-separated subset of: throughput,freshness,"
+                             "driver_rss,connect")
+    parser.add_argument("--connect-batch-size", type=int, default=CONNECT_BATCH_SIZE,
+                        help=f"the connector's batch.size (default {CONNECT_BATCH_SIZE})")
     parser.add_argument("--triggers", default="conf,1",
                         help="trigger intervals (s) of the freshness runs; 'conf' = the "
                              "configuration's value (default: conf,1)")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
     only = set(filter(None, args.only.split(",")))
-    unknown = only - {"throughput", "freshness", "driver_rss"}
+    unknown = only - {"throughput", "freshness", "driver_rss", "connect"}
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     triggers: list[float | None] = []
@@ -1153,7 +1364,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault(key, value)
     emit({"bench": "run", "load_avg_1m": r(os.getloadavg()[0]),
           "python": sys.version.split()[0], "quick": args.quick, "n_part": stack.n_part},
-         generator=PRODUCED if "throughput" in only else PYTHON_HTTP)
+         generator=PRODUCED if only & {"throughput", "connect"} else PYTHON_HTTP)
     run_id = f"{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:6]}"
     scratch = Scratch(stack, run_id)
     # Spark's scratch space (of this process's JVM and of the sink jobs it starts) inside
@@ -1166,6 +1377,8 @@ def main(argv: list[str] | None = None) -> int:
             bench_freshness(stack, scratch, settings, triggers)
         if "driver_rss" in only:
             bench_driver_rss(stack, scratch, settings)
+        if "connect" in only:
+            bench_connect(stack, scratch, settings, args.connect_batch_size)
     except KeyboardInterrupt:
         log("interrupted")
         return 130
