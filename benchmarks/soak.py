@@ -313,6 +313,15 @@ class Platform:
         run_id = self.airflow.trigger("warehouse_backup", logical_date=datetime.now(UTC))
         return run_id, lambda: self.airflow.state("warehouse_backup", run_id)
 
+    def prepare(self, fault: Fault) -> str:
+        """What must hold before ``fault`` is done (the sinks it kills load), so that its
+        time, from which its alert is awaited, is the moment of the fault itself."""
+        if fault.kind == "sink_driver":
+            return self.await_sinks([fault.target])
+        if fault.kind == "spark_host":
+            return self.await_sinks(SINK_JOBS)
+        return ""
+
     def inject(self, fault: Fault, stop: threading.Event) -> str:
         """Do ``fault``; return what was done (pids, states)."""
         kind, target = fault.kind, fault.target
@@ -324,15 +333,13 @@ class Platform:
             self.up(node)
             return f"{node} (pid {pid}) killed, restarted after {fault.hold_s:.0f}s"
         if kind == "sink_driver":
-            waited = self.await_sinks([target])
             pid = self.kill_sink(target)
             self.supervise_now()
-            return f"{target} driver (pid {pid}) killed{waited}; supervisor round triggered"
+            return f"{target} driver (pid {pid}) killed; supervisor round triggered"
         if kind == "spark_host":
-            waited = self.await_sinks(SINK_JOBS)
             pids = [self.kill_sink(name) for name in sorted(self.running_sinks())]
             self.supervise_now()
-            return f"every driver killed (pids {pids}){waited}; supervisor round triggered"
+            return f"every driver killed (pids {pids}); supervisor round triggered"
         if kind == "ingest_instance":
             pid = self._pid(target)
             os.killpg(pid, signal.SIGKILL)
@@ -514,13 +521,17 @@ def _inject_all(platform: Platform, soak: Soak, t0: float, stop: threading.Event
     for fault in soak.faults:
         if stop.wait(max(0.0, t0 + fault.at_s - time.monotonic())):
             return
-        done = Injected(fault, started=datetime.now(UTC), at_run_s=time.monotonic() - t0)
-        soak.injected.append(done)
         log(f"fault {fault.kind} {fault.target}")
         try:
-            done.detail = platform.inject(fault, stop)
+            waited = platform.prepare(fault)
+        except Exception as exc:  # noqa: BLE001 - the fault is still done, and says so
+            waited = f" (its sinks were not seen loading first: {type(exc).__name__}: {exc})"
+        done = Injected(fault, started=datetime.now(UTC), at_run_s=time.monotonic() - t0)
+        soak.injected.append(done)
+        try:
+            done.detail = platform.inject(fault, stop) + waited
         except Exception as exc:  # noqa: BLE001 - reported in the fault's line, run goes on
-            done.error = f"{type(exc).__name__}: {exc}"
+            done.error = f"{type(exc).__name__}: {exc}{waited}"
         # What died with it beside its target (Airflow's processes exit when PostgreSQL
         # restarts) is named in its line and started again, as an operator would.
         collateral = platform.stack.up(echo=lambda _: None)
