@@ -590,7 +590,7 @@ def baseline_payload(spec: TableSpec, events: list[dict], topic: str) -> tuple[b
 def bench_throughput(stack: Stack, scratch: Scratch, s: Settings) -> None:
     spec = table_spec(MESSAGE_TYPE)
     schema = latest(MESSAGE_TYPE).schema
-    base = SinkConfig.load(SINK_CONF)  # its checkpoint is replaced by a scratch one
+    base = SinkConfig.load(SINK_CONF, MESSAGE_TYPE)  # its checkpoint is replaced by a scratch one
     events = telemetry(s.events)
     topic = scratch.topic("throughput")
     warm_topic = scratch.topic("warmup")
@@ -646,7 +646,7 @@ def bench_driver_rss(stack: Stack, scratch: Scratch, s: Settings) -> None:
     holds the executors too; ``python_driver_rss_mb`` is the driver's Python alone, where
     ``toArrow`` used to collect each batch."""
     schema = latest(MESSAGE_TYPE).schema
-    base = SinkConfig.load(SINK_CONF)
+    base = SinkConfig.load(SINK_CONF, MESSAGE_TYPE)
     events = telemetry(s.events // 4)
     topic = scratch.topic("rss")
     produce(stack.bootstrap, topic, events)
@@ -787,7 +787,7 @@ class SinkProcess:
         self.conf = self.folder / "hoverboard_sink.conf"
         with self.conf.open("w") as fh:
             parser.write(fh)
-        self.config = SinkConfig.load(self.conf)
+        self.config = SinkConfig.load(self.conf, MESSAGE_TYPE)
         self.env = {**os.environ, **stack.env,
                     "AIRFLOW_CONN_WAREHOUSE_DEFAULT": warehouse_connection(stack.env, dsn),
                     "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'plugins'}"}
@@ -1039,7 +1039,7 @@ def bench_freshness(stack: Stack, scratch: Scratch, s: Settings,
         raise SystemExit("HOVER_INGEST_URL / HOVER_INGEST_API_KEYS missing from stack.env")
     # Board ids no one else uses: above anything the simulator or tests send, unique per run.
     id_base = 7_000_000_000_000 + (time.time_ns() // 10**6 % 10**9) * 1000
-    conf_trigger = SinkConfig.load(SINK_CONF).trigger_seconds
+    conf_trigger = SinkConfig.load(SINK_CONF, MESSAGE_TYPE).trigger_seconds
     for index, trigger in enumerate(triggers):
         dsn = scratch.database(f"fresh{index}")
         job = SinkProcess(stack, dsn, scratch.workdir, trigger, f"t{index}")
