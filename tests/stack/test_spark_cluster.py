@@ -10,6 +10,7 @@ costs tens of seconds on two cores.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -124,12 +125,29 @@ def kill_worker(stack, number: int) -> None:
     """``kill -9`` of a worker, its executor JVM and the executor's Python workers."""
     worker = PidRecord.read(stack.config.pid_file(f"spark_worker_{number}"))
     victims = [psutil.Process(worker.pid), *psutil.Process(worker.pid).children(recursive=True)]
-    assert any("CoarseGrainedExecutorBackend" in " ".join(p.cmdline()) for p in victims), \
+    assert any("CoarseGrainedExecutorBackend" in command_line(p) for p in victims), \
         f"worker {number} runs no executor of the job"
     for process in victims:
-        process.kill()
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
     psutil.wait_procs(victims, timeout=10)
-    assert not any(p.is_running() for p in victims)
+    assert not any(alive(p) for p in victims)
+
+
+def command_line(process: psutil.Process) -> str:
+    """Its command line; empty for a process that has ended (a Python worker that exited
+    and that the executor has not reaped yet is a zombie, whose command line is gone)."""
+    try:
+        return " ".join(process.cmdline())
+    except (psutil.ZombieProcess, psutil.NoSuchProcess):
+        return ""
+
+
+def alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def test_a_worker_killed_mid_batch_then_the_driver_resumed_elsewhere_from_s3_load_once(
