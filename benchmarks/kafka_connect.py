@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+from runtime.processes import tail
 from stack.artifacts import ArtifactSet, Coordinate
 from stack.java import find_java
 from stack.services.kafka import KAFKA_VERSION, LOG4J_VERSION
@@ -279,10 +280,7 @@ class ConnectWorker:
         return self.proc is not None and self.proc.poll() is None
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return tail(self.log_path, lines)
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
