@@ -64,7 +64,9 @@ EVIDENCE: dict[str, tuple[tuple[str, str], ...]] = {
     "sink_driver": (("airflow", "job_restarted"),),
     "spark_host": (("airflow", "job_restarted"),),
     "ingest_instance": (("ingest_api", "instance_started"), ("ingest_api", "instance_stopped")),
-    "postgres_restart": (("spark_sink", "query_failed"), ("airflow", "job_restarted"),
+    # A sink that meets the restart waits for the warehouse and says so (loader.outage).
+    "postgres_restart": (("spark_sink", "warehouse_unavailable"),
+                         ("spark_sink", "query_failed"), ("airflow", "job_restarted"),
                          ("airflow", "task_failed"), ("airflow", "task_retry")),
     # Alerts raised while Elasticsearch was down, delivered from the spool afterwards.
     "elasticsearch_outage": (("*", "*"),),

@@ -135,17 +135,18 @@ def run_with_retry(transaction: Callable[[], T], *, policy: RetryPolicy = DEFAUL
                 if counter is not None:
                     counter._count("exhausted")
                 log.error("%s: serialization failure on attempt %d of %d, giving up: %s",
-                          what, attempt, policy.attempts, _first_line(exc))
+                          what, attempt, policy.attempts, first_line(exc))
                 raise
             pause = policy.delay(attempt, jitter())
             if counter is not None:
                 counter._count("retried")
             log.warning("%s: serialization failure on attempt %d of %d, retrying in %.2fs: %s",
-                        what, attempt, policy.attempts, pause, _first_line(exc))
+                        what, attempt, policy.attempts, pause, first_line(exc))
             sleep(pause)
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's text (its type when it has none), for a log line."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

@@ -52,7 +52,9 @@ from loader.bookkeeping import (
     record_progress,
     stored_dead_letter,
 )
+from loader.concurrency import first_line
 from loader.limits import TableLimits
+from loader.outage import WarehouseUnreachable, is_connection_loss
 from loader.postgres import copy_from_stdin, merge_statement
 from loader.tables import TableSpec
 from schemas.validation import EventValidator
@@ -176,7 +178,18 @@ class PostgresStaging:
 
     def write(self, spec: TableSpec, batch: StagedBatch, good: pa.Table,
               letters: Sequence[tuple]) -> PartitionSummary:
-        """On an executor: COPY one partition's rows and dead letters, one transaction."""
+        """On an executor: COPY one partition's rows and dead letters, one transaction. A
+        lost connection is raised as ``WarehouseUnreachable`` for the driver to see."""
+        try:
+            return self._write(spec, batch, good, letters)
+        except Exception as exc:
+            if is_connection_loss(exc):
+                raise WarehouseUnreachable(f"staging {batch.rows_table}: {first_line(exc)}") \
+                    from exc
+            raise
+
+    def _write(self, spec: TableSpec, batch: StagedBatch, good: pa.Table,
+               letters: Sequence[tuple]) -> PartitionSummary:
         import psycopg
 
         with psycopg.connect(self.dsn, application_name="hoverboard-stager") as conn, \
@@ -359,6 +372,9 @@ class StagedLoad(BatchLoad):
             cursor.execute(COMMITTED, (self.query_name, run_id, batch_id))
             if cursor.fetchone() is not None:
                 self.staging.clear(cursor, batch)
+                # Committed by an attempt whose connection broke before it heard so: its
+                # offsets are the warehouse's now, not the ones this process kept.
+                self._offsets = None
                 return False
             self.staging.prepare(cursor, self.spec, batch)
             return True

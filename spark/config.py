@@ -38,6 +38,9 @@ class SinkConfig:
     #: Variables of the supervisor's environment this driver needs beyond the launcher's
     #: allow-list (``hoverboard.streaming.launcher.DRIVER_ENVIRONMENT``), space-separated.
     environment: tuple[str, ...] = ()
+    #: How long a batch waits for a warehouse that went away (``loader.outage``) before the
+    #: query fails and supervision restarts it; 0 fails at once.
+    warehouse_outage_s: float = 300.0
 
     @classmethod
     def load(cls, path: str | Path = SINK_CONF, message_type: str | None = None) -> SinkConfig:
@@ -85,4 +88,6 @@ class SinkConfig:
             checkpoint_location=checkpoint,
             application=values.get("application", cls.application),
             environment=tuple(values.get("environment", "").split()),
+            warehouse_outage_s=float(values.get("warehouse_outage_seconds",
+                                                cls.warehouse_outage_s)),
         )

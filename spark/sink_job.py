@@ -37,8 +37,17 @@ from pyspark.sql import DataFrame, SparkSession
 from alerts.document import Severity
 from alerts.emitter import AlertEmitter
 from loader.base import Loader
+from loader.concurrency import first_line
 from loader.factory import loader_from_environment
-from loader.staged import SUMMARY_DDL, PartitionSummary, StagedLoad, stage_batches, staging_for
+from loader.outage import OutagePolicy, run_through_outage
+from loader.staged import (
+    SUMMARY_DDL,
+    PartitionSummary,
+    StagedLoad,
+    StagedResult,
+    stage_batches,
+    staging_for,
+)
 from loader.tables import TableSpec, table_spec
 from schemas.registry import SchemaSource
 from spark.config import SINK_CONF, SinkConfig
@@ -175,6 +184,30 @@ class BatchWriter:
                                f"known {RUN_ID_TIMEOUT_S} s after its first batch")
         return self._run_id
 
+    def load_batch(self, batch: DataFrame, batch_id: int, started: float
+                   ) -> StagedResult | None:
+        """One attempt at the batch, from an empty staging area to the commit; None when
+        the batch committed before (a replay, or an attempt whose connection broke after
+        its commit)."""
+        plan = self.load.begin(batch_id)
+        if plan is None:
+            return None
+        return self.load.commit(plan, self.stage(batch, plan), started=started)
+
+    def outage_began(self, error: BaseException) -> None:
+        """The warehouse is away: one alert per outage (the emitter's rate limit keeps a
+        flapping connection to one a minute), while the batch waits for it."""
+        log.warning("%s: warehouse unreachable, the batch waits up to %.0f s for it",
+                    self.config.query_name, self.config.warehouse_outage_s)
+        if self.alerts is not None:
+            self.alerts.emit(
+                "warehouse_unavailable",
+                f"{self.config.query_name}: the warehouse is unreachable; the batch is tried "
+                f"again for up to {self.config.warehouse_outage_s:.0f} s before the query "
+                "fails", error=first_line(error),
+                details={"query": self.config.query_name, "topic": self.config.topic},
+                rate_key="warehouse_unavailable")
+
     def stage(self, batch: DataFrame, plan) -> list[PartitionSummary]:
         """The batch's one Spark action: every partition staged where it was read."""
         staged = batch.mapInArrow(partial(stage_batches, plan), SUMMARY_DDL)
@@ -182,12 +215,14 @@ class BatchWriter:
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
-        plan = self.load.begin(batch_id)
-        if plan is None:
+        result = run_through_outage(
+            partial(self.load_batch, batch, batch_id, started),
+            OutagePolicy(budget_s=self.config.warehouse_outage_s),
+            what=f"{self.config.query_name} batch {batch_id}", on_outage=self.outage_began)
+        if result is None:
             log.info("%s batch %d: committed before, nothing to do", self.config.query_name,
                      batch_id)
             return
-        result = self.load.commit(plan, self.stage(batch, plan), started=started)
         if result.dead_letters and self.alerts is not None:
             partition, offset, error = result.first_letter
             self.alerts.emit(
