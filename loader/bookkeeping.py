@@ -112,6 +112,12 @@ DELETE_PROGRESS = (
     "DELETE FROM platform.stream_progress WHERE query_name = CAST(%s AS varchar(200))"
     " AND run_id = CAST(%s AS varchar(64)) AND batch_id = CAST(%s AS bigint)"
 )
+#: Whether a run's batch committed (its progress row exists): a replayed batch is skipped.
+COMMITTED = (
+    "SELECT 1 FROM platform.stream_progress WHERE query_name = %s AND run_id = %s"
+    " AND batch_id = %s"
+)
+
 INSERT_PROGRESS = {
     "postgres": (
         "INSERT INTO platform.stream_progress (query_name, run_id, batch_id, input_rows,"

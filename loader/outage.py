@@ -41,6 +41,16 @@ T = TypeVar("T")
 LOST_CONNECTION_STATES = ("57P01", "57P02", "57P03")
 
 
+#: What PostgreSQL's JDBC driver (Spark's warehouse reads, ``ml.session.Warehouse``) says
+#: when the server refused or lost the connection; only its text reaches Python.
+JDBC_LOSS_MARKERS = (
+    "PSQLException: Connection to ",  # ... refused. Check that the hostname and port ...
+    "PSQLException: FATAL: the database system is",  # starting up / shutting down
+    "PSQLException: FATAL: terminating connection due to administrator command",
+    "PSQLException: An I/O error occurred while sending to the backend",
+)
+
+
 class WarehouseUnreachable(RuntimeError):
     """Raised on an executor whose warehouse connection was refused or lost. Its class name
     is the marker the driver finds in Spark's text of the failed task."""
@@ -55,7 +65,8 @@ def is_connection_loss(exc: BaseException) -> bool:
       ``InterfaceError`` (a connection already closed under it).
     * redshift_connector: its ``InterfaceError`` (socket errors while connecting or
       reading).
-    * Spark: a task failure whose text names :class:`WarehouseUnreachable`.
+    * Spark: a task failure whose text names :class:`WarehouseUnreachable`, or a JDBC read
+      whose text carries one of :data:`JDBC_LOSS_MARKERS`.
     A serialization failure is not a loss (``loader.concurrency`` retries it); neither is
     any other error the server reports.
     """
@@ -70,7 +81,9 @@ def is_connection_loss(exc: BaseException) -> bool:
 
 
 def _is_loss(exc: BaseException) -> bool:
-    if WarehouseUnreachable.__name__ in str(exc) or isinstance(exc, WarehouseUnreachable):
+    text = str(exc)
+    if isinstance(exc, WarehouseUnreachable) or WarehouseUnreachable.__name__ in text \
+            or any(marker in text for marker in JDBC_LOSS_MARKERS):
         return True
     module = type(exc).__module__ or ""
     if module.startswith("psycopg"):

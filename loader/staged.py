@@ -44,6 +44,7 @@ from psycopg import sql
 from loader.base import csv_chunks, to_csv
 from loader.batch import BatchLoad, problems, split
 from loader.bookkeeping import (
+    COMMITTED,
     DEAD_LETTERS,
     STORED_DEAD_LETTER_COLUMNS,
     TABLES,
@@ -62,11 +63,6 @@ from schemas.validation import EventValidator
 STAGING_SCHEMA = "staging"
 #: What a partition's summary keeps of its first dead letter's error (for the alert).
 FIRST_ERROR_CHARS = 500
-
-COMMITTED = (
-    "SELECT 1 FROM platform.stream_progress WHERE query_name = %s AND run_id = %s"
-    " AND batch_id = %s"
-)
 
 
 def query_tag(query_name: str) -> str:

@@ -41,6 +41,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from pyspark.ml import PipelineModel
@@ -51,7 +52,9 @@ from pyspark.sql import functions as F
 from alerts.document import Severity, alert_document
 from alerts.writer import AlertWriter
 from loader.base import Loader
-from loader.bookkeeping import BatchProgress, record_progress
+from loader.bookkeeping import COMMITTED, BatchProgress, record_progress
+from loader.concurrency import first_line
+from loader.outage import OutagePolicy, run_through_outage
 from loader.tables import table_spec
 from ml import features, registry
 from ml.evaluation import CONFIRM_WINDOWS, Run, advance
@@ -248,7 +251,24 @@ class Scorer:
         return features.with_trip_features(windows, features.trip_drain(trips, ticks))
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        """The batch, run again whole while the warehouse is away (``loader.outage``, as the
+        sinks do), up to the config's ``warehouse_outage_seconds``."""
         started = time.monotonic()
+        run_through_outage(partial(self._score, batch, batch_id, started),
+                           OutagePolicy(budget_s=self.config.sink.warehouse_outage_s),
+                           what=f"{self.config.sink.query_name} batch {batch_id}",
+                           on_outage=self._outage_began)
+
+    def _outage_began(self, error: BaseException) -> None:
+        if self.alerts is not None:
+            self.alerts.send(alert_document(
+                component=COMPONENT, action="warehouse_unavailable", severity=Severity.WARNING,
+                message=f"{self.config.sink.query_name}: the warehouse is unreachable; the "
+                        f"batch is tried again for up to "
+                        f"{self.config.sink.warehouse_outage_s:.0f} s before the query fails",
+                error=first_line(error), labels={"query": self.config.sink.query_name}))
+
+    def _score(self, batch: DataFrame, batch_id: int, started: float) -> None:
         windows = batch.persist()
         try:
             count = windows.count()
@@ -283,7 +303,10 @@ class Scorer:
         # detection by at most ``confirm_windows - 1`` windows and never duplicates one.
         runs: dict[int, Run] = {}
 
-        def work(cursor) -> int:
+        def work(cursor) -> int | None:
+            cursor.execute(COMMITTED, (sink.query_name, self._run_id or "", batch_id))
+            if cursor.fetchone() is not None:
+                return None  # an attempt whose connection broke after its commit
             runs.clear()
             runs.update(self._runs)
             new = record_detections(
@@ -301,6 +324,9 @@ class Scorer:
             return new
 
         new = self.loader.run(work)
+        if new is None:
+            log.info("%s batch %d: committed before, nothing to do", sink.query_name, batch_id)
+            return
         self._runs = runs
         if count and not version:
             log.info("%s batch %d: %d windows, not scored: no promoted %s model yet",

@@ -55,6 +55,12 @@ def _raised_from(cause: BaseException) -> RuntimeError:
     Exception("PythonException: An exception was thrown from the Python worker ... "
               "loader.outage.WarehouseUnreachable: staging stage_x_b3: server closed"),
     _raised_from(errors.AdminShutdown("terminating connection")),
+    # A Spark JDBC read of the warehouse (the scoring job's trips) while it restarts.
+    Exception("An error occurred while calling o412.load.\n: org.postgresql.util."
+              "PSQLException: Connection to 127.0.0.1:15432 refused. Check that the hostname"
+              " and port are correct and that the postmaster is accepting TCP/IP connections."),
+    Exception("py4j.protocol.Py4JJavaError: ... org.postgresql.util.PSQLException: FATAL: "
+              "the database system is starting up"),
 ], ids=repr)
 def test_a_lost_or_refused_connection_is_worth_waiting_for(error) -> None:
     assert is_connection_loss(error)
@@ -67,6 +73,8 @@ def test_a_lost_or_refused_connection_is_worth_waiting_for(error) -> None:
     errors.UniqueViolation("duplicate key"),
     ValueError("a bug"),
     Exception("PythonException: ValueError: a bug on an executor"),
+    Exception("org.postgresql.util.PSQLException: ERROR: relation \"fleet.trip\" does not"
+              " exist"),
 ], ids=repr)
 def test_any_other_error_is_not(error) -> None:
     assert not is_connection_loss(error)

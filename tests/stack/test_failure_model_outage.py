@@ -1,0 +1,93 @@
+"""The scoring job waits through a warehouse restart as the sinks do: the same query goes on
+reading and recording its progress, and one alert says why it paused.
+
+Restarts the stack's PostgreSQL (fast shutdown), which the whole stack shares: serial.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from alerts.writer import AlertWriter
+from loader.postgres import PostgresLoader
+from ml import simulated
+from ml.scoring_job import ScoringConfig, start
+from ml.session import Warehouse
+from schemas import latest
+from spark.config import SinkConfig
+from stack.orchestrator import LocalStack
+from stack.process import wait_until
+from tests.support import alerts_with, fetch
+from tests.support.kafka import end_offsets, scratch_topic
+from tests.support.streaming import produce
+
+pytestmark = pytest.mark.serial
+
+
+def _batches_at(dsn: str, query_name: str, offsets: dict[int, int]) -> int:
+    """How many recorded batches ended at ``offsets`` (0 while the warehouse is away)."""
+    try:
+        rows = fetch(dsn, "SELECT end_offsets FROM platform.stream_progress"
+                     " WHERE query_name = %s", (query_name,))
+    except psycopg.OperationalError:
+        return 0
+    return sum({int(p): o for p, o in r[0].items()} == offsets for r in rows)
+
+
+def test_the_scoring_job_waits_through_a_warehouse_restart(spark, stack: LocalStack, stack_env,
+                                                          warehouse, tmp_path) -> None:
+    bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
+    # No model is promoted: the job reads, closes windows and records its progress, which
+    # is all the warehouse work a batch then does.
+    fleet = simulated.fleet(boards=3, seed=5, start=datetime(2032, 1, 1, tzinfo=UTC)
+                            + timedelta(minutes=uuid.uuid4().int % 100_000),
+                            faulty_share=0.0, fault_onset_within_s=0)
+    telemetry = [e.record for e in simulated.events_until(fleet, 6 * 60)
+                 if e.type == "hoverboard"]
+    half = len(telemetry) // 2
+    loader = PostgresLoader(warehouse)
+    with scratch_topic(bootstrap, "ml-outage", partitions=1) as topic:
+        sink = SinkConfig(query_name=f"scoring_outage_{uuid.uuid4().hex[:6]}",
+                          message_type="hoverboard", topic=topic,
+                          schema_subject="hoverboard-value", schema_version="latest",
+                          trigger_seconds=1, max_offsets_per_trigger=100_000,
+                          starting_offsets="earliest",
+                          checkpoint_location=str(tmp_path / "checkpoint"),
+                          warehouse_outage_s=240)
+        config = ScoringConfig(sink, "board_failure", watermark_seconds=30, threshold=0.5,
+                               realert_after_minutes=30)
+        query = start(spark, config, bootstrap=bootstrap, schema=latest("hoverboard").schema,
+                      wh=Warehouse.from_environment(warehouse), loader=loader,
+                      alerts=AlertWriter.from_url(stack_env["HOVER_ELASTICSEARCH_URL"]))
+        try:
+            produce(bootstrap, topic, "hoverboard", telemetry[:half])
+            first = end_offsets(bootstrap, topic)
+            assert wait_until(lambda: _batches_at(warehouse, sink.query_name, first) >= 1
+                              or query.exception() is not None, timeout=120, interval=1)
+            assert query.exception() is None, query.exception()
+
+            # The loader's pooled connections die with the server; the next batch meets that.
+            stack.down(["postgres"], echo=lambda _: None)
+            stack.up(["postgres"], echo=lambda _: None)
+            produce(bootstrap, topic, "hoverboard", telemetry[half:])
+            end = end_offsets(bootstrap, topic)
+            assert wait_until(lambda: _batches_at(warehouse, sink.query_name, end) >= 1
+                              or query.exception() is not None, timeout=300, interval=1)
+            assert query.exception() is None, query.exception()
+            assert query.isActive
+        finally:
+            query.stop()
+            loader.close()
+
+    [(first_batch, last_batch, rows, runs)] = fetch(
+        warehouse, "SELECT min(batch_id), max(batch_id), count(*), count(DISTINCT run_id)"
+        " FROM platform.stream_progress WHERE query_name = %s", (sink.query_name,))
+    assert runs == 1  # the same query throughout
+    assert rows == last_batch - first_batch + 1  # one progress row per batch, none twice
+    es_url = stack_env["HOVER_ELASTICSEARCH_URL"]
+    assert wait_until(lambda: any(a["event"]["action"] == "warehouse_unavailable"
+                                  for a in alerts_with(es_url, sink.query_name)), 30)
