@@ -100,6 +100,8 @@ class AlertWriter:
         if not path.exists():
             return 0
         with self._locked_spool() as path:
+            if not path.exists():  # another writer delivered it while this one waited
+                return 0
             lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
             delivered = 0
             for number, line in enumerate(lines):

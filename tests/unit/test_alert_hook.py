@@ -37,3 +37,24 @@ def test_the_hook_says_whether_it_delivered(tmp_path, monkeypatch) -> None:
                          severity=Severity.ERROR, dedup_key="probe/1")
     assert AlertHook("alerts_broken").send(doc) is False
     assert AlertWriter(client=None, spool_dir=tmp_path).spooled() == 1
+
+
+def test_a_spool_another_process_delivered_while_this_one_waited_is_no_error(tmp_path) -> None:
+    """Two writers (a notifier and the supervisor's spool delivery, say) flush the same
+    spool: the one that waited for the lock finds the file gone, which is not a failure."""
+    from contextlib import contextmanager
+
+    from alerts import Severity, alert_document
+
+    class DeliveredMeanwhile(AlertWriter):
+        @contextmanager
+        def _locked_spool(self):
+            with super()._locked_spool() as path:
+                path.unlink()  # the other writer delivered it while this one waited
+                yield path
+
+    AlertWriter(client=None, spool_dir=tmp_path)._spool(alert_document(
+        component="airflow", action="probe", message="m", severity=Severity.ERROR,
+        dedup_key="probe/2"))
+    assert (tmp_path / "alerts.jsonl").exists()
+    assert DeliveredMeanwhile(client=None, spool_dir=tmp_path).flush() == 0
