@@ -90,6 +90,19 @@ def test_the_platform_configures_the_warehouse_once(resolved) -> None:
         assert warehouse_dsn(env).endswith("@postgres:5432/warehouse")
 
 
+#: Set-up services that run once and exit (the others wait for them to complete).
+ONE_SHOT = {"kafka-topics", "spark-jars", "warehouse-migrations", "superset-init"}
+
+
+def test_every_long_running_service_comes_back_after_a_crash(resolved) -> None:
+    """Airflow's scheduler exits when its database restarts (seen in the soak); without a
+    restart policy it would stay down and nothing would supervise the streams."""
+    policies = {name: service.get("restart", "no")
+                for name, service in resolved["services"].items()}
+    assert {name for name, policy in policies.items() if policy == "no"} == ONE_SHOT
+    assert {policies[name] for name in policies.keys() - ONE_SHOT} == {"unless-stopped"}
+
+
 def test_it_refuses_to_start_without_its_secrets() -> None:
     env = {k: v for k, v in os.environ.items() if k not in SECRETS}
     result = subprocess.run([shutil.which("docker-compose"), "-f",
