@@ -69,8 +69,10 @@ class SinkConfig:
         if "checkpoint_location" in values:
             checkpoint = expand("checkpoint_location", values["checkpoint_location"])
         elif "checkpoint_root" in values:
-            checkpoint = str(Path(expand("checkpoint_root", values["checkpoint_root"]))
-                             / query_name)
+            root = expand("checkpoint_root", values["checkpoint_root"])
+            # A URL (s3a://bucket/prefix) is joined as text: a Path would fold its "//".
+            checkpoint = (f"{root.rstrip('/')}/{query_name}" if "://" in root
+                          else str(Path(root) / query_name))
         else:
             raise ValueError(f"{path}: set checkpoint_root (or checkpoint_location)")
         return cls(
