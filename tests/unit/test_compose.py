@@ -126,6 +126,7 @@ def test_sink_drivers_get_what_s3a_checkpoints_and_the_cluster_s_executors_need(
     checkpoints in the stack's S3 need s3a's endpoint, keys and jars on the driver; the
     workers' executors need the jobs' code as the archive."""
     from hoverboard.streaming.launcher import LocalProcessLauncher
+
     from ml.session import s3a_settings
     from spark.config import SinkConfig
 
