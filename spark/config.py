@@ -75,6 +75,13 @@ class SinkConfig:
                           else str(Path(root) / query_name))
         else:
             raise ValueError(f"{path}: set checkpoint_root (or checkpoint_location)")
+        environment = tuple(values.get("environment", "").split())
+        if checkpoint.startswith("s3a://"):
+            # Only a driver whose checkpoint is in the object store gets its endpoint and
+            # keys (unset ones, as with an instance role, are not passed).
+            from ml.session import S3A_ENVIRONMENT
+
+            environment += tuple(v for v in S3A_ENVIRONMENT if v not in environment)
         return cls(
             query_name=query_name,
             message_type=message_type,
@@ -86,5 +93,5 @@ class SinkConfig:
             starting_offsets=values.get("starting_offsets", "earliest"),
             checkpoint_location=checkpoint,
             application=values.get("application", cls.application),
-            environment=tuple(values.get("environment", "").split()),
+            environment=environment,
         )

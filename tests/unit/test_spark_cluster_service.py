@@ -84,6 +84,12 @@ def test_a_checkpoint_root_in_s3_keeps_its_url(monkeypatch) -> None:
     monkeypatch.setenv("HOVER_SPARK_CHECKPOINTS", "s3a://hoverboard-backups/checkpoints/")
     config = SinkConfig.load(message_type="trip")
     assert config.checkpoint_location == "s3a://hoverboard-backups/checkpoints/trip_sink"
+    # ... and its supervised driver gets s3a's endpoint and keys, which a sink with its
+    # checkpoint on a disk does not (tests/unit/test_failure_model.py).
+    assert set(config.environment) == {"HOVER_S3_ENDPOINT", "AWS_ACCESS_KEY_ID",
+                                       "AWS_SECRET_ACCESS_KEY"}
+    monkeypatch.setenv("HOVER_SPARK_CHECKPOINTS", "/var/lib/checkpoints")
+    assert SinkConfig.load(message_type="trip").environment == ()
 
 
 def test_the_supervisor_puts_the_drivers_classpath_on_spark_submits_command_line(
