@@ -2,7 +2,7 @@
 in the same run.
 
     PYTHONPATH=.:plugins .venv/bin/python -m benchmarks.sink_bench [--quick]
-        [--only throughput,freshness,driver_rss,connect] [--triggers conf,1]
+        [--only throughput,freshness,driver_rss,connect,scaling] [--triggers conf,1]
 
 Reads the running local stack's configuration (``bin/stack env``), creates scratch Kafka
 topics, scratch (migrated) warehouse databases, checkpoints and Spark local dirs, and
@@ -56,6 +56,14 @@ goes to stderr):
   same rows. Goal >= 1.5; the line holds the connector's configuration (password masked).
   See ``benchmarks.kafka_connect``.
 
+- ``sink_cluster_scaling`` (``--only scaling``): rows/s of the sink on the stack's Spark
+  standalone cluster (``bin/stack up spark_master``: a master and two one-core workers,
+  started here through the stack's code if not running, and stopped again) with one worker
+  core (``spark.cores.max=1``) and with two, on the same rows into the same scratch
+  warehouse, interleaved; this process is the driver, the executors get the jobs' code as
+  ``bin/package-jobs``' archive (``spark.archives``), stage their partitions and the driver
+  merges (``loader.staged``). Ratio two cores / one; ``phases_s`` per side.
+
 Every figure is the median of several runs (the machine is shared and small); ``runs``
 holds each run, ``cpu_busy_cores`` how busy the whole machine was meanwhile.
 """
@@ -104,12 +112,14 @@ from benchmarks.common import (
 from loader.base import to_csv
 from loader.postgres import PostgresLoader, merge_statement
 from loader.tables import TableSpec, rows_from_events, table_spec
+from runtime.processes import wait_until
 from runtime.settings import warehouse_dsn
 from schemas import headers, latest
 from schemas.keys import JAVA_COMPATIBLE_PARTITIONER, key_bytes, key_text
 from spark import sink_job
 from spark.config import SINK_CONF, SinkConfig
 from stack.config import StackConfig
+from stack.orchestrator import LocalStack
 from tests.support import sample, scratch_database, scratch_topic, warehouse_connection
 
 REPO = Path(__file__).resolve().parent.parent
@@ -297,8 +307,9 @@ def produce(bootstrap: str, topic: str, events: list[dict],
 # Sink throughput (in-process Spark) and its COPY + merge baseline
 # ---------------------------------------------------------------------------------------
 
-def spark_session():
-    """Like the tests' ``spark`` fixture (tests/conftest.py)."""
+def spark_session(master: str = "local[2]", conf: dict[str, str] | None = None):
+    """Like the tests' ``spark`` fixture (tests/conftest.py); ``master`` and ``conf`` for a
+    session on the stack's standalone cluster."""
     from pyspark.sql import SparkSession
 
     jars = os.environ.get("HOVER_SPARK_JARS")
@@ -310,8 +321,11 @@ def spark_session():
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     # The executors' Python workers stage rows (loader.staged): this interpreter, with pyarrow.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
     return (
-        SparkSession.builder.master("local[2]")
+        builder.master(master)
         .appName("hoverboard-sink-bench")
         .config("spark.jars", jars)
         .config("spark.driver.host", "127.0.0.1")
@@ -1328,6 +1342,119 @@ def connect_line(sink_runs: list[dict], connect_runs: list[dict], rows: int,
 
 
 # ---------------------------------------------------------------------------------------
+# Scaling on the stack's standalone cluster
+# ---------------------------------------------------------------------------------------
+
+#: The stack's cluster (stack/services/spark_cluster.py): a master and two workers, each
+#: offering one core, so an application capped at N cores runs N one-core executors.
+CLUSTER = ("spark_master", "spark_worker_1", "spark_worker_2")
+
+
+@contextmanager
+def cluster_session(master: str, cores: int, archive: Path):
+    """This process as the driver of an application on the cluster holding ``cores`` one-core
+    executors (one per worker), the jobs' code shipped as the packaged archive; yields the
+    session and the seconds until every executor had registered."""
+    from spark.package import submit_conf
+
+    t0 = time.perf_counter()
+    spark = spark_session(master, {"spark.cores.max": str(cores), "spark.executor.cores": "1",
+                                   **submit_conf(archive)})
+    try:
+        context = spark.sparkContext._jsc.sc()
+        # The driver counts as one entry of the executors' memory status.
+        if not wait_until(lambda: context.getExecutorMemoryStatus().size() > cores, 180):
+            raise RuntimeError(f"the cluster at {master} did not give {cores} executors in "
+                               "180 s (bin/stack status spark_master; worker logs)")
+        yield spark, time.perf_counter() - t0
+    finally:
+        spark.stop()
+
+
+def bench_scaling(stack: Stack, scratch: Scratch, s: Settings) -> None:
+    """The sink on the standalone cluster with one worker core, then two: same rows, same
+    warehouse, interleaved; each session warmed up on another topic first."""
+    from spark.package import build
+
+    local = LocalStack()
+    started = local.up(CLUSTER, echo=log)
+    master = local.services["spark_master"].url
+    try:
+        schema = latest(MESSAGE_TYPE).schema
+        base = SinkConfig.load(SINK_CONF, MESSAGE_TYPE)
+        events, warm_events = telemetry(s.events), telemetry(s.warmup_events, seed=7)
+        topic, warm_topic = scratch.topic("scaling"), scratch.topic("scalingwarm")
+        produce(stack.bootstrap, topic, events)
+        produce(stack.bootstrap, warm_topic, warm_events)
+        dsn = scratch.database("scaling")
+        t0 = time.perf_counter()
+        archive = build(scratch.workdir / "dist" / "hoverboard-jobs.tar.gz")
+        log(f"{archive.name} ({archive.stat().st_size / 2**20:.0f} MiB) built in "
+            f"{time.perf_counter() - t0:.1f} s; cluster {master}")
+        runs: dict[int, list[dict]] = {1: [], 2: []}
+        for run in range(s.runs):
+            # Alternating order, so drift of the shared machine hits both sides alike.
+            for cores in (1, 2) if run % 2 == 0 else (2, 1):
+                with cluster_session(master, cores, archive) as (spark, session_s):
+                    run_sink(spark, base, warm_topic, dsn, stack.bootstrap, schema,
+                             scratch.workdir, f"scalewarm_{cores}_{run}", 10**9,
+                             len(warm_events))
+                    result = run_sink(spark, base, topic, dsn, stack.bootstrap, schema,
+                                      scratch.workdir, f"scale_{cores}_{run}", 10**9,
+                                      len(events))
+                result["session_s"] = session_s
+                runs[cores].append(result)
+                log(f"scaling run {run + 1}/{s.runs}, {cores} core(s): "
+                    f"{result['rows_per_s']:.0f} rows/s (executors up in {session_s:.1f} s)")
+        truncate(dsn)
+    finally:
+        if started and not os.environ.get("HOVER_KEEP_STACK"):
+            local.down(started, echo=log)
+    emit(scaling_line(runs, len(events), stack.n_part, master, archive), generator=PRODUCED)
+
+
+def scaling_line(runs: dict[int, list[dict]], rows: int, partitions: int, master: str,
+                 archive: Path) -> dict:
+    from stack.services.spark_cluster import WORKER_CORES, WORKER_MEMORY, WORKERS
+
+    one = median(x["rows_per_s"] for x in runs[1])
+    two = median(x["rows_per_s"] for x in runs[2])
+
+    def m(cores: int, key: str, digits: int = 3) -> float:
+        return r(median(x[key] for x in runs[cores]), digits)
+
+    return {
+        "bench": "sink_cluster_scaling", "unit": "rows/s", "value": r(two, 0),
+        "baseline": r(one, 0),
+        "baseline_name": "the same sink on the same cluster with one worker core "
+                         "(spark.cores.max=1: one executor)",
+        "ratio": r(two / one, 3), "goal": "> 1 (a second core adds throughput)",
+        "goal_met": bool(two > one), "rows": rows, "partitions": partitions,
+        "runs": [r(x["rows_per_s"], 0) for x in runs[2]],
+        "baseline_runs": [r(x["rows_per_s"], 0) for x in runs[1]],
+        "cluster": {"master": f"{master} (the stack's spark_master, standalone)",
+                    "workers": f"{WORKERS} × {WORKER_CORES} core, {WORKER_MEMORY}",
+                    "executors": "one per core (spark.executor.cores=1)",
+                    "code": f"bin/package-jobs' archive, {archive.stat().st_size / 2**20:.0f}"
+                            " MiB, spark.archives",
+                    "driver": "the benchmark's process, on the same machine"},
+        "timed": "query start to termination (available_now, one micro-batch), in a session "
+                 "whose executors had registered and after a warm-up run on another topic",
+        "phases_s": {
+            f"{cores}_core{'s' if cores > 1 else ''}": {
+                "query_total": m(cores, "elapsed_s"),
+                "stage_on_executors": m(cores, "to_arrow_s"),
+                "driver_merge_and_commit": m(cores, "load_s"),
+                "query_bookkeeping": r(median(x["elapsed_s"] - x["writer_s"]
+                                              for x in runs[cores]), 3),
+                "executors_registered_s": m(cores, "session_s", 1)}
+            for cores in (1, 2)},
+        "cpu_busy_cores": {"machine_1_core": m(1, "cpu", 2), "machine_2_cores": m(2, "cpu", 2),
+                           "note": "whole machine, everyone's work, driver and PostgreSQL"},
+    }
+
+
+# ---------------------------------------------------------------------------------------
 # Orchestration
 # ---------------------------------------------------------------------------------------
 
@@ -1341,7 +1468,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="50k rows, 15 s of load, one repetition")
     parser.add_argument("--only", default="throughput,freshness",
                         help="comma-separated subset of: throughput,freshness,"
-                             "driver_rss,connect")
+                             "driver_rss,connect,scaling")
     parser.add_argument("--connect-batch-size", type=int, default=CONNECT_BATCH_SIZE,
                         help=f"the connector's batch.size (default {CONNECT_BATCH_SIZE})")
     parser.add_argument("--triggers", default="conf,1",
@@ -1350,7 +1477,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
     only = set(filter(None, args.only.split(",")))
-    unknown = only - {"throughput", "freshness", "driver_rss", "connect"}
+    unknown = only - {"throughput", "freshness", "driver_rss", "connect", "scaling"}
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     triggers: list[float | None] = []
@@ -1364,7 +1491,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault(key, value)
     emit({"bench": "run", "load_avg_1m": r(os.getloadavg()[0]),
           "python": sys.version.split()[0], "quick": args.quick, "n_part": stack.n_part},
-         generator=PRODUCED if only & {"throughput", "connect"} else PYTHON_HTTP)
+         generator=PRODUCED if only & {"throughput", "connect", "scaling"}
+         else PYTHON_HTTP)
     run_id = f"{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:6]}"
     scratch = Scratch(stack, run_id)
     # Spark's scratch space (of this process's JVM and of the sink jobs it starts) inside
@@ -1379,6 +1507,8 @@ def main(argv: list[str] | None = None) -> int:
             bench_driver_rss(stack, scratch, settings)
         if "connect" in only:
             bench_connect(stack, scratch, settings, args.connect_batch_size)
+        if "scaling" in only:
+            bench_scaling(stack, scratch, settings)
     except KeyboardInterrupt:
         log("interrupted")
         return 130

@@ -65,6 +65,11 @@ def configure_s3a(spark: SparkSession) -> None:
         conf.set(key.removeprefix("spark.hadoop."), value)
 
 
+#: What :func:`s3a_settings` reads besides the region: a supervised driver that reaches the
+#: local S3 (a checkpoint in ``s3a://``) needs these beyond the launcher's allow-list.
+S3A_ENVIRONMENT = ("HOVER_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+
+
 def s3a_settings() -> dict[str, str]:
     """Hadoop's s3a settings: the endpoint and keys of the environment when there is an
     endpoint (the local s3proxy: path-style addresses), the default credential chain

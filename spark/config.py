@@ -72,10 +72,19 @@ class SinkConfig:
         if "checkpoint_location" in values:
             checkpoint = expand("checkpoint_location", values["checkpoint_location"])
         elif "checkpoint_root" in values:
-            checkpoint = str(Path(expand("checkpoint_root", values["checkpoint_root"]))
-                             / query_name)
+            root = expand("checkpoint_root", values["checkpoint_root"])
+            # A URL (s3a://bucket/prefix) is joined as text: a Path would fold its "//".
+            checkpoint = (f"{root.rstrip('/')}/{query_name}" if "://" in root
+                          else str(Path(root) / query_name))
         else:
             raise ValueError(f"{path}: set checkpoint_root (or checkpoint_location)")
+        environment = tuple(values.get("environment", "").split())
+        if checkpoint.startswith("s3a://"):
+            # Only a driver whose checkpoint is in the object store gets its endpoint and
+            # keys (unset ones, as with an instance role, are not passed).
+            from ml.session import S3A_ENVIRONMENT
+
+            environment += tuple(v for v in S3A_ENVIRONMENT if v not in environment)
         return cls(
             query_name=query_name,
             message_type=message_type,
@@ -87,7 +96,7 @@ class SinkConfig:
             starting_offsets=values.get("starting_offsets", "earliest"),
             checkpoint_location=checkpoint,
             application=values.get("application", cls.application),
-            environment=tuple(values.get("environment", "").split()),
+            environment=environment,
             warehouse_outage_s=float(values.get("warehouse_outage_seconds",
                                                 cls.warehouse_outage_s)),
         )

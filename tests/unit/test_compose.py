@@ -133,6 +133,48 @@ def test_spark_services_have_the_jobs_jars_and_a_writable_home_and_jobs_dir(reso
     assert "chown -R 185:185 /home/spark /var/lib/hoverboard" in fetch
 
 
+def test_sink_drivers_get_what_s3a_checkpoints_and_the_cluster_s_executors_need(
+        resolved, monkeypatch) -> None:
+    """The scheduler runs the tasks, the supervisor's sink drivers among them (client mode):
+    checkpoints in the stack's S3 need s3a's endpoint, keys and jars on the driver; the
+    workers' executors need the jobs' code as the archive."""
+    from hoverboard.streaming.launcher import LocalProcessLauncher
+
+    from ml.session import s3a_settings
+    from spark.config import SinkConfig
+
+    services = resolved["services"]
+    scheduler = services["airflow-scheduler"]
+    env = scheduler["environment"]
+    assert env["HOVER_SPARK_CHECKPOINTS"].startswith("s3a://")
+    assert scheduler["depends_on"]["spark-jars"]["condition"] == \
+        "service_completed_successfully"
+    # The driver's classpath is the jars volume, as the Spark services load it.
+    jars = {v.split(":")[1]: v.split(":")[0] for v in scheduler["volumes"]}
+    for entry in env["HOVER_SPARK_DRIVER_CLASSPATH"].split(":"):
+        assert jars[entry.removesuffix("/*")] == "spark-jars", entry
+    assert env["HOVER_SPARK_DRIVER_CLASSPATH"] == \
+        services["spark-worker"]["environment"]["SPARK_CLASSPATH"]
+    # The image builds the archive where the launcher is told to find it.
+    dockerfile = (REPO / "deploy" / "docker" / "Dockerfile").read_text()
+    assert f"python -m spark.package --output {env['HOVER_SPARK_ARCHIVE']}" in dockerfile
+    # What the supervised driver itself gets (the launcher's allow-list plus the job's
+    # config) makes s3a settings of the stack's S3 with its keys.
+    for name in list(os.environ):
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, str(value))
+    extra = SinkConfig.load(message_type="trip").environment
+    driver = LocalProcessLauncher.environment(env["AIRFLOW_CONN_WAREHOUSE_DEFAULT"], extra)
+    assert driver["HOVER_SPARK_DRIVER_CLASSPATH"] == env["HOVER_SPARK_DRIVER_CLASSPATH"]
+    monkeypatch.setattr(os, "environ", driver)
+    settings = s3a_settings()
+    assert settings["spark.hadoop.fs.s3a.endpoint"] == "http://s3:80" and "s3" in services
+    assert settings["spark.hadoop.fs.s3a.access.key"] == "test-s3_access_key"
+    assert settings["spark.hadoop.fs.s3a.secret.key"] == "test-s3_secret_key"
+    assert driver["HOVER_SPARK_ARCHIVE"] == env["HOVER_SPARK_ARCHIVE"]
+
+
 def test_postgres_makes_every_database_of_the_local_stack_on_first_start(resolved) -> None:
     """Airflow's and Superset's metadata live beside the warehouse, as in the local stack."""
     from stack.services.postgres import DATABASES

@@ -76,6 +76,22 @@ def test_a_checkpoint_in_s3_gets_s3a_on_the_drivers_classpath_only(monkeypatch,
     assert settings["spark.hadoop.fs.s3a.path.style.access"] == "true"
 
 
+def test_a_checkpoint_root_in_s3_keeps_its_url(monkeypatch) -> None:
+    """docker-compose.yaml's HOVER_SPARK_CHECKPOINTS: each job's checkpoint under it, still a
+    URL that object_store recognises (s3a://, not s3a:/)."""
+    from spark.config import SinkConfig
+
+    monkeypatch.setenv("HOVER_SPARK_CHECKPOINTS", "s3a://hoverboard-backups/checkpoints/")
+    config = SinkConfig.load(message_type="trip")
+    assert config.checkpoint_location == "s3a://hoverboard-backups/checkpoints/trip_sink"
+    # ... and its supervised driver gets s3a's endpoint and keys, which a sink with its
+    # checkpoint on a disk does not (tests/unit/test_failure_model.py).
+    assert set(config.environment) == {"HOVER_S3_ENDPOINT", "AWS_ACCESS_KEY_ID",
+                                       "AWS_SECRET_ACCESS_KEY"}
+    monkeypatch.setenv("HOVER_SPARK_CHECKPOINTS", "/var/lib/checkpoints")
+    assert SinkConfig.load(message_type="trip").environment == ()
+
+
 def test_the_supervisor_puts_the_drivers_classpath_on_spark_submits_command_line(
         monkeypatch) -> None:
     from hoverboard.streaming.launcher import CODE_ROOT, LocalProcessLauncher

@@ -301,6 +301,7 @@ def test_spark_submit_command_and_environment(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("HOVER_SPARK_JARS", "/jars/a.jar,/jars/b.jar")
     monkeypatch.setenv("HOVER_SPARK_MASTER", "local[7]")
     monkeypatch.setenv("PYTHONPATH", "/somewhere")
+    monkeypatch.delenv("HOVER_SPARK_ARCHIVE", raising=False)
     job = Job("trip_sink", tmp_path / "trip.conf", "trip", "trip")
     launcher = LocalProcessLauncher(jobs_dir=tmp_path)
     argv = launcher.command(job)
@@ -340,6 +341,36 @@ def test_spark_submit_command_and_environment(tmp_path, monkeypatch) -> None:
          "extra": {"deploy-mode": "cluster"}}))
     with pytest.raises(ValueError, match="cluster"):
         launcher.command(job)
+
+
+def test_on_a_cluster_the_executors_are_sent_the_packaged_archive(tmp_path, monkeypatch) -> None:
+    from hoverboard.streaming.launcher import SINK_APPLICATION, LocalProcessLauncher
+    from hoverboard.streaming.registry import Job
+
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT",
+                       json.dumps({"conn_type": "spark", "host": "spark://m", "port": 7077}))
+    archive = tmp_path / "dist" / "hoverboard-jobs.tar.gz"
+    archive.parent.mkdir()
+    archive.write_bytes(b"")
+    monkeypatch.setenv("HOVER_SPARK_ARCHIVE", str(archive))
+    job = Job("trip_sink", tmp_path / "trip.conf", "trip", "trip")
+    launcher = LocalProcessLauncher(jobs_dir=tmp_path / "jobs")
+    argv = launcher.command(job)
+    assert argv[1:] == ["--master", "spark://m:7077",
+                        "--conf", f"spark.archives={archive}#hoverboard",
+                        "--conf", "spark.executorEnv.PYTHONPATH=hoverboard/site",
+                        "--name", "trip_sink", str(SINK_APPLICATION),
+                        "--config", str(tmp_path / "trip.conf"), "--type", "trip"]
+
+    # A URL the cluster fetches is passed on as it is.
+    monkeypatch.setenv("HOVER_SPARK_ARCHIVE", "s3a://artifacts/hoverboard-jobs.tar.gz")
+    assert "spark.archives=s3a://artifacts/hoverboard-jobs.tar.gz#hoverboard" in \
+        launcher.command(job)
+    # spark-submit runs in the jobs dir: a relative or missing file is refused, not shipped.
+    for wrong in ("dist/hoverboard-jobs.tar.gz", str(tmp_path / "missing.tar.gz")):
+        monkeypatch.setenv("HOVER_SPARK_ARCHIVE", wrong)
+        with pytest.raises(ValueError, match="bin/package-jobs"):
+            launcher.command(job)
 
 
 def test_status_table_is_readable() -> None:

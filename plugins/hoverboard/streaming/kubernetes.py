@@ -12,7 +12,9 @@ class adds what a long-running sink needs:
   application id the supervisor records (job events' ``application_id``) and tracks it by
   (``spark-submit --status``/``--kill`` take it);
 * the job's code and configuration come from the image (``local://``), its secrets from a
-  Kubernetes secret (``secretKeyRef``), never from the command line.
+  Kubernetes secret (``secretKeyRef``), never from the command line. Executors run the same
+  image, code included, so ``HOVER_SPARK_ARCHIVE`` (``launcher.archive_conf``, the packaged
+  code for executors that lack it) is not shipped from here.
 
 The README's production table lists the settings.
 """

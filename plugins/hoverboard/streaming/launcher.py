@@ -39,6 +39,7 @@ import spark
 from hoverboard.streaming.registry import Job
 from runtime.processes import PidRecord, rotate_log, spawn, stop, tail
 from runtime.settings import WAREHOUSE_CONN_ENV, env_int
+from spark.package import submit_conf
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,9 @@ log = logging.getLogger(__name__)
 SINK_APPLICATION = Path(spark.__file__).resolve().parent / "sink_job.py"
 CODE_ROOT = SINK_APPLICATION.parents[1]
 JOBS_DIR_ENV = "HOVER_SPARK_JOBS_DIR"
+#: ``bin/package-jobs``' archive (a path on this machine or a URL Spark fetches: hdfs://,
+#: s3a://, https://) for the executors of a cluster, which see nothing of this checkout.
+ARCHIVE_ENV = "HOVER_SPARK_ARCHIVE"
 
 #: The variables of the worker's environment a driver gets (a trailing ``*``: a prefix):
 #: what the sink reads (Kafka, the warehouse engine's settings, Redshift staging, registry,
@@ -71,6 +75,25 @@ DRIVER_ENVIRONMENT = (
 def driver_allowed(name: str) -> bool:
     return any(name.startswith(entry[:-1]) if entry.endswith("*") else name == entry
                for entry in DRIVER_ENVIRONMENT)
+
+
+def archive_conf() -> dict[str, str]:
+    """The Spark settings that ship :data:`ARCHIVE_ENV`'s archive to the executors and put
+    its packages on their path (``spark.package.submit_conf``); none when it is unset
+    (``local[N]``: the executors are the driver's JVM and see the checkout)."""
+    archive = os.environ.get(ARCHIVE_ENV, "").strip()
+    if not archive:
+        return {}
+    if "://" not in archive:
+        # spark-submit runs in the jobs dir: a relative path would name another file there.
+        path = Path(archive)
+        if not path.is_absolute() or not path.is_file():
+            raise ValueError(f"{ARCHIVE_ENV}={archive!r} is not an absolute path of an "
+                             "existing file: run bin/package-jobs and give the archive's "
+                             "full path (or a URL the cluster can fetch)")
+    return submit_conf(archive)
+
+
 LOG_MAX_BYTES_ENV = "HOVER_SPARK_JOB_LOG_MAX_BYTES"
 LOG_BACKUPS_ENV = "HOVER_SPARK_JOB_LOG_BACKUPS"
 
@@ -182,6 +205,8 @@ class LocalProcessLauncher:
             jars=os.environ.get("HOVER_SPARK_JARS") or None,
             # The driver's own jars (s3a for checkpoints in S3), not shipped to executors.
             driver_class_path=os.environ.get("HOVER_SPARK_DRIVER_CLASSPATH") or None,
+            # On a cluster the executors get the jobs' code as the packaged archive.
+            conf=archive_conf() or None,
             name=job.name,
             application_args=["--config", str(job.config_path), "--type", job.message_type],
         )
