@@ -199,7 +199,8 @@ def batch_lag(progress: dict, kafka_end: dict[int, int], now: datetime) -> dict 
     behind ``now``. None before the first batch with a watermark."""
     watermark = (progress.get("eventTime") or {}).get("watermark")
     sources = progress.get("sources") or []
-    if not watermark or not sources or not sources[0].get("endOffset"):
+    if not watermark or watermark.startswith("1970") or not sources or not sources[0].get(
+            "endOffset"):  # no event time seen yet: the watermark is still the epoch
         return None
     read = sources[0]["endOffset"]
     read = json.loads(read) if isinstance(read, str) else read
