@@ -2,13 +2,14 @@
 
 Pure Python over what a model (or the baseline) said per board and window, so the same
 function judges both and is tested on a handful of windows. Per board (what an operator
-sees): an alarm is a run of ``confirm_windows`` consecutive flagged windows of a board, as
-the scoring job raises a detection (:func:`advance`, shared with it): one noisy window is
-not an alarm. A faulty board is found when an alarm ends after its onset; a healthy board
-with any alarm is a false positive. Per window: the windows' labels as in training
-(``ml.features.label_windows``). Detection delay: from the onset to the end of the first
-alarmed window after it, for onsets inside the holdout (an earlier onset has no measurable
-delay there).
+sees): an alarm is a run of ``confirm_windows`` consecutive flagged windows of a board, or
+one flagged window whose score reaches ``certain_score``, as the scoring job raises a
+detection (:func:`advance` and :func:`alarming`, shared with it): one noisy window is not an
+alarm, one near-certain window is. A faulty board is found when an alarm ends after its
+onset; a healthy board with any alarm is a false positive. Per window: the windows' labels
+as in training (``ml.features.label_windows``). Detection delay: from the onset to the end
+of the first alarmed window after it, for onsets inside the holdout (an earlier onset has no
+measurable delay there).
 """
 
 from __future__ import annotations
@@ -25,12 +26,19 @@ class Window:
     window_start: datetime
     window_end: datetime
     alarm: bool
+    score: float = 0.0  # the model's probability of a fault; 0 for a rule's yes/no
 
 
 #: Consecutive flagged windows of a board that make an alarm (a detection on the stream).
 #: Two: a fault persists, a healthy board's odd window (seen: a ride's end) does not; it
 #: costs one window (``ml.features.WINDOW``, 1 min) of delay.
 CONFIRM_WINDOWS = 2
+#: A flagged window scored at least this is an alarm alone, without the next window: a
+#: fault whose first signs are sparse (a magnetic fault's first spikes) gives isolated
+#: windows the forest is sure of, and waiting for a second may never end before the board
+#: is off the road. A healthy board's odd window scores near the flagging threshold, not
+#: here. A rule's yes/no (score 0) never reaches it.
+CERTAIN_SCORE = 0.9
 
 
 @dataclass(frozen=True)
@@ -52,17 +60,26 @@ def advance(run: Run | None, start: datetime, end: datetime, score: float = 0.0)
     return Run(start, end, 1, score)
 
 
-def confirmed(windows: Iterable[Window], confirm_windows: int = CONFIRM_WINDOWS
-              ) -> list[Window]:
-    """``windows`` with ``alarm`` kept only where the window completes (or continues) a run
-    of at least ``confirm_windows`` flagged windows of its board."""
+def alarming(run: Run, confirm_windows: int = CONFIRM_WINDOWS,
+             certain_score: float = CERTAIN_SCORE) -> bool:
+    """Whether a run of flagged windows is an alarm: ``confirm_windows`` of them, or one
+    scored at least ``certain_score``."""
+    return run.count >= confirm_windows or run.score >= certain_score
+
+
+def confirmed(windows: Iterable[Window], confirm_windows: int = CONFIRM_WINDOWS,
+              certain_score: float = CERTAIN_SCORE) -> list[Window]:
+    """``windows`` with ``alarm`` kept only where the window makes (or continues) an alarm
+    of its board (:func:`alarming`)."""
     runs: dict[int, Run | None] = {}
     out = []
     for w in sorted(windows, key=lambda w: (w.board_id, w.window_start)):
-        run = advance(runs.get(w.board_id), w.window_start, w.window_end) if w.alarm else None
+        run = (advance(runs.get(w.board_id), w.window_start, w.window_end, w.score)
+               if w.alarm else None)
         runs[w.board_id] = run
         out.append(Window(w.board_id, w.window_start, w.window_end,
-                          run is not None and run.count >= confirm_windows))
+                          run is not None and alarming(run, confirm_windows, certain_score),
+                          w.score))
     return out
 
 
@@ -117,16 +134,17 @@ def p95(values: list[float]) -> float | None:
 
 
 def evaluate(windows: Iterable[Window], labels: Mapping[int, Label], *,
-             confirm_windows: int = CONFIRM_WINDOWS) -> Metrics:
+             confirm_windows: int = CONFIRM_WINDOWS,
+             certain_score: float = CERTAIN_SCORE) -> Metrics:
     """Board and window precision/recall and detection delays of ``windows`` (one
     stretch of event time) against ``labels`` (by board; boards without one are healthy).
     Window figures judge every flagged window; board figures and delays the alarms
-    (``confirm_windows`` consecutive flagged windows)."""
+    (:func:`alarming`)."""
     windows = list(windows)
     if not windows:
         raise ValueError("nothing to evaluate: no windows in the holdout")
     alarms = {(w.board_id, w.window_start): w.alarm
-              for w in confirmed(windows, confirm_windows)}
+              for w in confirmed(windows, confirm_windows, certain_score)}
     holdout_start = min(w.window_start for w in windows)
     holdout_end = max(w.window_end for w in windows)
     by_board: dict[int, list[Window]] = {}

@@ -36,6 +36,13 @@ WINDOW_S = 60
 #: A trip's drain stays a feature of its board's windows this long after it ended: a trip
 #: ends in one window only, and an alarm needs consecutive flagged windows.
 TRIP_LOOKBACK_S = 600
+#: A window with fewer readings than this is not judged (not trained on, evaluated or
+#: scored): a board reports about every 5 s, a dozen readings a window, and a window with
+#: under half of them was cut, by the stretch's edge in the warehouse or, on the stream, by
+#: the watermark when a micro-batch read one Kafka partition far ahead of another (catching
+#: up a backlog): the slower partition's readings then arrive late and are dropped, and the
+#: few left make slopes and spreads no healthy minute has.
+MIN_READINGS = 6
 #: Trips shorter than this (straight line, start to end) say nothing about drain per km.
 MIN_TRIP_KM = 0.2
 
@@ -76,6 +83,11 @@ def telemetry_windows(telemetry: DataFrame, window: str = WINDOW) -> DataFrame:
     )
     return windows.select("board_id", F.col("w.start").alias("window_start"),
                           F.col("w.end").alias("window_end"), *windows.columns[2:])
+
+
+def complete(windows: DataFrame, min_readings: int = MIN_READINGS) -> DataFrame:
+    """The windows of :func:`telemetry_windows` with at least ``min_readings`` readings."""
+    return windows.where(F.col("samples") >= min_readings)
 
 
 def _km(lat1: Column, lon1: Column, lat2: Column, lon2: Column) -> Column:

@@ -3,17 +3,18 @@
 Reads the telemetry topic (the sink's Kafka source and parsing, ``spark.sink_job`` and
 ``spark.transform``), computes the training features (``ml.features``) over event-time
 windows under a watermark, so a window is scored once, when no more of its readings are
-expected; each micro-batch of closed windows is related to the trips that ended in them
-(from the warehouse, those of the lookback before them too, ``fleet.trip`` and the
-telemetry at each trip's first and last tick)
-and scored with the promoted model of ``ml.models``. Then, in one warehouse transaction
-(``loader``'s, with the batch's ``platform.stream_progress`` row, which the supervisor's lag
-watch reads): ``confirm_windows`` (2) consecutive flagged windows of a board without an
-open detection become a row of ``ml.detections`` (board, from the run's first window to the
-confirming one, score, model version), as the gate judged the model
-(``ml.evaluation``); a flagged window of a board whose detection is open (its last flagged
-window ended less than ``realert_after_minutes`` before) extends it. A replayed batch finds
-its windows already counted: nothing new. After the commit, every detection without an
+expected; each micro-batch of closed windows with enough readings (``min_readings``: one
+the watermark cut is not scored) is related to the trips that ended in them (from the
+warehouse, those of the lookback before them too, ``fleet.trip`` and the telemetry at each
+trip's first and last tick) and scored with the promoted model of ``ml.models``. Then, in
+one warehouse transaction (``loader``'s, with the batch's ``platform.stream_progress`` row,
+which the supervisor's lag watch reads): an alarm of a board without an open detection
+(``confirm_windows`` consecutive flagged windows, or one scored ``certain_score``) becomes
+a row of ``ml.detections`` (board, from the run's first window to the alarming one, score,
+model version), as the gate judged the model (``ml.evaluation``); a flagged window of a
+board whose detection is open (its last flagged window ended less than
+``realert_after_minutes`` before) extends it. A replayed batch finds its windows already
+counted: nothing new. After the commit, every detection without an
 alert gets one ``board_failure_risk`` alert (its id is derived from board and window, so a
 resend after a crash replaces, never duplicates) and is marked alerted once Elasticsearch
 has it.
@@ -45,7 +46,6 @@ from functools import partial
 from pathlib import Path
 
 from pyspark.ml import PipelineModel
-from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -57,8 +57,9 @@ from loader.concurrency import first_line
 from loader.outage import OutagePolicy, run_through_outage
 from loader.tables import table_spec
 from ml import features, registry
-from ml.evaluation import CONFIRM_WINDOWS, Run, advance
+from ml.evaluation import CERTAIN_SCORE, CONFIRM_WINDOWS, Run, advance, alarming
 from ml.session import Warehouse
+from ml.train import with_score
 from spark.config import SinkConfig
 from spark.sink_job import read_topic
 from spark.transform import decode, flatten
@@ -105,6 +106,8 @@ class ScoringConfig:
     threshold: float
     realert_after_minutes: float
     confirm_windows: int = CONFIRM_WINDOWS
+    certain_score: float = CERTAIN_SCORE
+    min_readings: int = features.MIN_READINGS
 
     @classmethod
     def load(cls, path: str | Path, message_type: str | None = None) -> ScoringConfig:
@@ -116,7 +119,9 @@ class ScoringConfig:
                    section.get("model_name", registry.MODEL_NAME),
                    section.getint("watermark_seconds", 60), section.getfloat("threshold", 0.5),
                    section.getfloat("realert_after_minutes", 30.0),
-                   section.getint("confirm_windows", CONFIRM_WINDOWS))
+                   section.getint("confirm_windows", CONFIRM_WINDOWS),
+                   section.getfloat("certain_score", CERTAIN_SCORE),
+                   section.getint("min_readings", features.MIN_READINGS))
 
 
 @dataclass(frozen=True)
@@ -128,13 +133,15 @@ class Flagged:
 
 
 def record_detections(cursor, flagged: list[Flagged], runs: dict[int, Run], *,
-                      confirm_windows: int, model_name: str, model_version: int,
-                      query_name: str, realert_after: timedelta, now: datetime) -> int:
+                      confirm_windows: int, certain_score: float, model_name: str,
+                      model_version: int, query_name: str, realert_after: timedelta,
+                      now: datetime) -> int:
     """New detections for ``flagged`` windows (in window order); a window of a board with an
     open detection extends it. Otherwise the window advances the board's run of consecutive
-    flagged windows (``runs``, updated in place; ``ml.evaluation.advance``, as the gate
-    judged the model): the ``confirm_windows``-th makes a detection from the run's first
-    window to this one. Returns how many detections are new."""
+    flagged windows (``runs``, updated in place; ``ml.evaluation.advance``): once the run is
+    an alarm (``ml.evaluation.alarming``, as the gate judged the model: the
+    ``confirm_windows``-th window, or one scored ``certain_score``) it makes a detection
+    from the run's first window to this one. Returns how many detections are new."""
     new = 0
     for f in sorted(flagged, key=lambda f: (f.board_id, f.window_start)):
         cursor.execute(FIND_OPEN, (f.board_id, f.window_start, f.window_start - realert_after))
@@ -144,7 +151,7 @@ def record_detections(cursor, flagged: list[Flagged], runs: dict[int, Run], *,
             runs.pop(f.board_id, None)
             continue
         run = advance(runs.get(f.board_id), f.window_start, f.window_end, f.score)
-        if run.count < confirm_windows:
+        if not alarming(run, confirm_windows, certain_score):
             runs[f.board_id] = run
             continue
         runs.pop(f.board_id, None)
@@ -280,12 +287,21 @@ class Scorer:
             loaded = self.model() if count else None
             if loaded is not None:
                 version, model = loaded
-                scored = model.transform(self.features(windows)).withColumn(
-                    "score", vector_to_array("probability")[1])
-                flagged = [Flagged(r["board_id"], r["window_start"].replace(tzinfo=UTC),
-                                   r["window_end"].replace(tzinfo=UTC), float(r["score"]))
-                           for r in scored.where(F.col("score") >= self.config.threshold)
-                           .select("board_id", "window_start", "window_end", "score").collect()]
+                # A window the watermark cut (a backlog read unevenly across partitions) is
+                # not scored: its few readings are no minute of the board.
+                scorable = features.complete(windows, self.config.min_readings)
+                cut = count - scorable.count()
+                if cut:
+                    log.warning("%s batch %d: %d of %d windows not scored: under %d readings",
+                                self.config.sink.query_name, batch_id, cut, count,
+                                self.config.min_readings)
+                if cut < count:
+                    scored = with_score(model.transform(self.features(scorable)))
+                    flagged = [
+                        Flagged(r["board_id"], r["window_start"].replace(tzinfo=UTC),
+                                r["window_end"].replace(tzinfo=UTC), float(r["score"]))
+                        for r in scored.where(F.col("score") >= self.config.threshold)
+                        .select("board_id", "window_start", "window_end", "score").collect()]
         finally:
             windows.unpersist()
         self._write(batch_id, count, flagged, version, started)
@@ -311,8 +327,8 @@ class Scorer:
             runs.update(self._runs)
             new = record_detections(
                 cursor, flagged, runs, confirm_windows=self.config.confirm_windows,
-                model_name=self.config.model_name, model_version=version,
-                query_name=sink.query_name,
+                certain_score=self.config.certain_score, model_name=self.config.model_name,
+                model_version=version, query_name=sink.query_name,
                 realert_after=timedelta(minutes=self.config.realert_after_minutes),
                 now=datetime.now(UTC))
             elapsed = time.monotonic() - started

@@ -35,6 +35,7 @@ import psycopg
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import RandomForestClassifier
 from pyspark.ml.feature import StandardScaler, VectorAssembler
+from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -88,8 +89,9 @@ def pipeline(seed: int = 19) -> Pipeline:
 
 
 def feature_windows(telemetry: DataFrame, trips: DataFrame) -> DataFrame:
-    """The features of every window: exactly what the scoring job computes on the stream."""
-    return features.with_trip_features(features.telemetry_windows(telemetry),
+    """The features of every complete window (``features.complete``): exactly what the
+    scoring job computes on the stream and scores."""
+    return features.with_trip_features(features.complete(features.telemetry_windows(telemetry)),
                                        features.trip_drain(trips, telemetry))
 
 
@@ -102,10 +104,24 @@ def read_inputs(spark: SparkSession, wh: Warehouse, partitions: int
     return telemetry, trips, labels
 
 
-def as_windows(scored: DataFrame, column: str = "prediction") -> list[Window]:
+#: The model's probability of a fault from which a window is flagged (the scoring job's
+#: ``threshold``).
+THRESHOLD = 0.5
+
+
+def with_score(scored: DataFrame) -> DataFrame:
+    """A model's output with ``score``, its probability of a fault (what alarms weigh)."""
+    return scored.withColumn("score", vector_to_array("probability")[1])
+
+
+def as_windows(scored: DataFrame, column: str = "score") -> list[Window]:
+    """Scored windows as the evaluation takes them, flagged from ``THRESHOLD``. ``column``:
+    a model's ``score`` (:func:`with_score`), or a rule's 0/1, which only flags: a yes/no
+    has no certainty, so a rule's single window never makes an alarm alone."""
     rows = scored.select("board_id", "window_start", "window_end", column).collect()
     return [Window(r["board_id"], r["window_start"].replace(tzinfo=UTC),
-                   r["window_end"].replace(tzinfo=UTC), r[column] >= 0.5) for r in rows]
+                   r["window_end"].replace(tzinfo=UTC), r[column] >= THRESHOLD,
+                   float(r[column]) if column == "score" else 0.0) for r in rows]
 
 
 def train(spark: SparkSession, wh: Warehouse, config: TrainingConfig | None = None
@@ -128,15 +144,15 @@ def train(spark: SparkSession, wh: Warehouse, config: TrainingConfig | None = No
     started = time.monotonic()
     model = pipeline(config.seed).fit(train_set)
     training_s = time.monotonic() - started
-    candidate = evaluate(as_windows(model.transform(holdout)), labels)
-    rule = evaluate(as_windows(holdout.withColumn("prediction", baseline.alarm())), labels)
+    candidate = evaluate(as_windows(with_score(model.transform(holdout))), labels)
+    rule = evaluate(as_windows(holdout.withColumn("fires", baseline.alarm()), "fires"), labels)
     with psycopg.connect(wh.dsn) as conn, conn.cursor() as cursor:
         current = registry.promoted(cursor, config.model_name)
         version = registry.next_version(cursor, config.model_name)
     incumbent = None
     if current is not None:
-        incumbent = evaluate(as_windows(PipelineModel.load(current.model_uri).transform(holdout)),
-                             labels)
+        incumbent = evaluate(as_windows(with_score(
+            PipelineModel.load(current.model_uri).transform(holdout))), labels)
     decision = decide(candidate, rule, incumbent, current.version if current else None)
     log.info("%s v%d: %s", config.model_name, version, decision.reason)
     uri = f"{config.root()}/{config.model_name}/v{version}"

@@ -63,8 +63,9 @@ def test_a_promoted_model_flags_the_injected_fault_once(spark, stack_env, wareho
     # One partition: the records are produced in event-time order, so however a micro-batch
     # cuts the topic no reading arrives behind the watermark. Over several partitions a
     # batch may read one partition minutes further than another; the watermark then drops
-    # the rest of the slower one's window as late, and a window scored on a few readings
-    # was seen flagged (a healthy board, once in CI).
+    # the rest of the slower one's window as late (a window scored on a few readings was
+    # seen flagged, a healthy board, once in CI; such a window is no longer scored:
+    # ``ml.features.MIN_READINGS``), and the expected detection could lose its windows.
     with scratch_topic(bootstrap, "ml-telemetry", partitions=1) as topic:
         sink = SinkConfig(query_name=f"failure_test_{uuid.uuid4().hex[:6]}",
                           message_type="hoverboard", topic=topic,

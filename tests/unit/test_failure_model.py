@@ -54,6 +54,20 @@ def test_readings_of_one_instant_give_no_slope_and_stop_nothing(spark) -> None:
     assert found["temp_slope"] is None and found["charge_slope_docked"] is None
 
 
+def test_a_window_the_watermark_cut_to_a_few_readings_is_not_judged(spark) -> None:
+    from ml.features import MIN_READINGS, complete, telemetry_windows
+
+    # Board 1 reported its whole minute; of board 2's minute only the first three readings
+    # came before the watermark passed (its partition read behind the other's): the rest
+    # were dropped as late. Its three readings rise steeply, as no healthy minute does.
+    rows = [reading(1, s) for s in range(0, 60, 5)]
+    rows += [reading(2, s, temperature=20.0 + s) for s in range(0, 15, 5)]
+    windows = telemetry_windows(spark.createDataFrame(rows))
+    assert {r["board_id"]: r["samples"] for r in windows.collect()} == {1: 12.0, 2: 3.0}
+    assert [r["board_id"] for r in complete(windows).collect()] == [1]
+    assert MIN_READINGS <= 12 // 2  # half a minute of readings is still judged
+
+
 def test_drain_per_km_relates_a_trip_to_the_charge_at_its_first_and_last_tick(spark) -> None:
     from ml.features import telemetry_windows, trip_drain, with_trip_features
 
@@ -139,6 +153,23 @@ def test_an_alarm_is_two_consecutive_flagged_windows_of_a_board() -> None:
     # Window figures still judge every flagged window: board 1's three are true, board 3's
     # two false.
     assert metrics.window_precision == pytest.approx(3 / 5)
+
+
+def test_one_window_scored_near_certain_is_an_alarm_alone() -> None:
+    from ml.evaluation import CERTAIN_SCORE
+
+    labels = {1: Label(1, minutes(3), "magnetic")}
+    # Faulty board 1: one spike window (8-10 min) the model is sure of, then quiet; healthy
+    # board 3: one odd window flagged just over the threshold.
+    scored = [Window(1, w.window_start, w.window_end, w.alarm, CERTAIN_SCORE if w.alarm else 0.1)
+              for w in windows(1, {4})]
+    scored += [Window(3, w.window_start, w.window_end, w.alarm, 0.6 if w.alarm else 0.1)
+               for w in windows(3, {2})]
+    metrics = evaluate(scored, labels)
+    assert (metrics.found, metrics.false_boards) == (1, 0)
+    assert metrics.delay_p95_s == 420.0  # the spike window's end, 10 min, 7 min after onset
+    # A yes/no without a score (the threshold rule) still needs two windows.
+    assert evaluate(windows(1, {4}), labels).found == 0
 
 
 def test_a_run_grows_only_with_the_window_right_after_it() -> None:
