@@ -99,28 +99,32 @@ def test_leader_killed_under_load_then_two_brokers_down(cluster: LocalStack) -> 
 
     with ThreadPoolExecutor(len(BOARDS)) as pool:
         senders = [pool.submit(sensor, board) for board in BOARDS]
-        assert wait_until(lambda: len({a.board for a in answers if a.status == 201})
-                          == len(BOARDS), 60), "the cluster acknowledged nothing"
-        # The leader of the first board's partition, killed as a crash would.
-        partition = next(a.partition for a in answers if a.board == BOARDS[0] and a.partition
-                         is not None)
-        admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+        # A failed assertion below must stop the sensors too, or leaving the pool waits
+        # for them for ever (until the test's timeout, 20 minutes later).
+        try:
+            assert wait_until(lambda: len({a.board for a in answers if a.status == 201})
+                              == len(BOARDS), 60), "the cluster acknowledged nothing"
+            # The leader of the first board's partition, killed as a crash would.
+            partition = next(a.partition for a in answers if a.board == BOARDS[0] and a.partition
+                             is not None)
+            admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
 
-        def leader() -> int:
-            meta = admin.list_topics("hoverboard", timeout=5)
-            return meta.topics["hoverboard"].partitions[partition].leader
+            def leader() -> int:
+                meta = admin.list_topics("hoverboard", timeout=5)
+                return meta.topics["hoverboard"].partitions[partition].leader
 
-        victim = leader()
-        record = PidRecord.read(cluster.config.pid_file(node_name(victim)))
-        killed_at = time.monotonic()
-        os.kill(record.pid, signal.SIGKILL)
-        assert wait_until(lambda: leader() not in (victim, -1), 60), "no new leader in 60 s"
-        elected_at = time.monotonic()
-        after = elected_at + REDISCOVERY_S
-        acked_before = sum(a.status == 201 for a in answers)
-        wait_until(lambda: sum(a.status == 201 for a in answers) > acked_before + 300
-                   and time.monotonic() > after + 3, 30)
-        stop.set()
+            victim = leader()
+            record = PidRecord.read(cluster.config.pid_file(node_name(victim)))
+            killed_at = time.monotonic()
+            os.kill(record.pid, signal.SIGKILL)
+            assert wait_until(lambda: leader() not in (victim, -1), 60), "no new leader in 60 s"
+            elected_at = time.monotonic()
+            after = elected_at + REDISCOVERY_S
+            acked_before = sum(a.status == 201 for a in answers)
+            wait_until(lambda: sum(a.status == 201 for a in answers) > acked_before + 300
+                       and time.monotonic() > after + 3, 30)
+        finally:
+            stop.set()
         for sender in senders:
             sender.result()
 
