@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from ingest_api import create_app
@@ -110,10 +111,16 @@ def test_leader_killed_under_load_then_two_brokers_down(cluster: LocalStack) -> 
             admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
 
             def leader() -> int:
-                meta = admin.list_topics("hoverboard", timeout=5)
+                """The partition's leader; -1 while the metadata cannot be had (a request
+                to the killed broker times out until the client gives up on it)."""
+                try:
+                    meta = admin.list_topics("hoverboard", timeout=5)
+                except KafkaException:
+                    return -1
                 return meta.topics["hoverboard"].partitions[partition].leader
 
             victim = leader()
+            assert victim != -1, "the partition has no leader before the kill"
             record = PidRecord.read(cluster.config.pid_file(node_name(victim)))
             killed_at = time.monotonic()
             os.kill(record.pid, signal.SIGKILL)

@@ -353,6 +353,9 @@ def test_on_a_cluster_the_executors_are_sent_the_packaged_archive(tmp_path, monk
     archive.parent.mkdir()
     archive.write_bytes(b"")
     monkeypatch.setenv("HOVER_SPARK_ARCHIVE", str(archive))
+    # The command line alone: no jars or driver classpath from a stack the suite started.
+    monkeypatch.delenv("HOVER_SPARK_JARS", raising=False)
+    monkeypatch.delenv("HOVER_SPARK_DRIVER_CLASSPATH", raising=False)
     job = Job("trip_sink", tmp_path / "trip.conf", "trip", "trip")
     launcher = LocalProcessLauncher(jobs_dir=tmp_path / "jobs")
     argv = launcher.command(job)
