@@ -95,6 +95,16 @@ def feature_windows(telemetry: DataFrame, trips: DataFrame) -> DataFrame:
                                        features.trip_drain(trips, telemetry))
 
 
+def in_stable_order(windows: DataFrame, partitions: int) -> DataFrame:
+    """The windows hash-partitioned by board and sorted by board and window in each
+    partition: what the forest sees no longer depends on the JDBC reads' and the shuffle's
+    order. A seeded forest samples its rows per partition in row order (bootstrap and split
+    candidates), so the same rows in another order grew another forest, and a healthy
+    board's window was flagged in one run and not in the next."""
+    return (windows.repartition(partitions, "board_id")
+            .sortWithinPartitions("board_id", "window_start"))
+
+
 def read_inputs(spark: SparkSession, wh: Warehouse, partitions: int
                 ) -> tuple[DataFrame, DataFrame, DataFrame]:
     telemetry = wh.table(spark, "fleet.hoverboard", partition_column="event_time",
@@ -142,7 +152,7 @@ def train(spark: SparkSession, wh: Warehouse, config: TrainingConfig | None = No
         raise RuntimeError(f"no faulty window before {cut:%Y-%m-%d %H:%M}: load the run's "
                            "ground truth (python -m ml.labels FILE) or simulate longer")
     started = time.monotonic()
-    model = pipeline(config.seed).fit(train_set)
+    model = pipeline(config.seed).fit(in_stable_order(train_set, config.partitions))
     training_s = time.monotonic() - started
     candidate = evaluate(as_windows(with_score(model.transform(holdout))), labels)
     rule = evaluate(as_windows(holdout.withColumn("fires", baseline.alarm()), "fires"), labels)
