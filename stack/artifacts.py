@@ -41,6 +41,14 @@ class Coordinate:
         keys = ("groupId", "artifactId", "version", "type", "classifier")
         return dict(zip(keys, bits, strict=False))
 
+    @property
+    def repository_path(self) -> str:
+        """Where the artifact lies in a Maven repository (``org/x/a/1.0/a-1.0.jar``)."""
+        p = self.parts
+        classifier = f"-{p['classifier']}" if "classifier" in p else ""
+        name = f"{p['artifactId']}-{p['version']}{classifier}.{p.get('type', 'jar')}"
+        return "/".join((*p["groupId"].split("."), p["artifactId"], p["version"], name))
+
     def pom_dependency(self) -> str:
         tags = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in self.parts.items())
         if self.exclusions:

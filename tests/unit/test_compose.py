@@ -80,8 +80,10 @@ def test_the_platform_configures_the_warehouse_once(resolved) -> None:
     ingest API derive their DSN from it (runtime.settings)."""
     from runtime.settings import WAREHOUSE_CONN_ENV, warehouse_dsn
 
+    # The Spark master and workers run the image too, but only Spark's own daemons.
     platform = [s for s in resolved["services"].values()
-                if s.get("image") == "hoverboard-platform:local"]
+                if s.get("image") == "hoverboard-platform:local"
+                and s["command"][0] != "spark-class"]
     assert platform
     for service in platform:
         env = service.get("environment") or {}
@@ -112,12 +114,32 @@ def test_it_refuses_to_start_without_its_secrets() -> None:
     assert "see the README, Secrets" in result.stderr
 
 
-def test_spark_services_have_the_jobs_jars_and_a_writable_home_and_jobs_dir(resolved) -> None:
+def test_spark_services_fetch_the_jars_the_local_stack_uses(resolved) -> None:
+    """The compose file cannot import the stack's artifact sets: the same Kafka connector and
+    s3a jars, at the same versions, are listed there by hand and kept equal here."""
+    from ml.session import SPARK_S3A
+    from stack.services.spark import SPARK_KAFKA
+
+    fetch = " ".join(resolved["services"]["spark-jars"]["command"])
+    listed = set(re.findall(r"\S+\.jar\b", fetch))
+    assert listed == {c.repository_path for s in (SPARK_KAFKA, SPARK_S3A) for c in s.coordinates}
+
+
+def test_spark_services_run_the_platform_s_python(resolved) -> None:
+    """Executors run the jobs' archive (built in the platform image, with its Python's binary
+    wheels) and PySpark refuses a worker Python other than the driver's: the master and the
+    workers run the image the drivers run in."""
+    services = resolved["services"]
+    for name in ("spark-master", "spark-worker"):
+        assert services[name]["image"] == services["airflow-scheduler"]["image"], name
+        assert services[name]["command"][0] == "spark-class", name
+
+
+def test_spark_services_have_a_writable_home_and_jobs_dir(resolved) -> None:
     services = resolved["services"]
     fetch = " ".join(services["spark-jars"]["command"])
-    for jar in ("spark-sql-kafka-0-10_2.13-4.2.0.jar", "kafka-clients-", "hadoop-aws-",
-                "awssdk/bundle/"):
-        assert jar in fetch, jar
+    dockerfile = (REPO / "deploy" / "docker" / "Dockerfile").read_text()
+    [image_user] = re.findall(r"^USER (\S+)$", dockerfile, re.MULTILINE)
     for name in ("spark-master", "spark-worker"):
         service = services[name]
         mounts = {v.split(":")[1]: v for v in service["volumes"]}
@@ -126,11 +148,12 @@ def test_spark_services_have_the_jobs_jars_and_a_writable_home_and_jobs_dir(reso
         assert mounts[env["HOME"]].endswith(":rw")
         assert env["HOVER_SPARK_JOBS_DIR"].startswith("/var/lib/hoverboard/")
         assert mounts["/var/lib/hoverboard"].endswith(":rw")
-        assert service["user"] == "185"
+        assert service["user"] == image_user
         assert service["depends_on"]["spark-jars"]["condition"] == \
             "service_completed_successfully"
-    # ... owned by the Spark user before it starts (a new volume belongs to root).
-    assert "chown -R 185:185 /home/spark /var/lib/hoverboard" in fetch
+    # ... owned by that user before it starts (a new volume belongs to root): Debian's nobody.
+    assert image_user == "nobody"
+    assert "chown -R 65534:65534 /home/spark /var/lib/hoverboard" in fetch
 
 
 def test_sink_drivers_get_what_s3a_checkpoints_and_the_cluster_s_executors_need(
