@@ -16,13 +16,15 @@ goes to stderr):
   for the same semantics: plain psycopg, ``COPY`` of the same rows into a temporary staging
   table and the same set-based merge (``loader.postgres.merge_statement``), committed. Goal
   >= 0.5. One micro-batch (a large ``max_offsets_per_trigger``). ``phases_s`` splits the
-  sink's time into Spark (``toArrow``: reading Kafka, parsing, collecting to the driver),
-  the checks on the driver (the API's validator) and the load (CSV + COPY + merge,
-  bookkeeping, commit); ``cpu_us_per_row`` is the CPU each side spent per row (Spark's JVM,
-  the Python driver, the PostgreSQL backends), which the other work on a shared machine does
-  not distort; ``cpu_ratio`` is the ratio those imply. ``spark_read_only`` is the ceiling of
-  any sink built this way: the same records read from Kafka and collected with ``toArrow``,
-  nothing else.
+  sink's time into the one Spark action (reading Kafka, parsing, and on the executors the
+  API's validator, the table's limits and the COPY into staging: ``loader.staged``), the
+  driver's transactions (staging ready; merge, dead letters, progress, commit) and the
+  query's bookkeeping outside ``foreachBatch``; ``cpu_us_per_row`` is the CPU each side
+  spent per row (Spark's JVM, the executors' Python workers, the Python driver, the whole
+  PostgreSQL server, as the executors' staging connections close within the run), which
+  the other work on a shared machine does not distort; ``cpu_ratio`` is the ratio those
+  imply. ``spark_read_only`` is the ceiling of any sink built this way: the same records
+  read from Kafka and collected with ``toArrow``, nothing else.
 - ``spark_stages``: the JVM CPU per row of each step of the sink's Spark phase (the Kafka
   source, decoding, parsing and flattening, collecting to the driver), each a batch query
   over the same topic, and the time the goal leaves for all of it (the baseline's).
@@ -110,7 +112,7 @@ from benchmarks.common import (
     running_stack,
 )
 from loader.base import to_csv
-from loader.postgres import PostgresLoader, merge_statement
+from loader.postgres import PostgresLoader, copy_from_stdin, merge_statement
 from loader.tables import TableSpec, rows_from_events, table_spec
 from runtime.processes import wait_until
 from runtime.settings import warehouse_dsn
@@ -183,22 +185,35 @@ def cpu_seconds(processes: Iterable[psutil.Process]) -> float:
     return total
 
 
+def tree_cpu_seconds(root: psutil.Process, *, with_root: bool = True) -> float:
+    """CPU of ``root``'s descendants (and its own), including those that exited meanwhile
+    and were reaped by a live parent (their CPU is in the parent's ``children_*``): the
+    executors' Python workers, PostgreSQL's backends of connections already closed."""
+    total = 0.0
+    try:
+        tree = [root, *root.children(recursive=True)] if with_root else root.children(
+            recursive=True)
+    except psutil.Error:
+        return 0.0
+    for p in tree:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            pass
+    return total
+
+
+def postmaster(dsn: str) -> psutil.Process:
+    """The PostgreSQL server (its postmaster) behind ``dsn``: the local stack's own."""
+    with psycopg.connect(dsn) as conn:
+        [(pid,)] = conn.execute("SELECT pg_backend_pid()").fetchall()
+        return psutil.Process(pid).parent()
+
+
 def spark_jvms() -> list[psutil.Process]:
     """The JVM(s) this process started for its SparkSession."""
     return [p for p in psutil.Process().children(recursive=True) if p.name() == "java"]
-
-
-def backends(dsn: str, application_name: str) -> list[psutil.Process]:
-    """The PostgreSQL server processes serving ``application_name``'s connections."""
-    pids = fetch(dsn, "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                 " AND application_name = %s", (application_name,))
-    found = []
-    for (pid,) in pids:
-        try:
-            found.append(psutil.Process(pid))
-        except psutil.Error:
-            pass
-    return found
 
 
 # ---------------------------------------------------------------------------------------
@@ -460,18 +475,24 @@ def run_sink(spark, base: SinkConfig, topic: str, dsn: str, bootstrap: str, sche
                      starting_offsets="earliest", max_offsets_per_trigger=max_offsets,
                      checkpoint_location=str(workdir / f"checkpoint-{label}"))
     loader = TimedLoader(PostgresLoader(dsn))
-    jvms, me = spark_jvms(), psutil.Process()
+    jvms, me, server = spark_jvms(), psutil.Process(), postmaster(dsn)
+
+    def workers() -> float:  # the executors' Python workers (forked under the JVM)
+        return sum(tree_cpu_seconds(jvm, with_root=False) for jvm in jvms)
+
     try:
         with timed_writer() as writers, MachineCpu() as cpu:
-            jvm0, me0 = cpu_seconds(jvms), cpu_seconds([me])
+            jvm0, workers0, me0 = cpu_seconds(jvms), workers(), cpu_seconds([me])
+            # The whole server: the executors' staging connections close within the run.
+            pg0 = tree_cpu_seconds(server)
             t0 = time.perf_counter()
             query = sink_job.start(spark, config, bootstrap=bootstrap, loader=loader,
                                    schema=schema, available_now=True)
             finished = query.awaitTermination(900)
             elapsed = time.perf_counter() - t0
             jvm_cpu, me_cpu = cpu_seconds(jvms) - jvm0, cpu_seconds([me]) - me0
-            # The loader's server processes were started for this run: all their CPU is its.
-            pg_cpu = cpu_seconds(backends(dsn, "hoverboard-loader"))
+            workers_cpu = workers() - workers0
+            pg_cpu = tree_cpu_seconds(server) - pg0
         if not finished:
             query.stop()
             raise RuntimeError(f"sink run {label} did not finish within 900 s")
@@ -494,9 +515,11 @@ def run_sink(spark, base: SinkConfig, topic: str, dsn: str, bootstrap: str, sche
             spark_ms[key] = spark_ms.get(key, 0) + ms
     return {"elapsed_s": elapsed, "rows": loaded, "rows_per_s": loaded / elapsed,
             "batches": len(batches), "cpu": cpu.cores,
-            "cpu_us": {"spark_jvm": jvm_cpu / loaded * 1e6, "python_driver": me_cpu / loaded * 1e6,
+            "cpu_us": {"spark_jvm": jvm_cpu / loaded * 1e6,
+                       "python_workers": workers_cpu / loaded * 1e6,
+                       "python_driver": me_cpu / loaded * 1e6,
                        "postgres": pg_cpu / loaded * 1e6,
-                       "total": (jvm_cpu + me_cpu + pg_cpu) / loaded * 1e6},
+                       "total": (jvm_cpu + workers_cpu + me_cpu + pg_cpu) / loaded * 1e6},
             "to_arrow_s": sum(b.get("to_arrow_s", 0) for b in batches),
             "load_s": sum(b.get("load_s", 0) for b in batches),
             "copy_merge_s": sum(b.get("copy_merge_s", 0) for b in batches),
@@ -515,26 +538,26 @@ def run_baseline(dsn: str, spec: TableSpec, payload: bytes, expect_rows: int) ->
     (the CSV is built beforehand, the connection is open)."""
     truncate(dsn)
     stage = f"stage_{spec.table_name}"
-    columns = sql.SQL(", ").join(map(sql.Identifier, spec.load_columns))
     with psycopg.connect(dsn) as conn, MachineCpu() as cpu:
         [(pid,)] = conn.execute("SELECT pg_backend_pid()").fetchall()
         conn.commit()
-        server, me = psutil.Process(pid), psutil.Process()
-        server0, me0 = cpu_seconds([server]), cpu_seconds([me])
+        # The whole server, as for the sink (its backend is nearly all of it).
+        server, me = psutil.Process(pid).parent(), psutil.Process()
+        server0, me0 = tree_cpu_seconds(server), cpu_seconds([me])
         t0 = time.perf_counter()
         with conn.transaction(), conn.cursor() as cur:
             cur.execute(sql.SQL(
                 "CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
                 sql.Identifier(stage), sql.Identifier(spec.schema_name, spec.table_name)))
-            with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
-                    sql.Identifier(stage), columns)) as pipe:
+            # The loader's own COPY statement: it declares to_csv's null marker.
+            with cur.copy(copy_from_stdin(sql.Identifier(stage), spec.load_columns)) as pipe:
                 pipe.write(payload)
             t_copy = time.perf_counter()
             cur.execute(merge_statement(spec, stage))
             written = cur.rowcount
             t_merge = time.perf_counter()
         t1 = time.perf_counter()
-        server_cpu, me_cpu = cpu_seconds([server]) - server0, cpu_seconds([me]) - me0
+        server_cpu, me_cpu = tree_cpu_seconds(server) - server0, cpu_seconds([me]) - me0
     if written != expect_rows:
         raise RuntimeError(f"baseline merged {written} rows, expected {expect_rows}")
     return {"elapsed_s": t1 - t0, "rows_per_s": written / (t1 - t0), "copy_s": t_copy - t0,
@@ -711,10 +734,7 @@ def throughput_line(bench: str, sink_runs: list[dict], copy_runs: list[dict],
             "spark_stage_on_executors": m(sink_runs, "to_arrow_s"),
             "driver_rss_mb_max": m(sink_runs, "driver_rss_mb_max"),
             "load_total": m(sink_runs, "load_s"),
-            "load_csv_copy_merge": m(sink_runs, "copy_merge_s"),
-            "load_bookkeeping": m(sink_runs, "bookkeeping_s"),
-            "load_commit": m(sink_runs, "commit_s"),
-            # The API's validator over the collected values, dead letters, offsets.
+            # What foreachBatch does besides the Spark action and the driver's transactions.
             "writer_checks_and_other": r(median(x["writer_s"] - x["to_arrow_s"] - x["load_s"]
                                                 for x in sink_runs), 3),
             "outside_foreach_batch": r(median(x["elapsed_s"] - x["writer_s"]
@@ -1196,14 +1216,17 @@ def run_connect(worker: kafka_connect.ConnectWorker, config: dict[str, str], dsn
     """Create the connector on a full topic and time it until the last row is in the table
     (polled every 0.2 s)."""
     truncate(dsn)
-    proc = psutil.Process(worker.proc.pid)
+    proc, server = psutil.Process(worker.proc.pid), postmaster(dsn)
     with MachineCpu() as cpu:
-        jvm0 = cpu_seconds([proc])
+        # The whole server as for our sink, less the backend answering this poll.
+        jvm0, pg0 = cpu_seconds([proc]), tree_cpu_seconds(server)
         t0 = time.perf_counter()
         worker.create(name, config)
         first_row_s = None
         loaded = 0
         with psycopg.connect(dsn, autocommit=True) as conn:
+            [(poll_pid,)] = conn.execute("SELECT pg_backend_pid()").fetchall()
+            poller = psutil.Process(poll_pid)
             while time.perf_counter() - t0 < timeout:
                 [(loaded,)] = conn.execute("SELECT count(*) FROM fleet.hoverboard").fetchall()
                 now = time.perf_counter() - t0
@@ -1216,9 +1239,9 @@ def run_connect(worker: kafka_connect.ConnectWorker, config: dict[str, str], dsn
                     raise RuntimeError(f"connector {name} failed (log {worker.log_path}):\n"
                                        + "\n".join(failed or [worker.log_tail()]))
                 time.sleep(0.2)
-        elapsed = time.perf_counter() - t0
-        jvm_cpu = cpu_seconds([proc]) - jvm0
-        pg_cpu = cpu_seconds(backends(dsn, CONNECT_APP))
+            elapsed = time.perf_counter() - t0
+            jvm_cpu = cpu_seconds([proc]) - jvm0
+            pg_cpu = tree_cpu_seconds(server) - pg0 - cpu_seconds([poller])
     worker.delete(name)
     if loaded != expect_rows:
         raise RuntimeError(f"connector {name}: {loaded} rows after {elapsed:.0f} s, expected "

@@ -52,12 +52,22 @@ class Loader(Protocol):
 
 def _pinned_timestamps(table: pa.Table) -> pa.Table:
     """Timestamp columns as text in ``CSV_TIMESTAMP_FORMAT`` (a column without a time zone
-    is taken as UTC, which is what Spark's session and the ingest API use)."""
+    is taken as UTC, which is what Spark's session and the ingest API use).
+
+    Built from Arrow's cast of the UTC instant, as a zone-less timestamp, to text
+    (``2026-11-27 09:05:07.123456``), with the ``T`` and ``Z`` put in: the same text as
+    ``strftime`` with ``CSV_TIMESTAMP_FORMAT`` for every instant from year 0001 to 9999
+    (compared once on 200,000 random ones), but ``strftime`` goes through the time zone
+    database for each value and took a quarter of the executors' Python time in
+    ``benchmarks.sink_bench`` (py-spy, once): 0.8 against 0.05 µs per value."""
     for index, field in enumerate(table.schema):
         if pa.types.is_timestamp(field.type):
-            micros = table.column(index).cast(pa.timestamp("us", tz="UTC"))
+            utc = table.column(index).cast(pa.timestamp("us", tz="UTC")).cast(
+                pa.timestamp("us"))
+            text = pc.replace_substring(pc.cast(utc, pa.string()), " ", "T",
+                                        max_replacements=1)
             table = table.set_column(index, field.name,
-                                     pc.strftime(micros, format=CSV_TIMESTAMP_FORMAT))
+                                     pc.binary_join_element_wise(text, pa.scalar("Z"), ""))
     return table
 
 
