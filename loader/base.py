@@ -57,9 +57,8 @@ def _pinned_timestamps(table: pa.Table) -> pa.Table:
     Built from Arrow's cast of the UTC instant, as a zone-less timestamp, to text
     (``2026-11-27 09:05:07.123456``), with the ``T`` and ``Z`` put in: the same text as
     ``strftime`` with ``CSV_TIMESTAMP_FORMAT`` for every instant from year 0001 to 9999
-    (compared once on 200,000 random ones), but ``strftime`` goes through the time zone
-    database for each value and took a quarter of the executors' Python time in
-    ``benchmarks.sink_bench`` (py-spy, once): 0.8 against 0.05 µs per value."""
+    (``tests/unit/test_loader_formats.py`` compares them), but ``strftime`` goes through the
+    time zone database for each value, a large share of the executors' Python time."""
     for index, field in enumerate(table.schema):
         if pa.types.is_timestamp(field.type):
             utc = table.column(index).cast(pa.timestamp("us", tz="UTC")).cast(

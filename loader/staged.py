@@ -305,9 +305,9 @@ def _validator(schema: Mapping[str, Any]) -> EventValidator:
     if key not in _VALIDATORS:
         _VALIDATORS[key] = EventValidator(schema)
         # The worker's start-up objects (pyspark, pyarrow, psycopg, this validator) live as
-        # long as it does, yet each full garbage collection walked them all: three quarters
-        # of a warm worker's CPU in benchmarks.sink_bench's small batches (perf, once; about
-        # 0.1 s a task). Frozen, they are skipped, as in the ingest API's workers.
+        # long as it does, yet each full garbage collection walked them all, most of a warm
+        # worker's CPU in small batches (README, the sink's figures). Frozen, they are
+        # skipped, as in the ingest API's workers.
         gc.freeze()
     return _VALIDATORS[key]
 

@@ -58,6 +58,26 @@ def test_timestamps_are_written_in_one_documented_form(column, expected) -> None
     assert text.split(",")[2] == expected
 
 
+def test_the_timestamp_text_is_strftime_s_in_the_documented_form_over_the_whole_range() -> None:
+    """The loader builds the text from Arrow's cast (cheaper per value than ``strftime``);
+    over the warehouse's whole range it must be what ``CSV_TIMESTAMP_FORMAT`` says."""
+    import random
+
+    import pyarrow.compute as pc
+
+    from loader.base import CSV_TIMESTAMP_FORMAT, _pinned_timestamps
+
+    rng = random.Random(7)
+    low, high = datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, 999999,
+                                                         tzinfo=UTC)
+    span_us = (high - low) // timedelta(microseconds=1)
+    instants = [low, high, datetime(1970, 1, 1, tzinfo=UTC)] + [
+        low + timedelta(microseconds=rng.randrange(span_us)) for _ in range(20_000)]
+    column = pa.array(instants, pa.timestamp("us", tz="UTC"))
+    written = _pinned_timestamps(pa.table({"at": column})).column("at")
+    assert written.to_pylist() == pc.strftime(column, format=CSV_TIMESTAMP_FORMAT).to_pylist()
+
+
 def test_event_date_times_become_utc_timestamps_whatever_the_offset() -> None:
     assert parse_date_time("2026-11-27T11:00:00.5+02:00") == datetime(
         2026, 11, 27, 9, 0, 0, 500000, tzinfo=UTC)
