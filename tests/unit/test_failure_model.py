@@ -186,6 +186,17 @@ def test_an_alarm_before_the_onset_does_not_count_as_finding_the_fault() -> None
     assert metrics.found == 0 and metrics.recall == 0.0 and metrics.delay_p95_s is None
 
 
+def test_an_onset_too_near_the_stretch_end_to_be_detected_in_time_is_not_judged() -> None:
+    # The stretch ends at 12 min; detection may take 5 min (DELAY_BUDGET_S). Board 1's onset
+    # at 8 min leaves 4: not judged. Board 2's at 6.5 min leaves 5.5: judged, and missed.
+    labels = {1: Label(1, minutes(8), "magnetic"), 2: Label(2, minutes(6.5), "thermal")}
+    metrics = evaluate(windows(1, set()) + windows(2, set()) + windows(3, set()), labels)
+    assert (metrics.unjudged, metrics.missed) == ((1,), (2,))
+    assert (metrics.faulty_boards, metrics.recall) == (1, 0.0)
+    # Its windows are still judged: board 1's 10-12 min (8-10 holds the onset) is a miss.
+    assert metrics.window_recall == 0.0
+
+
 def test_p95_is_the_nearest_rank() -> None:
     assert p95([float(v) for v in range(1, 101)]) == 95.0
     assert p95([7.0]) == 7.0 and p95([]) is None
