@@ -44,6 +44,20 @@ def test_window_features_are_rates_per_minute_and_spikes(spark) -> None:
     assert found[2]["window_end"] == minutes(1).replace(tzinfo=None)
 
 
+def test_a_ride_drain_is_charge_per_km_ridden_per_75_kg(spark) -> None:
+    from ml.features import MIN_RIDING_READINGS, telemetry_windows
+
+    # Board 1 rides the whole minute at 18 km/h with 150 kg on the deck, losing 6 % a minute:
+    # 20 % per km ridden, 10 per 75 kg. Board 2 pushes off at the minute's last 3 readings.
+    rows = [reading(1, s, docked=False, speed=18.0, weight=150.0, charge=90 - s / 10)
+            for s in range(0, 60, 5)]
+    rows += [reading(2, s, docked=s < 45, speed=0.0 if s < 50 else 8.0, weight=0.0 if s < 45
+                     else 70.0, charge=90 - max(0, s - 45) / 10) for s in range(0, 60, 5)]
+    found = {r["board_id"]: r for r in telemetry_windows(spark.createDataFrame(rows)).collect()}
+    assert found[1]["ride_drain_per_km_75kg"] == pytest.approx(10.0)
+    assert 3 < MIN_RIDING_READINGS and found[2]["ride_drain_per_km_75kg"] is None
+
+
 def test_readings_of_one_instant_give_no_slope_and_stop_nothing(spark) -> None:
     from ml.features import telemetry_windows
 
