@@ -83,29 +83,9 @@ def pipeline(seed: int = 19) -> Pipeline:
     return Pipeline(stages=[
         VectorAssembler(inputCols=list(features.FEATURES), outputCol="raw_features"),
         StandardScaler(inputCol="raw_features", outputCol="features"),
-        RandomForestClassifier(featuresCol="features", labelCol="label",
-                               weightCol="training_weight", numTrees=40, maxDepth=6, seed=seed),
+        RandomForestClassifier(featuresCol="features", labelCol="label", numTrees=40,
+                               maxDepth=6, seed=seed),
     ])
-
-
-def weighted(windows: DataFrame) -> tuple[DataFrame, float]:
-    """Labelled windows (``features.label_windows``) with ``training_weight``: each faulty
-    window weighs the healthy windows' count over the faulty ones' (at least 1), each healthy
-    window 1, so the two classes weigh the same. Returns the faulty windows' weight too.
-
-    Faulty windows are a few percent of a day, and most of them show a fault's late picture
-    (a thermal board hours on: at its temperature limit, charge empty). Unweighted, the
-    forest's leaves for a rare but clear picture scored under the flagging threshold: a
-    thermal fault's first minutes on the dock (temperature rising, charge falling: 15 windows
-    in a simulated day), found 7 minutes after the onset, and a worn battery's rides (twice
-    the charge per kilometre). A faulty window that looks healthy (a worn battery on the
-    dock, a magnetic fault between spikes) sits among far more healthy ones and still scores
-    low."""
-    counts = windows.agg(F.count(F.when(F.col("label") == 1.0, 1)).alias("faulty"),
-                         F.count(F.when(F.col("label") == 0.0, 1)).alias("healthy")).first()
-    weight = max(1.0, counts["healthy"] / counts["faulty"]) if counts["faulty"] else 1.0
-    return (windows.withColumn("training_weight",
-                               F.when(F.col("label") == 1.0, weight).otherwise(1.0)), weight)
 
 
 def feature_windows(telemetry: DataFrame, trips: DataFrame) -> DataFrame:
@@ -171,8 +151,6 @@ def train(spark: SparkSession, wh: Warehouse, config: TrainingConfig | None = No
     if positives == 0:
         raise RuntimeError(f"no faulty window before {cut:%Y-%m-%d %H:%M}: load the run's "
                            "ground truth (python -m ml.labels FILE) or simulate longer")
-    train_set, faulty_weight = weighted(train_set)
-    log.info("%d faulty windows to learn from, each weighing %.1f", positives, faulty_weight)
     started = time.monotonic()
     model = pipeline(config.seed).fit(in_stable_order(train_set, config.partitions))
     training_s = time.monotonic() - started

@@ -135,16 +135,6 @@ def test_labels_start_at_the_onset_and_the_window_around_it_is_left_out(spark) -
     assert found == {(1, 0): 0.0, (1, 4): 1.0, (2, 0): 0.0, (2, 2): 0.0, (2, 4): 0.0}
 
 
-def test_faulty_and_healthy_windows_weigh_the_same_in_training(spark) -> None:
-    from ml.train import weighted
-
-    rows = [(1, 0.0), (2, 0.0), (3, 0.0), (4, 0.0), (5, 0.0), (6, 0.0), (7, 1.0), (8, 1.0)]
-    found, weight = weighted(spark.createDataFrame(rows, "board_id int, label double"))
-    assert weight == 3.0  # six healthy windows over two faulty ones
-    assert {r["board_id"]: r["training_weight"] for r in found.collect()} == {
-        **{b: 1.0 for b in range(1, 7)}, 7: 3.0, 8: 3.0}
-
-
 # -- evaluation ----------------------------------------------------------------------------
 
 def windows(board: int, alarms: set[int], count: int = 6) -> list[Window]:
