@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                   "faulty_boards": m.faulty_boards, "found": m.found,
                   "false_boards": m.false_boards, "boards": m.boards,
                   "missed": list(m.missed), "false_alarms": list(m.false_alarms),
+                  "unjudged": list(m.unjudged),
                   "goal": "precision >= 0.9, recall >= 0.9, thermal delay p95 <= 300 s"},
                  generator=IN_PROCESS)
         emit({"bench": "training", "fit_s": r(result.training_s), "train_evaluate_save_s":

@@ -22,11 +22,12 @@ The world, per tick of a board (about every 5 s of simulated time):
   ``fault_onset_within_s`` after the start): ``thermal``, the temperature creeps up while the
   charge drops fast (even on the dock); ``magnetic``, spikes of the magnetic field that
   become more frequent; or ``drain``, a worn battery that uses ``DRAIN_FAULT_FACTOR`` times
-  the charge per kilometre ridden. A drain fault has no sign of its own in the telemetry: a
-  heavy rider on a fast ride drains a healthy battery as quickly per second, so it only shows
-  as charge per trip kilometre, telemetry related to trips. :attr:`Fleet.faults` (and
-  :meth:`Fleet.labels`) is the ground truth for failure-detection work; it never appears in
-  the events.
+  the charge per kilometre ridden. A drain fault has no sign in any one reading: a heavy
+  rider on a fast ride drains a healthy battery as quickly per second, so it only shows as
+  charge per kilometre under the rider's load: per trip kilometre (telemetry related to
+  trips) or over a ride's readings (the charge's slope against speed and load).
+  :attr:`Fleet.faults` (and :meth:`Fleet.labels`) is the ground truth for failure-detection
+  work; it never appears in the events.
 - Customers send their profile about every 30 s: the location is where they are (on the board
   while riding, where the last trip ended after it).
 

@@ -44,6 +44,20 @@ def test_window_features_are_rates_per_minute_and_spikes(spark) -> None:
     assert found[2]["window_end"] == minutes(1).replace(tzinfo=None)
 
 
+def test_a_ride_drain_is_charge_per_km_ridden_per_75_kg(spark) -> None:
+    from ml.features import MIN_RIDING_READINGS, telemetry_windows
+
+    # Board 1 rides the whole minute at 18 km/h with 150 kg on the deck, losing 6 % a minute:
+    # 20 % per km ridden, 10 per 75 kg. Board 2 pushes off at the minute's last 3 readings.
+    rows = [reading(1, s, docked=False, speed=18.0, weight=150.0, charge=90 - s / 10)
+            for s in range(0, 60, 5)]
+    rows += [reading(2, s, docked=s < 45, speed=0.0 if s < 50 else 8.0, weight=0.0 if s < 45
+                     else 70.0, charge=90 - max(0, s - 45) / 10) for s in range(0, 60, 5)]
+    found = {r["board_id"]: r for r in telemetry_windows(spark.createDataFrame(rows)).collect()}
+    assert found[1]["ride_drain_per_km_75kg"] == pytest.approx(10.0)
+    assert 3 < MIN_RIDING_READINGS and found[2]["ride_drain_per_km_75kg"] is None
+
+
 def test_readings_of_one_instant_give_no_slope_and_stop_nothing(spark) -> None:
     from ml.features import telemetry_windows
 
@@ -184,6 +198,17 @@ def test_a_run_grows_only_with_the_window_right_after_it() -> None:
 def test_an_alarm_before_the_onset_does_not_count_as_finding_the_fault() -> None:
     metrics = evaluate(windows(1, {0, 1}), {1: Label(1, minutes(5), "drain")})
     assert metrics.found == 0 and metrics.recall == 0.0 and metrics.delay_p95_s is None
+
+
+def test_an_onset_too_near_the_stretch_end_to_be_detected_in_time_is_not_judged() -> None:
+    # The stretch ends at 12 min; detection may take 5 min (DELAY_BUDGET_S). Board 1's onset
+    # at 8 min leaves 4: not judged. Board 2's at 6.5 min leaves 5.5: judged, and missed.
+    labels = {1: Label(1, minutes(8), "magnetic"), 2: Label(2, minutes(6.5), "thermal")}
+    metrics = evaluate(windows(1, set()) + windows(2, set()) + windows(3, set()), labels)
+    assert (metrics.unjudged, metrics.missed) == ((1,), (2,))
+    assert (metrics.faulty_boards, metrics.recall) == (1, 0.0)
+    # Its windows are still judged: board 1's 10-12 min (8-10 holds the onset) is a miss.
+    assert metrics.window_recall == 0.0
 
 
 def test_p95_is_the_nearest_rank() -> None:
