@@ -40,7 +40,7 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -384,9 +384,23 @@ def telemetry_stream(spark: SparkSession, config: ScoringConfig, bootstrap: str,
         telemetry.withWatermark("event_time", f"{config.watermark_seconds} seconds"))
 
 
+def with_state_checkpoint(config: ScoringConfig) -> ScoringConfig:
+    """The query's checkpoint under its features' state (``ml.features.state_fingerprint``):
+    ``<checkpoint_location>/state-<digest>``. Spark fails a query whose checkpointed state
+    has another shape on every start, so a deployed change of the features would stop
+    scoring for good; under a new name it starts a new run from ``starting_offsets``
+    (windows open at that moment are judged on the readings after it, or not at all under
+    ``min_readings``)."""
+    root = config.sink.checkpoint_location.rstrip("/")
+    location = f"{root}/state-{features.state_fingerprint()}"
+    return replace(config, sink=replace(config.sink, checkpoint_location=location))
+
+
 def start(spark: SparkSession, config: ScoringConfig, *, bootstrap: str, schema: dict,
           wh: Warehouse, loader: Loader, alerts: AlertWriter | None,
           available_now: bool = False):
+    config = with_state_checkpoint(config)
+    log.info("%s: checkpoint %s", config.sink.query_name, config.sink.checkpoint_location)
     scorer = Scorer(config, wh, loader, alerts)
     writer = (telemetry_stream(spark, config, bootstrap, schema).writeStream
               .queryName(config.sink.query_name).outputMode("append")

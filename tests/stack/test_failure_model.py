@@ -166,3 +166,61 @@ def test_a_detection_whose_alert_went_to_the_spool_stays_unalerted(stack_env, wa
         assert alerted_at is not None and back.spooled() == 0
     finally:
         loader.close()
+
+
+def test_a_changed_feature_definition_starts_a_new_state_instead_of_failing(
+        spark, stack_env, warehouse, tmp_path, monkeypatch):
+    """Deploying a change of the features: the checkpointed state has another shape, which
+    Spark refuses on every start. The job keeps its state under the features' fingerprint,
+    so it starts a new run there and goes on scoring."""
+    from pyspark.sql import functions as F
+
+    from ml import features
+
+    bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
+    fleet = simulated.fleet(boards=2, seed=11, start=datetime(2033, 1, 1, tzinfo=UTC)
+                            + timedelta(minutes=uuid.uuid4().int % 100_000),
+                            faulty_share=0.0, fault_onset_within_s=0)
+    telemetry = [e.record for e in simulated.events_until(fleet, 4 * 60)
+                 if e.type == "hoverboard"]
+    loader = PostgresLoader(warehouse)
+    current = features.window_aggregates
+    half = len(telemetry) // 2
+    with scratch_topic(bootstrap, "ml-features", partitions=1) as topic:
+        produce(bootstrap, topic, "hoverboard", telemetry[:half])
+        sink = SinkConfig(query_name=f"features_test_{uuid.uuid4().hex[:6]}",
+                          message_type="hoverboard", topic=topic,
+                          schema_subject="hoverboard-value", schema_version="latest",
+                          trigger_seconds=1, max_offsets_per_trigger=100_000,
+                          starting_offsets="earliest",
+                          checkpoint_location=str(tmp_path / "checkpoint"))
+        config = ScoringConfig(sink, "board_failure", watermark_seconds=30, threshold=0.5,
+                               realert_after_minutes=30)
+
+        def run_to_the_end():
+            query = start(spark, config, bootstrap=bootstrap,
+                          schema=latest("hoverboard").schema, wh=Warehouse.from_environment(
+                              warehouse), loader=loader, alerts=None, available_now=True)
+            try:
+                query.awaitTermination(300)
+            except Exception:  # noqa: BLE001 - the query's own failure, read below
+                pass
+            finally:
+                query.stop()
+            return query.exception()
+
+        try:
+            # The release before: one more aggregate in the state.
+            with monkeypatch.context() as patch:
+                patch.setattr(features, "window_aggregates",
+                              lambda: [*current(), F.min("speed").alias("speed_min")])
+                assert run_to_the_end() is None
+            # The release after, on the same configuration, with readings to score.
+            produce(bootstrap, topic, "hoverboard", telemetry[half:])
+            failure = run_to_the_end()
+        finally:
+            loader.close()
+    assert failure is None, str(failure).splitlines()[0]
+    runs = fetch(warehouse, "SELECT run_id, count(*) FROM platform.stream_progress"
+                 " WHERE query_name = %s GROUP BY run_id", (sink.query_name,))
+    assert len(runs) == 2 and all(batches > 0 for _, batches in runs), runs

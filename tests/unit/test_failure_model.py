@@ -322,3 +322,19 @@ def test_the_same_windows_in_another_order_train_the_same_model(spark) -> None:
         scores.append([r["score"] for r in with_score(model.transform(probe))
                        .orderBy("board_id", "window_start").select("score").collect()])
     assert scores[0] == scores[1]
+
+
+def test_the_state_fingerprint_names_the_window_and_every_aggregate(spark, monkeypatch) -> None:
+    """The scoring job's state lives under it: the same definition, the same name (a
+    restart resumes); another window or aggregate, another name (a new state)."""
+    from pyspark.sql import functions as F
+
+    from ml import features
+
+    same = features.state_fingerprint()
+    assert features.state_fingerprint() == same
+    assert features.state_fingerprint("2 minutes") != same
+    current = features.window_aggregates
+    monkeypatch.setattr(features, "window_aggregates",
+                        lambda: [*current()[:-1], F.max("speed").alias("riding_speed")])
+    assert features.state_fingerprint() != same
