@@ -14,15 +14,14 @@ from elasticsearch import Elasticsearch
 
 from loader.postgres import PostgresLoader
 from ml import simulated
-from ml.scoring_job import ScoringConfig, start
+from ml.scoring_job import start
 from ml.session import Warehouse, configure_s3a
 from ml.train import TrainingConfig, train
 from runtime.settings import warehouse_dsn
 from schemas import latest
-from spark.config import SinkConfig
 from stack.process import wait_until
 from tests.support.kafka import end_offsets, scratch_topic
-from tests.support.streaming import produce
+from tests.support.streaming import produce, scoring_config
 from tests.support.warehouse import fetch, scratch_database
 
 
@@ -67,14 +66,8 @@ def test_a_promoted_model_flags_the_injected_fault_once(spark, stack_env, wareho
     # seen flagged, a healthy board, once in CI; such a window is no longer scored:
     # ``ml.features.MIN_READINGS``), and the expected detection could lose its windows.
     with scratch_topic(bootstrap, "ml-telemetry", partitions=1) as topic:
-        sink = SinkConfig(query_name=f"failure_test_{uuid.uuid4().hex[:6]}",
-                          message_type="hoverboard", topic=topic,
-                          schema_subject="hoverboard-value", schema_version="latest",
-                          trigger_seconds=1, max_offsets_per_trigger=100_000,
-                          starting_offsets="earliest",
-                          checkpoint_location=str(tmp_path / "checkpoint"))
-        config = ScoringConfig(sink, "board_failure", watermark_seconds=30, threshold=0.5,
-                               realert_after_minutes=30)
+        config = scoring_config(topic, tmp_path)
+        sink = config.sink
         query = start(spark, config, bootstrap=bootstrap, schema=latest("hoverboard").schema,
                       wh=wh, loader=loader,
                       alerts=AlertWriter.from_url(stack_env["HOVER_ELASTICSEARCH_URL"]))
@@ -143,12 +136,8 @@ def test_a_detection_whose_alert_went_to_the_spool_stays_unalerted(stack_env, wa
     from ml.scoring_job import INSERT, Scorer
 
     day = datetime(2031, 1, 1, tzinfo=UTC) + timedelta(days=random.randrange(20_000))
-    sink = SinkConfig(query_name=f"spool_test_{uuid.uuid4().hex[:6]}",
-                      message_type="hoverboard", topic="unused", schema_subject="unused",
-                      schema_version="latest", trigger_seconds=1, max_offsets_per_trigger=1,
-                      starting_offsets="earliest", checkpoint_location=str(tmp_path / "cp"))
-    config = ScoringConfig(sink, "board_failure", watermark_seconds=30, threshold=0.5,
-                           realert_after_minutes=30)
+    config = scoring_config(f"unused-{uuid.uuid4().hex[:6]}", tmp_path)
+    sink = config.sink
     loader = PostgresLoader(warehouse)
     try:
         loader.run(lambda c: c.execute(INSERT, (7, day, day + timedelta(minutes=2),
@@ -188,14 +177,8 @@ def test_a_changed_feature_definition_starts_a_new_state_instead_of_failing(
     half = len(telemetry) // 2
     with scratch_topic(bootstrap, "ml-features", partitions=1) as topic:
         produce(bootstrap, topic, "hoverboard", telemetry[:half])
-        sink = SinkConfig(query_name=f"features_test_{uuid.uuid4().hex[:6]}",
-                          message_type="hoverboard", topic=topic,
-                          schema_subject="hoverboard-value", schema_version="latest",
-                          trigger_seconds=1, max_offsets_per_trigger=100_000,
-                          starting_offsets="earliest",
-                          checkpoint_location=str(tmp_path / "checkpoint"))
-        config = ScoringConfig(sink, "board_failure", watermark_seconds=30, threshold=0.5,
-                               realert_after_minutes=30)
+        config = scoring_config(topic, tmp_path)
+        sink = config.sink
 
         def run_to_the_end():
             query = start(spark, config, bootstrap=bootstrap,

@@ -15,15 +15,14 @@ import pytest
 from alerts.writer import AlertWriter
 from loader.postgres import PostgresLoader
 from ml import simulated
-from ml.scoring_job import ScoringConfig, start
+from ml.scoring_job import start
 from ml.session import Warehouse
 from schemas import latest
-from spark.config import SinkConfig
 from stack.orchestrator import LocalStack
 from stack.process import wait_until
 from tests.support import alerts_with, fetch
 from tests.support.kafka import end_offsets, scratch_topic
-from tests.support.streaming import produce
+from tests.support.streaming import produce, scoring_config
 
 pytestmark = pytest.mark.serial
 
@@ -51,15 +50,8 @@ def test_the_scoring_job_waits_through_a_warehouse_restart(spark, stack: LocalSt
     half = len(telemetry) // 2
     loader = PostgresLoader(warehouse)
     with scratch_topic(bootstrap, "ml-outage", partitions=1) as topic:
-        sink = SinkConfig(query_name=f"scoring_outage_{uuid.uuid4().hex[:6]}",
-                          message_type="hoverboard", topic=topic,
-                          schema_subject="hoverboard-value", schema_version="latest",
-                          trigger_seconds=1, max_offsets_per_trigger=100_000,
-                          starting_offsets="earliest",
-                          checkpoint_location=str(tmp_path / "checkpoint"),
-                          warehouse_outage_s=240)
-        config = ScoringConfig(sink, "board_failure", watermark_seconds=30, threshold=0.5,
-                               realert_after_minutes=30)
+        config = scoring_config(topic, tmp_path, warehouse_outage_s=240)
+        sink = config.sink
         query = start(spark, config, bootstrap=bootstrap, schema=latest("hoverboard").schema,
                       wh=Warehouse.from_environment(warehouse), loader=loader,
                       alerts=AlertWriter.from_url(stack_env["HOVER_ELASTICSEARCH_URL"]))

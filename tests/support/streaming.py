@@ -86,6 +86,21 @@ def sink_config(message_type: str, topic: str, tmp_path: Path, **changes):
                    checkpoint_location=str(tmp_path / "checkpoint"), **changes)
 
 
+def scoring_config(topic: str, tmp_path: Path, **changes):
+    """The platform's failure detection (``spark/conf/failure_detection.conf``) on a test's
+    topic and checkpoint, from the topic's start, with a 1 s trigger and a 30 s watermark
+    (the tests' few minutes of telemetry close windows sooner); ``changes`` go to its sink."""
+    from ml.scoring_job import ScoringConfig
+    from spark.config import CONF_DIR
+
+    os.environ.setdefault("HOVER_SPARK_CHECKPOINTS", str(tmp_path))
+    base = ScoringConfig.load(CONF_DIR / "failure_detection.conf")
+    sink = replace(base.sink, topic=topic, query_name=f"scoring_{topic}",
+                   checkpoint_location=str(tmp_path / "checkpoint"), trigger_seconds=1,
+                   starting_offsets="earliest", **changes)
+    return replace(base, sink=sink, watermark_seconds=30)
+
+
 def run_until_caught_up(spark, config, dsn: str, bootstrap: str, alerts=None) -> None:
     """Run the sink on what the topic holds now (available-now), into ``dsn``."""
     from loader.postgres import PostgresLoader
