@@ -11,7 +11,9 @@
    simulator's ground truth); a forest rather than boosted trees because it grows all its
    trees in one pass per depth level (a handful of Spark jobs, where 30 boosting rounds took
    minutes on a busy 2-core machine). Trees need no scaling; the scaler is there so the same
-   pipeline can take a linear model or an anomaly model without a second feature path.
+   pipeline can take a linear model without a second feature path. Last, the healthy
+   envelope (``ml.envelope``): bounds learnt from the healthy windows alone, so a kind of
+   fault the training stretch never showed is still flagged (``with_score``).
 5. Evaluate the candidate, the threshold baseline and the promoted model on the same
    holdout (``ml.evaluation``); the gate (``ml.gate``) decides.
 6. Save the model under ``<model_root>/<name>/v<version>`` (``s3a://`` locally and in
@@ -40,7 +42,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ml import baseline, features, registry
-from ml.evaluation import Label, Metrics, Window, evaluate
+from ml.envelope import HealthyEnvelope
+from ml.evaluation import CERTAIN_SCORE, Label, Metrics, Window, evaluate
 from ml.gate import Decision, decide
 from ml.session import Warehouse
 
@@ -85,6 +88,7 @@ def pipeline(seed: int = 19) -> Pipeline:
         StandardScaler(inputCol="raw_features", outputCol="features"),
         RandomForestClassifier(featuresCol="features", labelCol="label", numTrees=40,
                                maxDepth=6, seed=seed),
+        HealthyEnvelope(labelCol="label"),
     ])
 
 
@@ -119,9 +123,22 @@ def read_inputs(spark: SparkSession, wh: Warehouse, partitions: int
 THRESHOLD = 0.5
 
 
+#: The score of a window outside the healthy envelope that the forest scores lower: flagged
+#: (at least ``THRESHOLD``) but never an alarm alone (under ``CERTAIN_SCORE``): a window past
+#: a healthy bound is a fault's sign, and the envelope's yes/no has no certainty, so an
+#: alarm takes a second window.
+OUTSIDE_ENVELOPE_SCORE = (THRESHOLD + CERTAIN_SCORE) / 2
+
+
 def with_score(scored: DataFrame) -> DataFrame:
-    """A model's output with ``score``, its probability of a fault (what alarms weigh)."""
-    return scored.withColumn("score", vector_to_array("probability")[1])
+    """A model's output with ``score``: the forest's probability of a fault, raised to
+    ``OUTSIDE_ENVELOPE_SCORE`` for a window outside the healthy envelope (what alarms
+    weigh)."""
+    score = vector_to_array("probability")[1]
+    if "outside_envelope" in scored.columns:  # models trained before the envelope lack it
+        score = F.when(F.col("outside_envelope"),
+                       F.greatest(score, F.lit(OUTSIDE_ENVELOPE_SCORE))).otherwise(score)
+    return scored.withColumn("score", score)
 
 
 def as_windows(scored: DataFrame, column: str = "score") -> list[Window]:
@@ -154,6 +171,7 @@ def train(spark: SparkSession, wh: Warehouse, config: TrainingConfig | None = No
     started = time.monotonic()
     model = pipeline(config.seed).fit(in_stable_order(train_set, config.partitions))
     training_s = time.monotonic() - started
+    log.info("healthy envelope: %s", model.stages[-1].described())
     candidate = evaluate(as_windows(with_score(model.transform(holdout))), labels)
     rule = evaluate(as_windows(holdout.withColumn("fires", baseline.alarm()), "fires"), labels)
     with psycopg.connect(wh.dsn) as conn, conn.cursor() as cursor:
@@ -172,7 +190,8 @@ def train(spark: SparkSession, wh: Warehouse, config: TrainingConfig | None = No
     metrics = {"candidate": candidate.as_dict(), "baseline": rule.as_dict(),
                "promoted": incumbent.as_dict() if incumbent else None,
                "promoted_version": current.version if current else None,
-               "training_s": round(training_s, 2), "thresholds": asdict(baseline.DEFAULT)}
+               "training_s": round(training_s, 2), "thresholds": asdict(baseline.DEFAULT),
+               "envelope": model.stages[-1].described()}
     with psycopg.connect(wh.dsn) as conn, conn.cursor() as cursor:
         registry.record(cursor, registry.ModelRecord(
             config.model_name, version, datetime.now(UTC), uri, features.FEATURES, metrics,

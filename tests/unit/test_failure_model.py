@@ -338,3 +338,89 @@ def test_the_state_fingerprint_names_the_window_and_every_aggregate(spark, monke
     monkeypatch.setattr(features, "window_aggregates",
                         lambda: [*current()[:-1], F.max("speed").alias("riding_speed")])
     assert features.state_fingerprint() != same
+
+
+# -- the healthy envelope ------------------------------------------------------------------
+
+def healthy_and_magnetic_windows(count: int) -> list[dict]:
+    """A fleet's history whose only labelled fault is magnetic: rides draining 8-14 % per km
+    per 75 kg, a dock charging at +1.8 %/min, and field spikes on the faulty windows."""
+    import random
+
+    from ml.features import FEATURES
+
+    rng = random.Random(3)
+    rows = []
+    for n in range(count):
+        faulty = n % 10 == 0
+        row = {name: 0.0 for name in FEATURES} | {
+            "board_id": n % 20, "window_start": minutes(n // 20), "samples": 12.0,
+            "docked_share": float(n % 2), "temp_mean": rng.uniform(5, 30),
+            "ride_drain_per_km_75kg": 0.0 if n % 2 else rng.uniform(8, 14),
+            "charge_slope_docked": rng.uniform(1.7, 1.9) if n % 2 else 0.0,
+            "mag_max": rng.uniform(1000, 3000) if faulty else rng.uniform(45, 70),
+            "label": 1.0 if faulty else 0.0}
+        rows.append(row)
+    return rows
+
+
+def test_a_kind_of_fault_training_never_showed_is_flagged_outside_the_healthy_envelope(
+        spark) -> None:
+    """A worn battery (twice a healthy ride's drain) when training only showed magnetic
+    faults: the forest has no reason to flag it, the envelope does; flagged, not an alarm
+    alone (a second window must follow)."""
+    from ml.evaluation import CERTAIN_SCORE
+    from ml.train import THRESHOLD, pipeline, with_score
+
+    model = pipeline().fit(spark.createDataFrame(healthy_and_magnetic_windows(600)))
+    normal, worn = healthy_and_magnetic_windows(2)[1], healthy_and_magnetic_windows(2)[1]
+    normal |= {"board_id": 1, "docked_share": 0.0, "charge_slope_docked": 0.0,
+               "ride_drain_per_km_75kg": 13.0}
+    worn |= {"board_id": 2, "docked_share": 0.0, "charge_slope_docked": 0.0,
+             "ride_drain_per_km_75kg": 25.0}
+    scored = {r["board_id"]: r for r in
+              with_score(model.transform(spark.createDataFrame([normal, worn]))).collect()}
+    assert scored[1]["outside_envelope"] is False and scored[1]["score"] < THRESHOLD
+    assert scored[2]["outside_envelope"] is True
+    assert THRESHOLD <= scored[2]["score"] < CERTAIN_SCORE
+
+
+def test_the_envelope_bounds_the_healthy_tail_by_a_share_of_the_healthy_spread(spark) -> None:
+    """Bounds come from healthy windows with the signal measured (not 0) only; the docked
+    charge is judged only on windows docked throughout."""
+    from ml.envelope import HealthyEnvelope, Limit
+
+    rows = [{"drain": float(v), "dock": 1.8, "docked_share": 1.0, "label": 0.0}
+            for v in range(1, 11)]
+    rows += [{"drain": 0.0, "dock": -3.0, "docked_share": 0.5, "label": 0.0}] * 20  # unmeasured; a docking
+    rows += [{"drain": 50.0, "dock": -1.2, "docked_share": 1.0, "label": 1.0}]  # a fault: not learnt from
+    limits = [Limit("drain").as_param(),
+              Limit("dock", high=False, where="docked_share = 1").as_param()]
+    model = HealthyEnvelope(limits=limits, quantile=1.0, margin=0.5).fit(
+        spark.createDataFrame(rows))
+    # drain: max 10 + 0.5 * (10 - median 5) = 12.5; dock: -(-1.8 + 0.5 * 0) = 1.8
+    assert model.described() == {"drain >": 12.5, "dock < (docked_share = 1)": 1.8}
+    probe = spark.createDataFrame([
+        {"drain": 12.0, "dock": 1.9, "docked_share": 1.0},
+        {"drain": 13.0, "dock": 1.9, "docked_share": 1.0},
+        {"drain": 0.0, "dock": -1.0, "docked_share": 0.5},
+        {"drain": 0.0, "dock": 1.0, "docked_share": 1.0}])
+    assert [r["outside_envelope"] for r in model.transform(probe).collect()] == [
+        False, True, False, True]
+
+
+def test_a_saved_model_scores_as_the_trained_one_with_its_envelope(spark, tmp_path) -> None:
+    """The scoring job loads the model from the object store: the envelope's bounds go
+    with it."""
+    from pyspark.ml import PipelineModel
+
+    from ml.train import pipeline, with_score
+
+    model = pipeline().fit(spark.createDataFrame(healthy_and_magnetic_windows(300)))
+    model.write().overwrite().save(str(tmp_path / "v1"))
+    probe = spark.createDataFrame([healthy_and_magnetic_windows(2)[1] | {
+        "ride_drain_per_km_75kg": 30.0, "docked_share": 0.0}])
+    loaded = PipelineModel.load(str(tmp_path / "v1"))
+    assert (with_score(loaded.transform(probe)).first()["score"]
+            == with_score(model.transform(probe)).first()["score"])
+    assert loaded.stages[-1].described() == model.stages[-1].described()
