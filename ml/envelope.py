@@ -67,7 +67,7 @@ LIMITS = (
     # a charger that cannot keep up; only windows docked throughout: a board that docks
     # mid-window reports its ride's last, lower charge among its first docked readings
     Limit("charge_slope_docked", high=False, where="docked_share = 1"),
-    Limit("mag_max"),
+    Limit("mag_spike"),
     Limit("temp_mean"),
 )
 #: The healthy windows' extreme quantile each bound starts from, and how far beyond it the

@@ -14,7 +14,10 @@ Features (per window):
 - ``temp_mean``, ``temp_slope`` (°C/min): battery temperature and its rate of change;
 - ``charge_slope_docked``, ``charge_slope_riding`` (%/min): the charge's rate of change on
   the dock (a charger that cannot keep up: negative) and while riding;
-- ``mag_max``, ``mag_std`` (µT): magnetic-field spikes;
+- ``mag_spike``, ``mag_std`` (µT): magnetic-field spikes, as the window's maximum above its
+  mean and the spread (the rule reads ``mag_max``, the maximum itself, which the model does
+  not: the Earth's field differs from city to city, and with it the forest learnt the field
+  of the cities its magnetic boards were in and flagged healthy boards there);
 - ``speed_mean`` (km/h) and ``load_mean`` (kg on the deck while riding);
 - ``ride_drain_per_km_75kg`` (% per km per 75 kg): while riding, the charge used per
   kilometre ridden (the riding charge slope over the riding speed) per 75 kg of load: what a
@@ -60,7 +63,7 @@ MIN_TRIP_KM = 0.2
 #: the same without the rider's weight in it; with both, the forest split on the raw one and
 #: flagged healthy boards after a heavy rider's trip (18-20 % per km, 13 per 75 kg).
 FEATURES = ("samples", "docked_share", "temp_mean", "temp_slope", "charge_slope_docked",
-            "charge_slope_riding", "mag_max", "mag_std", "speed_mean", "load_mean",
+            "charge_slope_riding", "mag_spike", "mag_std", "speed_mean", "load_mean",
             "ride_drain_per_km_75kg", "trip_km", "drain_per_km_75kg")
 TELEMETRY_COLUMNS = ("id", "event_time", "temperature", "charge", "isdocked", "magneticfield",
                      "speed", "weight")
@@ -88,6 +91,7 @@ def window_aggregates() -> list[Column]:
         _per_minute(F.when(~docked, t), F.when(~docked, F.col("charge"))).alias(
             "charge_slope_riding"),
         F.max("magneticfield").alias("mag_max"),
+        F.avg("magneticfield").alias("mag_mean"),
         F.stddev_pop("magneticfield").alias("mag_std"),
         F.avg("speed").alias("speed_mean"),
         F.avg(F.when(~docked, F.col("weight"))).alias("load_mean"),
@@ -119,7 +123,8 @@ def telemetry_windows(telemetry: DataFrame, window: str = WINDOW) -> DataFrame:
     return windows.select("board_id", F.col("w.start").alias("window_start"),
                           F.col("w.end").alias("window_end"),
                           *[c for c in windows.columns[2:]
-                            if c not in ("riding_readings", "riding_speed")],
+                            if c not in ("riding_readings", "riding_speed", "mag_mean")],
+                          (F.col("mag_max") - F.col("mag_mean")).alias("mag_spike"),
                           ride_drain.alias("ride_drain_per_km_75kg"))
 
 

@@ -40,6 +40,8 @@ def test_window_features_are_rates_per_minute_and_spikes(spark) -> None:
     assert found[1]["charge_slope_docked"] == pytest.approx(-3.0)
     assert found[1]["charge_slope_riding"] is None  # it never rode
     assert found[2]["mag_max"] == 400.0 and found[2]["load_mean"] == 80.0
+    # above the window's mean: a spike, whatever the city's own field
+    assert found[2]["mag_spike"] == pytest.approx(400.0 - (11 * 55.0 + 400.0) / 12)
     assert found[2]["window_start"] == minutes(0).replace(tzinfo=None)
     assert found[2]["window_end"] == minutes(1).replace(tzinfo=None)
 
@@ -358,7 +360,7 @@ def healthy_and_magnetic_windows(count: int) -> list[dict]:
             "docked_share": float(n % 2), "temp_mean": rng.uniform(5, 30),
             "ride_drain_per_km_75kg": 0.0 if n % 2 else rng.uniform(8, 14),
             "charge_slope_docked": rng.uniform(1.7, 1.9) if n % 2 else 0.0,
-            "mag_max": rng.uniform(1000, 3000) if faulty else rng.uniform(45, 70),
+            "mag_spike": rng.uniform(900, 2900) if faulty else rng.uniform(0.5, 8),
             "label": 1.0 if faulty else 0.0}
         rows.append(row)
     return rows
