@@ -129,14 +129,17 @@ class HealthyEnvelopeModel(Model, _EnvelopeParams, DefaultParamsReadable, Defaul
         self._setDefault(limits=[], bounds=[], labelCol="label")
         self._set(**self._input_kwargs)
 
+    def bounded(self) -> list[tuple[Limit, float]]:
+        return list(zip(self.get_limits(), self.getOrDefault(self.bounds), strict=True))
+
     def described(self) -> dict[str, float]:
         """Each bound in the feature's own terms: ``feature > x`` or ``feature < x``."""
         return {f"{limit.feature} {'>' if limit.high else '<'}"
                 f"{' (' + limit.where + ')' if limit.where else ''}":
                 round(bound if limit.high else -bound, 3)
-                for limit, bound in zip(self.get_limits(), self.getOrDefault(self.bounds))}
+                for limit, bound in self.bounded()}
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         past = [F.coalesce(limit.signed() > F.lit(bound), F.lit(False))
-                for limit, bound in zip(self.get_limits(), self.getOrDefault(self.bounds))]
+                for limit, bound in self.bounded()]
         return dataset.withColumn("outside_envelope", reduce(operator.or_, past, F.lit(False)))

@@ -394,8 +394,10 @@ def test_the_envelope_bounds_the_healthy_tail_by_a_share_of_the_healthy_spread(s
 
     rows = [{"drain": float(v), "dock": 1.8, "docked_share": 1.0, "label": 0.0}
             for v in range(1, 11)]
-    rows += [{"drain": 0.0, "dock": -3.0, "docked_share": 0.5, "label": 0.0}] * 20  # unmeasured; a docking
-    rows += [{"drain": 50.0, "dock": -1.2, "docked_share": 1.0, "label": 1.0}]  # a fault: not learnt from
+    # unmeasured drain (no ride), and a board docking mid-window
+    rows += [{"drain": 0.0, "dock": -3.0, "docked_share": 0.5, "label": 0.0}] * 20
+    # a fault: not learnt from
+    rows += [{"drain": 50.0, "dock": -1.2, "docked_share": 1.0, "label": 1.0}]
     limits = [Limit("drain").as_param(),
               Limit("dock", high=False, where="docked_share = 1").as_param()]
     model = HealthyEnvelope(limits=limits, quantile=1.0, margin=0.5).fit(
