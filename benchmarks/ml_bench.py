@@ -10,6 +10,11 @@ telemetry is produced to a scratch topic and scored by ``ml.scoring_job`` from t
 the topic: events per second against the rate of the platform's default fleet (10 boards,
 one reading per 5 s each), and the largest backlog (Kafka records not yet scored) seen.
 
+``--seeds A,B,...``: a stretch per seed (another fleet, other faults and onsets), each
+evaluated as above, then ``detection_pooled``: the board figures over every stretch taken
+as one, each timed onset one delay (a day's holdout holds a handful of onsets, so one day's
+delay p95 is one or two onsets'), and how many stretches met the goal.
+
 ``--live S``: then a live stream for S seconds: a fresh fleet (``--live-multiple`` times the
 default fleet's boards) reports in real time (event time = wall clock) to another scratch
 topic and into the warehouse (as the sinks would), while the scoring job scores it with the
@@ -67,6 +72,16 @@ def drop_database(admin_dsn: str, dsn: str) -> None:
             sql.Identifier(dsn.rsplit("/", 1)[1])))
 
 
+GOAL = "precision >= 0.9, recall >= 0.9, thermal delay p95 <= 300 s"
+
+
+def meets_goal(m) -> bool:
+    """The issue's goal for one evaluated stretch (a stretch without a thermal onset has no
+    thermal delay to miss)."""
+    thermal = m.delay_p95_s_by_fault.get("thermal")
+    return m.precision >= 0.9 and m.recall >= 0.9 and (thermal is None or thermal <= 300)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="6 simulated hours, not 24")
@@ -74,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--boards", type=int, default=40)
     parser.add_argument("--faulty-share", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=19)
+    parser.add_argument("--seeds", help="comma-separated seeds: a stretch simulated, trained "
+                        "and evaluated per seed, then the figures pooled over them (scoring "
+                        "and --live on the last); default: --seed")
     parser.add_argument("--scoring", choices=("backlog", "none"), default="backlog",
                         help="score the holdout's telemetry read from a filled topic, or not")
     parser.add_argument("--live", type=float, default=0.0,
@@ -82,23 +100,44 @@ def main(argv: list[str] | None = None) -> int:
                         help="the live fleet's size, in default fleets (10 boards each)")
     args = parser.parse_args(argv)
     hours = args.hours or (6.0 if args.quick else 24.0)
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed]
     _, env = running_stack()
     os.environ.update(env)
-    emit({"bench": "run", "load_avg_1m": r(os.getloadavg()[0]), "hours": hours,
-          "boards": args.boards, "faulty_share": args.faulty_share, "seed": args.seed},
-         generator=IN_PROCESS)
-
-    from ml import simulated
-    from ml.session import Warehouse, session
-    from ml.train import TrainingConfig, train
+    from ml.evaluation import pooled
     from runtime.settings import warehouse_dsn
 
     admin = warehouse_dsn(env)
+    evaluated: dict[str, list] = {"model": [], "threshold_rule": []}
+    for n, seed in enumerate(seeds, 1):
+        emit({"bench": "run", "load_avg_1m": r(os.getloadavg()[0]), "hours": hours,
+              "boards": args.boards, "faulty_share": args.faulty_share, "seed": seed,
+              "stretch": f"{n} of {len(seeds)}"}, generator=IN_PROCESS)
+        result = one_stretch(env, admin, args, hours, seed, last=n == len(seeds))
+        evaluated["model"].append(result.candidate)
+        evaluated["threshold_rule"].append(result.baseline)
+    if len(seeds) > 1:
+        for who, stretches in evaluated.items():
+            figures = pooled(stretches)
+            emit({"bench": "detection_pooled", "who": who, "seeds": seeds, **{
+                k: r(v, 3) if isinstance(v, float) else v for k, v in figures.items()},
+                "stretches_meeting_goal": sum(meets_goal(m) for m in stretches),
+                "goal": GOAL}, generator=IN_PROCESS)
+    return 0
+
+
+def one_stretch(env: dict, admin: str, args, hours: float, seed: int, *, last: bool):
+    """Simulate ``hours`` of a fleet for ``seed`` into a scratch warehouse, train and
+    evaluate on it (JSON lines ``detection`` and ``training``), and, on the ``last``
+    stretch, measure scoring."""
+    from ml import simulated
+    from ml.session import Warehouse, session
+    from ml.train import TrainingConfig, train
+
     dsn = scratch_database(admin)
     try:
         start = datetime(2030, 6, 1, tzinfo=UTC)
         # Onsets over the whole day, so the holdout holds onsets whose delay can be measured.
-        fleet = simulated.fleet(boards=args.boards, seed=args.seed, start=start,
+        fleet = simulated.fleet(boards=args.boards, seed=seed, start=start,
                                 faulty_share=args.faulty_share,
                                 fault_onset_within_s=hours * 3600 * 0.95)
         began = time.monotonic()
@@ -106,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         counts = simulated.load(dsn, events)
         simulated.store_ground_truth(dsn, fleet, "ml_bench")
         simulate_load_s = time.monotonic() - began
-        log(f"simulated and loaded {counts} in {simulate_load_s:.1f}s; "
+        log(f"seed {seed}: simulated and loaded {counts} in {simulate_load_s:.1f}s; "
             f"faults {[(f['id'], f['fault']) for f in fleet.faults]}")
         spark = session("ml_bench")
         began = time.monotonic()
@@ -114,32 +153,33 @@ def main(argv: list[str] | None = None) -> int:
             model_root=f"s3a://{env['HOVER_BACKUP_BUCKET']}/bench/ml-{uuid.uuid4().hex[:8]}"))
         total_s = time.monotonic() - began
         for name, m in (("model", result.candidate), ("threshold_rule", result.baseline)):
-            emit({"bench": "detection", "who": name, "precision": r(m.precision, 3),
+            emit({"bench": "detection", "who": name, "seed": seed,
+                  "precision": r(m.precision, 3),
                   "recall": r(m.recall, 3), "window_precision": r(m.window_precision, 3),
                   "window_recall": r(m.window_recall, 3), "delay_p95_s": m.delay_p95_s,
                   "delay_p95_s_by_fault": m.delay_p95_s_by_fault,
                   "faulty_boards": m.faulty_boards, "found": m.found,
                   "false_boards": m.false_boards, "boards": m.boards,
                   "missed": list(m.missed), "false_alarms": list(m.false_alarms),
-                  "unjudged": list(m.unjudged),
-                  "goal": "precision >= 0.9, recall >= 0.9, thermal delay p95 <= 300 s"},
+                  "unjudged": list(m.unjudged), "meets_goal": meets_goal(m), "goal": GOAL},
                  generator=IN_PROCESS)
-        emit({"bench": "training", "fit_s": r(result.training_s), "train_evaluate_save_s":
-              r(total_s), "simulate_load_s": r(simulate_load_s), "train_evaluate_save_s_per_"
-              "simulated_hour": r(total_s / hours), "train_windows": result.train_windows,
-              "telemetry_rows": counts["hoverboard"], "promoted": result.decision.promote,
+        emit({"bench": "training", "seed": seed, "fit_s": r(result.training_s),
+              "train_evaluate_save_s": r(total_s), "simulate_load_s": r(simulate_load_s),
+              "train_evaluate_save_s_per_simulated_hour": r(total_s / hours),
+              "train_windows": result.train_windows, "telemetry_rows": counts["hoverboard"],
+              "promoted": result.decision.promote,
               "decision": result.decision.reason}, generator=IN_PROCESS)
         if not result.decision.promote:  # the job would only read, idle: no scoring figure
             log("no model promoted: scoring is not measured")
-        elif args.scoring == "backlog":
+        elif last and args.scoring == "backlog":
             emit(scoring(spark, env, dsn, fleet, events, result.holdout_start),
                  generator=PYTHON_PRODUCER)
-        if result.decision.promote and args.live:
-            emit(live(spark, env, dsn, args.live, args.live_multiple, args.seed),
+        if last and result.decision.promote and args.live:
+            emit(live(spark, env, dsn, args.live, args.live_multiple, seed),
                  generator=PYTHON_PRODUCER)
     finally:
         drop_database(admin, dsn)
-    return 0
+    return result
 
 
 def scoring(spark, env, dsn, fleet, events, holdout_start) -> dict:

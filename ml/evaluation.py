@@ -116,6 +116,7 @@ class Metrics:
     missed: tuple[int, ...] = ()  # faulty boards without an alarm after their onset
     unjudged: tuple[int, ...] = ()  # onset under DELAY_BUDGET_S before the stretch's end
     false_alarms: tuple[int, ...] = ()  # healthy boards with an alarm
+    delays_s_by_fault: dict[str, tuple[float, ...]] = field(default_factory=dict)  # per onset
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -204,4 +205,25 @@ def evaluate(windows: Iterable[Window], labels: Mapping[int, Label], *,
         delay_p95_s_by_fault={k: p95(v) for k, v in sorted(delays.items())},
         boards=len(by_board), faulty_boards=tp + fn, found=tp, false_boards=fp,
         windows=len(windows), missed=tuple(sorted(missed)),
-        false_alarms=tuple(sorted(false_alarms)), unjudged=tuple(sorted(unjudged)))
+        false_alarms=tuple(sorted(false_alarms)), unjudged=tuple(sorted(unjudged)),
+        delays_s_by_fault={k: tuple(sorted(v)) for k, v in sorted(delays.items())})
+
+
+def pooled(stretches: Iterable[Metrics]) -> dict:
+    """Board figures and delays over several evaluated stretches (simulated days) taken as
+    one: every board of every stretch counts once, every timed onset is one delay. A day
+    holds a handful of onsets in its holdout, so one day's delay p95 is one or two onsets'."""
+    stretches = list(stretches)
+    found = sum(m.found for m in stretches)
+    faulty = sum(m.faulty_boards for m in stretches)
+    false_boards = sum(m.false_boards for m in stretches)
+    delays: dict[str, list[float]] = {}
+    for m in stretches:
+        for fault, values in m.delays_s_by_fault.items():
+            delays.setdefault(fault, []).extend(values)
+    precision, recall = _ratio(found, found + false_boards), _ratio(found, faulty)
+    return {"stretches": len(stretches), "boards": sum(m.boards for m in stretches),
+            "faulty_boards": faulty, "found": found, "false_boards": false_boards,
+            "precision": precision, "recall": recall, "f1": _f1(precision, recall),
+            "delay_p95_s_by_fault": {k: p95(v) for k, v in sorted(delays.items())},
+            "onsets_timed_by_fault": {k: len(v) for k, v in sorted(delays.items())}}

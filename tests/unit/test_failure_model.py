@@ -213,6 +213,30 @@ def test_an_onset_too_near_the_stretch_end_to_be_detected_in_time_is_not_judged(
     assert metrics.window_recall == 0.0
 
 
+def test_days_pooled_count_every_board_and_every_timed_onset_once() -> None:
+    from ml.evaluation import pooled
+
+    day1 = evaluate([Window(1, minutes(11), minutes(12), True),
+                     Window(1, minutes(12), minutes(13), True),
+                     Window(2, minutes(10), minutes(11), False),
+                     Window(2, minutes(30), minutes(31), False)],
+                    {1: Label(1, minutes(10), "thermal")})
+    day2 = evaluate([Window(1, minutes(10), minutes(11), False),
+                     Window(3, minutes(10), minutes(11), True),
+                     Window(3, minutes(11), minutes(12), True),
+                     Window(4, minutes(10), minutes(11), True),
+                     Window(4, minutes(11), minutes(12), True),
+                     Window(4, minutes(30), minutes(31), False)],
+                    {3: Label(3, minutes(10), "thermal")})
+    both = pooled([day1, day2])
+    assert (both["boards"], both["faulty_boards"], both["found"], both["false_boards"]) == (
+        5, 2, 2, 1)
+    assert both["precision"] == pytest.approx(2 / 3) and both["recall"] == 1.0
+    # onsets at 10 min, alarms ending at 13 and 12: delays 180 s and 120 s
+    assert both["onsets_timed_by_fault"] == {"thermal": 2}
+    assert both["delay_p95_s_by_fault"] == {"thermal": 180.0}
+
+
 def test_p95_is_the_nearest_rank() -> None:
     assert p95([float(v) for v in range(1, 101)]) == 95.0
     assert p95([7.0]) == 7.0 and p95([]) is None
