@@ -59,7 +59,7 @@ from loader.tables import table_spec
 from ml import features, registry
 from ml.evaluation import CERTAIN_SCORE, CONFIRM_WINDOWS, Run, advance, alarming
 from ml.session import Warehouse
-from ml.train import with_score
+from ml.train import THRESHOLD, with_score
 from spark.config import SinkConfig
 from spark.sink_job import read_topic
 from spark.transform import decode, flatten
@@ -117,7 +117,8 @@ class ScoringConfig:
         section = parser["scoring"]
         return cls(SinkConfig.load(path, message_type),
                    section.get("model_name", registry.MODEL_NAME),
-                   section.getint("watermark_seconds", 60), section.getfloat("threshold", 0.5),
+                   section.getint("watermark_seconds", 60),
+                   section.getfloat("threshold", THRESHOLD),
                    section.getfloat("realert_after_minutes", 30.0),
                    section.getint("confirm_windows", CONFIRM_WINDOWS),
                    section.getfloat("certain_score", CERTAIN_SCORE),
