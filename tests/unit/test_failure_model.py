@@ -437,6 +437,27 @@ def test_the_envelope_bounds_the_healthy_tail_by_a_share_of_the_healthy_spread(s
         False, True, False, True]
 
 
+def test_the_forest_alone_flags_only_when_near_certain_the_envelope_flags_for_two(
+        spark) -> None:
+    """A window's score: the forest's probability from near certainty (an alarm alone),
+    else the envelope's flag (an alarm with a second window), else nothing: the forest's
+    middling probabilities (a healthy board's quiet window that resembles a faulty board's
+    quiet one) flag nothing."""
+    from pyspark.ml.linalg import Vectors
+
+    from ml.evaluation import CERTAIN_SCORE
+    from ml.train import OUTSIDE_ENVELOPE_SCORE, THRESHOLD, with_score
+
+    cases = [(0.95, False), (0.6, False), (0.6, True), (0.2, True), (0.95, True)]
+    scored = with_score(spark.createDataFrame(
+        [(n, Vectors.dense([1 - p, p]), outside) for n, (p, outside) in enumerate(cases)],
+        ["n", "probability", "outside_envelope"]))
+    scores = [r["score"] for r in scored.orderBy("n").collect()]
+    assert scores == pytest.approx([0.95, 0.0, OUTSIDE_ENVELOPE_SCORE,
+                                    OUTSIDE_ENVELOPE_SCORE, 0.95])
+    assert THRESHOLD <= OUTSIDE_ENVELOPE_SCORE < CERTAIN_SCORE
+
+
 def test_a_saved_model_scores_as_the_trained_one_with_its_envelope(spark, tmp_path) -> None:
     """The scoring job loads the model from the object store: the envelope's bounds go
     with it."""
