@@ -1,8 +1,9 @@
 """The healthy envelope: the part of the failure model that needs no example of a fault.
 
 A classifier finds the kinds of fault its training data showed. A fleet's history can lack
-a kind (a simulated day's first 70 % held no worn battery on two seeds of four; a new
-battery supplier's fault has no label yet), and then the forest scores that kind's windows
+a kind or hold too little of it (one simulated day's first 70 % held no worn battery,
+another's a single one; a new battery supplier's fault has no label yet), and then the
+forest scores that kind's windows
 as healthy however far they are from anything a healthy board does. The envelope learns,
 from the healthy training windows only, how far each physical signal goes on a healthy
 board, and marks a window beyond that on any of them: a battery using more charge per

@@ -139,8 +139,9 @@ def with_score(scored: DataFrame) -> DataFrame:
     The forest flags nothing below near certainty: its labels call a board faulty from the
     onset on, also in the many windows that show nothing of the fault (a worn battery on
     the dock), and on some fleets it learnt those as faults and flagged healthy boards'
-    quiet windows at 0.6. Where it is near certain it is right, and faster than the
-    envelope's two windows (a magnetic fault's first isolated spikes)."""
+    quiet windows at 0.6. Near certain, it raised no false alarm on the simulated days
+    measured (README), and alarms sooner than the envelope's two windows (a magnetic
+    fault's first isolated spikes)."""
     forest = vector_to_array("probability")[1]
     if "outside_envelope" not in scored.columns:  # a model trained before the envelope
         return scored.withColumn("score", forest)

@@ -21,7 +21,7 @@ from runtime.settings import warehouse_dsn
 from schemas import latest
 from stack.process import wait_until
 from tests.support.kafka import end_offsets, scratch_topic
-from tests.support.streaming import produce, scoring_config
+from tests.support.streaming import healthy_telemetry, produce, scoring_config
 from tests.support.warehouse import fetch, scratch_database
 
 
@@ -167,11 +167,7 @@ def test_a_changed_feature_definition_starts_a_new_state_instead_of_failing(
     from ml import features
 
     bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
-    fleet = simulated.fleet(boards=2, seed=11, start=datetime(2033, 1, 1, tzinfo=UTC)
-                            + timedelta(minutes=uuid.uuid4().int % 100_000),
-                            faulty_share=0.0, fault_onset_within_s=0)
-    telemetry = [e.record for e in simulated.events_until(fleet, 4 * 60)
-                 if e.type == "hoverboard"]
+    telemetry = healthy_telemetry(boards=2, seed=11, seconds=4 * 60)
     loader = PostgresLoader(warehouse)
     current = features.window_aggregates
     half = len(telemetry) // 2

@@ -6,15 +6,11 @@ Restarts the stack's PostgreSQL (fast shutdown), which the whole stack shares: s
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime, timedelta
-
 import psycopg
 import pytest
 
 from alerts.writer import AlertWriter
 from loader.postgres import PostgresLoader
-from ml import simulated
 from ml.scoring_job import start
 from ml.session import Warehouse
 from schemas import latest
@@ -22,7 +18,7 @@ from stack.orchestrator import LocalStack
 from stack.process import wait_until
 from tests.support import alerts_with, fetch
 from tests.support.kafka import end_offsets, scratch_topic
-from tests.support.streaming import produce, scoring_config
+from tests.support.streaming import healthy_telemetry, produce, scoring_config
 
 pytestmark = pytest.mark.serial
 
@@ -42,11 +38,7 @@ def test_the_scoring_job_waits_through_a_warehouse_restart(spark, stack: LocalSt
     bootstrap = stack_env["HOVER_KAFKA_BOOTSTRAP"]
     # No model is promoted: the job reads, closes windows and records its progress, which
     # is all the warehouse work a batch then does.
-    fleet = simulated.fleet(boards=3, seed=5, start=datetime(2032, 1, 1, tzinfo=UTC)
-                            + timedelta(minutes=uuid.uuid4().int % 100_000),
-                            faulty_share=0.0, fault_onset_within_s=0)
-    telemetry = [e.record for e in simulated.events_until(fleet, 6 * 60)
-                 if e.type == "hoverboard"]
+    telemetry = healthy_telemetry(boards=3, seed=5, seconds=6 * 60)
     half = len(telemetry) // 2
     loader = PostgresLoader(warehouse)
     with scratch_topic(bootstrap, "ml-outage", partitions=1) as topic:

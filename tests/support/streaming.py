@@ -101,6 +101,20 @@ def scoring_config(topic: str, tmp_path: Path, **changes):
     return replace(base, sink=sink, watermark_seconds=30)
 
 
+def healthy_telemetry(boards: int, seed: int, seconds: float) -> list[dict]:
+    """``seconds`` of a healthy simulated fleet's telemetry records, at a start of their own
+    (another test's windows in a shared topic or table are never these)."""
+    import uuid
+    from datetime import timedelta
+
+    from ml import simulated
+
+    start = datetime(2032, 1, 1, tzinfo=UTC) + timedelta(minutes=uuid.uuid4().int % 1_000_000)
+    fleet = simulated.fleet(boards=boards, seed=seed, start=start, faulty_share=0.0,
+                            fault_onset_within_s=0)
+    return [e.record for e in simulated.events_until(fleet, seconds) if e.type == "hoverboard"]
+
+
 def run_until_caught_up(spark, config, dsn: str, bootstrap: str, alerts=None) -> None:
     """Run the sink on what the topic holds now (available-now), into ``dsn``."""
     from loader.postgres import PostgresLoader
